@@ -1,0 +1,61 @@
+// Command recserve serves recommendation and scoring models over gRPC.
+//
+//	recserve [--addr HOST:PORT] [--repo DIR] [--data DIR]
+//
+// Flags default to $RECSERVE_ADDR, $RECSERVE_REPO and $RECSERVE_DATA, then to
+// localhost:50051 and the demo repository and data set.
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/recserve/recserve/server"
+)
+
+func main() {
+	if err := run(); err != nil {
+		fmt.Fprintln(os.Stderr, "recserve:", err)
+		os.Exit(1)
+	}
+}
+
+func run() error {
+	cfg := server.Config{Server: server.DefaultOptions()}
+	fs := flag.NewFlagSet("recserve", flag.ContinueOnError)
+	fs.StringVar(&cfg.Addr, "addr", env("RECSERVE_ADDR", "localhost:50051"), "listen address (env RECSERVE_ADDR)")
+	fs.StringVar(&cfg.Repo, "repo", env("RECSERVE_REPO", "var/demo/repo"), "model repository directory (env RECSERVE_REPO)")
+	fs.StringVar(&cfg.Data, "data", env("RECSERVE_DATA", "var/demo/data"), "data set directory (env RECSERVE_DATA)")
+	fs.BoolVar(&cfg.Server.Reflection, "reflection", true, "register gRPC server reflection")
+	fs.DurationVar(&cfg.Server.ShutdownTimeout, "shutdown-timeout", cfg.Server.ShutdownTimeout, "how long in-flight calls may drain on shutdown")
+	fs.IntVar(&cfg.Server.MaxRecvMsgBytes, "max-recv-bytes", cfg.Server.MaxRecvMsgBytes, "largest request message accepted")
+	logLevel := fs.String("log-level", env("RECSERVE_LOG_LEVEL", "info"), "debug, info, warn or error")
+	logJSON := fs.Bool("log-json", false, "log JSON instead of text")
+	if err := fs.Parse(os.Args[1:]); err != nil {
+		return err
+	}
+	var lvl slog.Level
+	if err := lvl.UnmarshalText([]byte(*logLevel)); err != nil {
+		return fmt.Errorf("--log-level: %w", err)
+	}
+	hopts := &slog.HandlerOptions{Level: lvl}
+	var h slog.Handler = slog.NewTextHandler(os.Stderr, hopts)
+	if *logJSON {
+		h = slog.NewJSONHandler(os.Stderr, hopts)
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	return server.Run(ctx, cfg, slog.New(h), nil)
+}
+
+func env(key, def string) string {
+	if v := os.Getenv(key); v != "" {
+		return v
+	}
+	return def
+}

@@ -1,0 +1,81 @@
+package topk
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"slices"
+	"sort"
+	"testing"
+
+	"github.com/recserve/recserve/models"
+)
+
+func TestCollector(t *testing.T) {
+	tests := []struct {
+		name string
+		k    int
+		in   []models.Scored
+		want []string
+	}{
+		{"empty", 3, nil, []string{}},
+		{"k zero", 0, []models.Scored{{"a", 1}}, []string{}},
+		{"fewer than k", 3, []models.Scored{{"a", 1}, {"b", 2}}, []string{"b", "a"}},
+		{"keeps best", 2, []models.Scored{{"a", 1}, {"b", 3}, {"c", 2}, {"d", 0}}, []string{"b", "c"}},
+		{"ties by id", 2, []models.Scored{{"c", 1}, {"a", 1}, {"b", 1}}, []string{"a", "b"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c := New(tt.k)
+			for _, s := range tt.in {
+				c.Push(s.ItemID, s.Score)
+			}
+			got := []string{}
+			for _, s := range c.Sorted() {
+				got = append(got, s.ItemID)
+			}
+			if !slices.Equal(got, tt.want) {
+				t.Errorf("Sorted() = %v; want %v", got, tt.want)
+			}
+		})
+	}
+}
+
+func TestCollectorMatchesSort(t *testing.T) {
+	r := rand.New(rand.NewPCG(1, 2))
+	for trial := 0; trial < 50; trial++ {
+		n, k := r.IntN(500), r.IntN(40)
+		all := make([]models.Scored, n)
+		c := New(k)
+		for i := range all {
+			all[i] = models.Scored{ItemID: fmt.Sprintf("i%04d", i), Score: float64(r.IntN(20))}
+			c.Push(all[i].ItemID, all[i].Score)
+		}
+		sort.Slice(all, func(i, j int) bool { return better(all[i], all[j]) })
+		want := all[:min(k, n)]
+		if got := c.Sorted(); !slices.Equal(got, want) {
+			t.Fatalf("trial %d: Sorted() = %v; want %v", trial, got, want)
+		}
+	}
+}
+
+func BenchmarkCollector(b *testing.B) {
+	for _, n := range []int{1000, 100000} {
+		ids := make([]string, n)
+		scores := make([]float64, n)
+		r := rand.New(rand.NewPCG(1, 2))
+		for i := range ids {
+			ids[i] = fmt.Sprintf("i%06d", i)
+			scores[i] = r.Float64()
+		}
+		b.Run(fmt.Sprintf("n=%d/k=10", n), func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				c := New(10)
+				for i, id := range ids {
+					c.Push(id, scores[i])
+				}
+				_ = c.Sorted()
+			}
+		})
+	}
+}

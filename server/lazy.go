@@ -1,0 +1,57 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"sync/atomic"
+
+	"github.com/recserve/recserve/models/repository"
+	"github.com/recserve/recserve/server/router"
+)
+
+// errLoading is returned by services called before the repository loaded
+// (mapped to Unavailable); health is NOT_SERVING then, so well-behaved
+// clients do not call.
+var errLoading = errors.New("server is still loading its models")
+
+// lazyDeps lets the gRPC server start (and answer health checks) before the
+// router and repository exist.
+type lazyDeps struct {
+	r    atomic.Pointer[router.Router]
+	repo atomic.Pointer[repository.Repository]
+}
+
+func (l *lazyDeps) set(r *router.Router, repo *repository.Repository) {
+	l.repo.Store(repo)
+	l.r.Store(r)
+}
+
+func (l *lazyDeps) Recommend(ctx context.Context, req router.Request) (router.Response, error) {
+	r := l.r.Load()
+	if r == nil {
+		return router.Response{}, errLoading
+	}
+	return r.Recommend(ctx, req)
+}
+
+func (l *lazyDeps) Score(ctx context.Context, req router.ScoreRequest) (router.ScoreResponse, error) {
+	r := l.r.Load()
+	if r == nil {
+		return router.ScoreResponse{}, errLoading
+	}
+	return r.Score(ctx, req)
+}
+
+func (l *lazyDeps) List() []repository.Info {
+	if repo := l.repo.Load(); repo != nil {
+		return repo.List()
+	}
+	return nil
+}
+
+func (l *lazyDeps) Info(name string) (repository.Info, error) {
+	if repo := l.repo.Load(); repo != nil {
+		return repo.Info(name)
+	}
+	return repository.Info{}, errLoading
+}

@@ -1,0 +1,82 @@
+package server
+
+import (
+	"context"
+	"log/slog"
+
+	pb "github.com/recserve/recserve/proto/recserve/v1"
+	"github.com/recserve/recserve/server/router"
+)
+
+// Router is what the RecommendService needs of the routing layer.
+type Router interface {
+	Recommend(ctx context.Context, req router.Request) (router.Response, error)
+	Score(ctx context.Context, req router.ScoreRequest) (router.ScoreResponse, error)
+}
+
+// recommendService implements pb.RecommendServiceServer by converting between
+// proto and router types; all decisions are the router's.
+type recommendService struct {
+	pb.UnimplementedRecommendServiceServer
+	router Router
+	log    *slog.Logger
+}
+
+func (s *recommendService) Recommend(ctx context.Context, in *pb.RecommendRequest) (*pb.RecommendResponse, error) {
+	req := router.Request{
+		UserID:       in.GetUserId(),
+		K:            int(in.GetK()),
+		SessionItems: in.GetSessionItems(),
+		Context:      in.GetContext(),
+		Route:        in.GetRoute(),
+		Model:        in.GetModel(),
+	}
+	if f := in.GetFilters(); f != nil {
+		req.Filters = router.Filters{
+			ExcludeItems:      f.GetExcludeItems(),
+			ExcludeCategories: f.GetExcludeCategories(),
+			IncludeCategories: f.GetIncludeCategories(),
+			IncludeSeen:       f.GetIncludeSeen(),
+		}
+	}
+	resp, err := s.router.Recommend(ctx, req)
+	if err != nil {
+		return nil, toStatus(ctx, s.log, err)
+	}
+	out := &pb.RecommendResponse{
+		Items:         make([]*pb.RecommendedItem, len(resp.Items)),
+		Route:         resp.Route,
+		Arm:           resp.Arm,
+		ModelVersions: modelVersions(resp.Models),
+		ColdStart:     resp.ColdStart,
+	}
+	for i, it := range resp.Items {
+		out.Items[i] = &pb.RecommendedItem{ItemId: it.ItemID, Score: it.Score, Sources: it.Sources}
+	}
+	return out, nil
+}
+
+func (s *recommendService) Score(ctx context.Context, in *pb.ScoreRequest) (*pb.ScoreResponse, error) {
+	resp, err := s.router.Score(ctx, router.ScoreRequest{
+		UserID:       in.GetUserId(),
+		ItemIDs:      in.GetItemIds(),
+		Model:        in.GetModel(),
+		Context:      in.GetContext(),
+		SessionItems: in.GetSessionItems(),
+	})
+	if err != nil {
+		return nil, toStatus(ctx, s.log, err)
+	}
+	return &pb.ScoreResponse{
+		Scores: resp.Scores,
+		Model:  &pb.ModelVersion{Name: resp.Model.Name, Version: resp.Model.Version},
+	}, nil
+}
+
+func modelVersions(ms []router.ModelVersion) []*pb.ModelVersion {
+	out := make([]*pb.ModelVersion, len(ms))
+	for i, m := range ms {
+		out[i] = &pb.ModelVersion{Name: m.Name, Version: m.Version}
+	}
+	return out
+}

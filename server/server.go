@@ -1,0 +1,183 @@
+// Package server is recserve's gRPC layer: it assembles the gRPC server
+// (interceptors, message limits, health, reflection), exposes the router and
+// the model repository as RecommendService and ModelService, converts between
+// proto and domain types, and maps domain errors to gRPC statuses in one place.
+// Run wires the whole process: store, repository, router and server.
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"runtime/debug"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/health"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	"google.golang.org/grpc/reflection"
+	"google.golang.org/grpc/status"
+
+	pb "github.com/recserve/recserve/proto/recserve/v1"
+)
+
+var errRequired = errors.New("required")
+
+// Server is an assembled gRPC server. Create it with New; it is safe for
+// concurrent use.
+type Server struct {
+	grpc   *grpc.Server
+	health *health.Server
+	log    *slog.Logger
+	opts   Options
+}
+
+// Options configures the gRPC server.
+type Options struct {
+	// MaxRecvMsgBytes and MaxSendMsgBytes bound message sizes (defaults 16 MiB).
+	MaxRecvMsgBytes int
+	MaxSendMsgBytes int
+	// Reflection registers server reflection (on in DefaultOptions): grpcurl is
+	// how people debug us.
+	Reflection bool
+	// ShutdownTimeout bounds the graceful drain before in-flight calls are cut
+	// (default 10s).
+	ShutdownTimeout time.Duration
+	// Logger receives one line per RPC and every recovered panic.
+	Logger *slog.Logger
+}
+
+// DefaultOptions returns the production defaults.
+func DefaultOptions() Options {
+	return Options{
+		MaxRecvMsgBytes: 16 << 20,
+		MaxSendMsgBytes: 16 << 20,
+		Reflection:      true,
+		ShutdownTimeout: 10 * time.Second,
+	}
+}
+
+// New assembles a server over a router and a model catalogue. Health starts
+// NOT_SERVING; call SetServing once the models have loaded.
+func New(opts Options, r Router, models Catalog) *Server {
+	if opts.MaxRecvMsgBytes == 0 {
+		opts.MaxRecvMsgBytes = 16 << 20
+	}
+	if opts.MaxSendMsgBytes == 0 {
+		opts.MaxSendMsgBytes = 16 << 20
+	}
+	if opts.ShutdownTimeout == 0 {
+		opts.ShutdownTimeout = 10 * time.Second
+	}
+	log := opts.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	s := &Server{health: health.NewServer(), log: log, opts: opts}
+	s.grpc = grpc.NewServer(
+		grpc.MaxRecvMsgSize(opts.MaxRecvMsgBytes),
+		grpc.MaxSendMsgSize(opts.MaxSendMsgBytes),
+		grpc.ChainUnaryInterceptor(s.logUnary, s.recoverUnary),
+		grpc.ChainStreamInterceptor(s.recoverStream),
+	)
+	pb.RegisterRecommendServiceServer(s.grpc, &recommendService{router: r, log: log})
+	pb.RegisterModelServiceServer(s.grpc, &modelService{repo: models, log: log})
+	healthpb.RegisterHealthServer(s.grpc, s.health)
+	if opts.Reflection {
+		reflection.Register(s.grpc)
+	}
+	s.SetServing(false)
+	return s
+}
+
+// services whose health status is reported besides the overall "".
+var services = []string{"", pb.RecommendService_ServiceDesc.ServiceName, pb.ModelService_ServiceDesc.ServiceName}
+
+// SetServing flips every service's health status.
+func (s *Server) SetServing(ok bool) {
+	st := healthpb.HealthCheckResponse_NOT_SERVING
+	if ok {
+		st = healthpb.HealthCheckResponse_SERVING
+	}
+	for _, name := range services {
+		s.health.SetServingStatus(name, st)
+	}
+}
+
+// Serve serves on lis until ctx is done, then shuts down gracefully: health
+// goes NOT_SERVING, in-flight calls drain for up to ShutdownTimeout, and the
+// rest are cut. It returns nil after a requested shutdown.
+func (s *Server) Serve(ctx context.Context, lis net.Listener) error {
+	errc := make(chan error, 1)
+	go func() { errc <- s.grpc.Serve(lis) }()
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	s.log.Info("shutting down", "drain_timeout", s.opts.ShutdownTimeout)
+	s.health.Shutdown()
+	stopped := make(chan struct{})
+	go func() { s.grpc.GracefulStop(); close(stopped) }()
+	t := time.NewTimer(s.opts.ShutdownTimeout)
+	defer t.Stop()
+	select {
+	case <-stopped:
+	case <-t.C:
+		s.log.Warn("drain timed out; cutting in-flight calls")
+		s.grpc.Stop()
+		<-stopped
+	}
+	if err := <-errc; err != nil && !errors.Is(err, grpc.ErrServerStopped) {
+		return err
+	}
+	return nil
+}
+
+// logUnary logs each RPC once, with its code and latency, never payloads.
+func (s *Server) logUnary(ctx context.Context, req any, info *grpc.UnaryServerInfo, h grpc.UnaryHandler) (any, error) {
+	start := time.Now()
+	resp, err := h(ctx, req)
+	code := status.Code(err)
+	lvl := slog.LevelDebug
+	if code != codes.OK {
+		lvl = slog.LevelInfo
+		if code == codes.Internal || code == codes.Unknown {
+			lvl = slog.LevelError
+		}
+	}
+	s.log.Log(ctx, lvl, "rpc", "method", info.FullMethod, "code", code.String(), "dur", time.Since(start), "err", errString(err))
+	return resp, err
+}
+
+func errString(err error) string {
+	if err == nil {
+		return ""
+	}
+	return err.Error()
+}
+
+// recoverUnary turns a handler panic into Internal, logging the stack.
+func (s *Server) recoverUnary(ctx context.Context, req any, info *grpc.UnaryServerInfo, h grpc.UnaryHandler) (resp any, err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			s.log.ErrorContext(ctx, "panic in handler", "method", info.FullMethod, "panic", fmt.Sprint(p), "stack", string(debug.Stack()))
+			resp, err = nil, status.Error(codes.Internal, "internal error")
+		}
+	}()
+	return h(ctx, req)
+}
+
+// recoverStream is recoverUnary for streaming handlers.
+func (s *Server) recoverStream(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, h grpc.StreamHandler) (err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			s.log.ErrorContext(ss.Context(), "panic in stream handler", "method", info.FullMethod, "panic", fmt.Sprint(p), "stack", string(debug.Stack()))
+			err = status.Error(codes.Internal, "internal error")
+		}
+	}()
+	return h(srv, ss)
+}

@@ -1,0 +1,60 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+
+	"google.golang.org/genproto/googleapis/rpc/errdetails"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	"github.com/recserve/recserve/models"
+	"github.com/recserve/recserve/server/router"
+)
+
+// toStatus maps a domain error to a gRPC status, in one place: bad fields
+// become InvalidArgument (or NotFound) with a BadRequest detail naming the
+// field, context errors pass through as their codes, and anything unexpected
+// becomes Internal with the cause logged rather than sent.
+func toStatus(ctx context.Context, log *slog.Logger, err error) error {
+	if err == nil {
+		return nil
+	}
+	if _, ok := status.FromError(err); ok {
+		return err
+	}
+	var code codes.Code
+	switch {
+	case errors.Is(err, context.DeadlineExceeded):
+		return status.Error(codes.DeadlineExceeded, err.Error())
+	case errors.Is(err, context.Canceled):
+		return status.Error(codes.Canceled, err.Error())
+	case errors.Is(err, errLoading):
+		return status.Error(codes.Unavailable, err.Error())
+	case errors.Is(err, models.ErrNotFound):
+		code = codes.NotFound
+	case errors.Is(err, models.ErrNotReady):
+		code = codes.FailedPrecondition
+	case errors.Is(err, models.ErrUnsupported):
+		code = codes.FailedPrecondition
+	}
+	var fe *router.FieldError
+	if errors.As(err, &fe) {
+		if code == codes.OK {
+			code = codes.InvalidArgument
+		}
+		st := status.New(code, err.Error())
+		if d, derr := st.WithDetails(&errdetails.BadRequest{FieldViolations: []*errdetails.BadRequest_FieldViolation{
+			{Field: fe.Field, Description: fe.Err.Error()},
+		}}); derr == nil {
+			st = d
+		}
+		return st.Err()
+	}
+	if code != codes.OK {
+		return status.Error(code, err.Error())
+	}
+	log.ErrorContext(ctx, "internal error", "err", err)
+	return status.Error(codes.Internal, "internal error")
+}
