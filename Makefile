@@ -1,0 +1,108 @@
+# recserve — build, demo, test and benchmark entry points.
+# Two commands set everything up on a fresh machine: `make run` and `make test`.
+
+SHELL := /bin/bash
+GO ?= go
+export PATH := $(CURDIR)/.tools:$(PATH)
+
+# Pinned tool versions (installed into .tools/ by `make tools`).
+BUF_VERSION                := v1.75.0
+PROTOC_GEN_GO_VERSION      := v1.36.12
+PROTOC_GEN_GO_GRPC_VERSION := v1.6.2
+STATICCHECK_VERSION        := v0.8.2
+GRPCURL_VERSION            := v1.9.4
+GHZ_VERSION                := v0.93.0
+
+TOOLS := .tools
+ADDR  ?= localhost:50051
+
+# Demo data set and model repository (git-ignored, rebuilt by make).
+DEMO       := var/demo
+DATA       ?= $(DEMO)/data
+REPO       ?= $(DEMO)/repo
+SPLIT      := $(DEMO)/split
+EVAL_REPO  := $(DEMO)/eval-repo
+DEMO_USERS ?= 5000
+DEMO_ITEMS ?= 2000
+DEMO_SEED  ?= 1
+
+.PHONY: all build run demo train eval test test-short lint proto proto-check tools bench bench-go bench-load clean
+
+all: build
+
+build:
+	$(GO) build -o bin/recserve ./cmd/recserve
+	$(GO) build -o bin/recctl ./cmd/recctl
+
+## run: build, prepare the demo data set and model repository, serve on $(ADDR).
+run: build demo
+	bin/recserve --addr $(ADDR) --repo $(REPO) --data $(DATA)
+
+## demo: the demo data set (recctl datagen) and its model repository.
+demo: build $(DEMO)/data/interactions.csv $(DEMO)/repo/.trained
+
+$(DEMO)/data/interactions.csv:
+	bin/recctl datagen --out $(DEMO)/data --users $(DEMO_USERS) --items $(DEMO_ITEMS) --seed $(DEMO_SEED)
+
+## train: (re)build the model repository REPO from the data set DATA.
+train: build
+	rm -rf $(REPO).tmp && mkdir -p $(REPO).tmp
+	bin/recctl train popularity --data $(DATA) --out $(REPO).tmp/popularity/1
+	bin/recctl train popularity --data $(DATA) --out $(REPO).tmp/trending/1 --param half_life_days=7 --param scope=category
+	rm -rf $(REPO) && mv $(REPO).tmp $(REPO) && touch $(REPO)/.trained
+
+$(DEMO)/repo/.trained: $(DEMO)/data/interactions.csv Makefile
+	$(MAKE) train DATA=$(DEMO)/data REPO=$(DEMO)/repo
+
+## eval: time-split the demo data, train on train/, evaluate on test/.
+eval: build $(DEMO)/data/interactions.csv
+	bin/recctl split --in $(DEMO)/data --out $(SPLIT) --method time --test-frac 0.2
+	$(MAKE) train DATA=$(SPLIT)/train REPO=$(EVAL_REPO)
+	bin/recctl eval --repo $(EVAL_REPO) --train $(SPLIT)/train --test $(SPLIT)/test --k 10
+
+## test: generated code up to date, vet, and every test with the race detector.
+test: proto-check
+	$(GO) vet ./...
+	$(GO) test -race -count=1 ./...
+
+lint: $(TOOLS)/staticcheck
+	@out=$$(gofmt -l $$(git ls-files '*.go' | grep -v '\.pb\.go$$')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+	$(GO) vet ./...
+	$(TOOLS)/staticcheck ./...
+
+## proto: regenerate Go code from proto/ and lint the API.
+proto: $(TOOLS)/buf $(TOOLS)/protoc-gen-go $(TOOLS)/protoc-gen-go-grpc
+	$(TOOLS)/buf lint
+	$(TOOLS)/buf generate
+
+## proto-check: fail when the committed generated code is stale or buf lint fails.
+proto-check: proto
+	@git diff --exit-code -- proto || (echo "generated code is stale: run make proto and commit" && exit 1)
+	@test -z "$$(git status --porcelain -- proto)" || (git status --porcelain -- proto; echo "untracked generated files: run make proto and commit"; exit 1)
+
+tools: $(TOOLS)/buf $(TOOLS)/protoc-gen-go $(TOOLS)/protoc-gen-go-grpc $(TOOLS)/staticcheck $(TOOLS)/grpcurl $(TOOLS)/ghz
+
+$(TOOLS)/buf:
+	GOBIN=$(CURDIR)/$(TOOLS) $(GO) install github.com/bufbuild/buf/cmd/buf@$(BUF_VERSION)
+$(TOOLS)/protoc-gen-go:
+	GOBIN=$(CURDIR)/$(TOOLS) $(GO) install google.golang.org/protobuf/cmd/protoc-gen-go@$(PROTOC_GEN_GO_VERSION)
+$(TOOLS)/protoc-gen-go-grpc:
+	GOBIN=$(CURDIR)/$(TOOLS) $(GO) install google.golang.org/grpc/cmd/protoc-gen-go-grpc@$(PROTOC_GEN_GO_GRPC_VERSION)
+$(TOOLS)/staticcheck:
+	GOBIN=$(CURDIR)/$(TOOLS) $(GO) install honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION)
+$(TOOLS)/grpcurl:
+	GOBIN=$(CURDIR)/$(TOOLS) $(GO) install github.com/fullstorydev/grpcurl/cmd/grpcurl@$(GRPCURL_VERSION)
+$(TOOLS)/ghz:
+	GOBIN=$(CURDIR)/$(TOOLS) $(GO) install github.com/bojand/ghz/cmd/ghz@$(GHZ_VERSION)
+
+## bench: Go micro-benchmarks and the ghz load test (Recommend next to Health/Check).
+bench: bench-go bench-load
+
+bench-go:
+	$(GO) test -run '^$$' -bench . -benchmem ./...
+
+bench-load: build demo $(TOOLS)/ghz
+	scripts/loadtest.sh
+
+clean:
+	rm -rf bin var
