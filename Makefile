@@ -49,9 +49,10 @@ train: build
 	rm -rf $(REPO).tmp && mkdir -p $(REPO).tmp
 	bin/recctl train popularity --data $(DATA) --out $(REPO).tmp/popularity/1
 	bin/recctl train popularity --data $(DATA) --out $(REPO).tmp/trending/1 --param half_life_days=7 --param scope=category
+	cp configs/routes.yaml $(REPO).tmp/routes.yaml
 	rm -rf $(REPO) && mv $(REPO).tmp $(REPO) && touch $(REPO)/.trained
 
-$(DEMO)/repo/.trained: $(DEMO)/data/interactions.csv Makefile
+$(DEMO)/repo/.trained: $(DEMO)/data/interactions.csv Makefile configs/routes.yaml
 	$(MAKE) train DATA=$(DEMO)/data REPO=$(DEMO)/repo
 
 ## eval: time-split the demo data, train on train/, evaluate on test/.

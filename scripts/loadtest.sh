@@ -31,8 +31,8 @@ done
 # A user id is drawn per request among the data set's users, so the server
 # answers real histories, not a single cached one.
 users=$(head -1 <(cut -d, -f1 "$DATA/interactions.csv" | tail -n +2 | sort -u | head -1000 | paste -sd, -))
-python_free_data() {
-  # Build a JSON array of requests, one per user, for ghz to cycle through.
+requests_json() {
+  # A JSON array of requests, one per user, that ghz cycles through.
   local IFS=,
   local first=1
   printf '['
@@ -42,12 +42,11 @@ python_free_data() {
   done
   printf ']'
 }
-python_free_data > "$OUT/recommend-data.json"
+requests_json > "$OUT/recommend-data.json"
 
 run() { # name call data-file
   "$GHZ" --insecure --call "$2" --data-file "$3" -c "$CONCURRENCY" -z "$DURATION" \
     --connections 4 -O json "$ADDR" > "$OUT/$1.json"
-  "$GHZ" --insecure --call "$2" --data-file "$3" -c "$CONCURRENCY" -n 1 "$ADDR" >/dev/null # warm check
 }
 echo '{}' > "$OUT/health-data.json"
 run health grpc.health.v1.Health/Check "$OUT/health-data.json"

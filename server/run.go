@@ -24,6 +24,9 @@ type Config struct {
 	Repo string
 	// Data is the data set directory the store loads.
 	Data string
+	// DebugAddr, when set, serves net/http/pprof on this address (keep it
+	// private: it is not authenticated).
+	DebugAddr string
 	// Server configures the gRPC server.
 	Server Options
 }
@@ -70,6 +73,15 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, started func(addr ne
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- srv.Serve(ctx, lis) }()
 	log.Info("listening", "addr", lis.Addr().String())
+	if cfg.DebugAddr != "" {
+		stopDebug, err := serveDebug(cfg.DebugAddr, log)
+		if err != nil {
+			srv.grpc.Stop()
+			<-serveErr
+			return err
+		}
+		defer stopDebug()
+	}
 
 	repo, err := load(ctx, cfg, log, lazy)
 	if err != nil {

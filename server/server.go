@@ -149,7 +149,9 @@ func (s *Server) logUnary(ctx context.Context, req any, info *grpc.UnaryServerIn
 			lvl = slog.LevelError
 		}
 	}
-	s.log.Log(ctx, lvl, "rpc", "method", info.FullMethod, "code", code.String(), "dur", time.Since(start), "err", errString(err))
+	if s.log.Enabled(ctx, lvl) {
+		s.log.Log(ctx, lvl, "rpc", "method", info.FullMethod, "code", code.String(), "dur", time.Since(start), "err", errString(err))
+	}
 	return resp, err
 }
 

@@ -13,12 +13,21 @@ import (
 	"github.com/recserve/recserve/dataset"
 )
 
+// Profile is what the store knows of one user.
+type Profile struct {
+	// History is the user's interactions, oldest first.
+	History []dataset.Interaction
+	// Seen holds the distinct items of History, precomputed because every
+	// request excludes them.
+	Seen map[string]struct{}
+}
+
 // Memory is an immutable in-memory store. It is safe for concurrent use.
 type Memory struct {
-	items     map[string]dataset.Item
-	itemIDs   []string
-	histories map[string][]dataset.Interaction
-	events    int
+	items    map[string]dataset.Item
+	itemIDs  []string
+	profiles map[string]Profile
+	events   int
 }
 
 // Load reads a canonical data set directory into a Memory store.
@@ -36,9 +45,10 @@ func Load(dir string) (*Memory, error) {
 func New(d *dataset.Dataset) *Memory {
 	m := &Memory{
 		items:     make(map[string]dataset.Item, len(d.Items)),
-		histories: map[string][]dataset.Interaction{},
-		events:    len(d.Interactions),
+		profiles: map[string]Profile{},
+		events:   len(d.Interactions),
 	}
+	histories := map[string][]dataset.Interaction{}
 	for _, it := range d.Items {
 		m.items[it.ID] = it
 	}
@@ -47,16 +57,21 @@ func New(d *dataset.Dataset) *Memory {
 		counts[in.UserID]++
 	}
 	for u, n := range counts {
-		m.histories[u] = make([]dataset.Interaction, 0, n)
+		histories[u] = make([]dataset.Interaction, 0, n)
 	}
 	for _, in := range d.Interactions {
-		m.histories[in.UserID] = append(m.histories[in.UserID], in)
+		histories[in.UserID] = append(histories[in.UserID], in)
 		if _, ok := m.items[in.ItemID]; !ok {
 			m.items[in.ItemID] = dataset.Item{ID: in.ItemID, Price: nan()}
 		}
 	}
-	for _, h := range m.histories {
+	for u, h := range histories {
 		sort.SliceStable(h, func(i, j int) bool { return h[i].Timestamp < h[j].Timestamp })
+		seen := make(map[string]struct{}, len(h))
+		for _, in := range h {
+			seen[in.ItemID] = struct{}{}
+		}
+		m.profiles[u] = Profile{History: h, Seen: seen}
 	}
 	m.itemIDs = make([]string, 0, len(m.items))
 	for id := range m.items {
@@ -72,7 +87,17 @@ func (m *Memory) History(ctx context.Context, userID string) ([]dataset.Interact
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	return m.histories[userID], nil
+	return m.profiles[userID].History, nil
+}
+
+// Profile returns the user's history and seen items; an unknown user has an
+// empty profile (cold start is not an error). The profile must not be
+// modified.
+func (m *Memory) Profile(ctx context.Context, userID string) (Profile, error) {
+	if err := ctx.Err(); err != nil {
+		return Profile{}, err
+	}
+	return m.profiles[userID], nil
 }
 
 // Item returns a catalogue entry.
@@ -86,7 +111,7 @@ func (m *Memory) Item(id string) (dataset.Item, bool) {
 func (m *Memory) ItemIDs() []string { return m.itemIDs }
 
 // Users returns the number of users with a history.
-func (m *Memory) Users() int { return len(m.histories) }
+func (m *Memory) Users() int { return len(m.profiles) }
 
 // Events returns the number of interactions loaded.
 func (m *Memory) Events() int { return m.events }

@@ -31,6 +31,7 @@ func run() error {
 	fs.StringVar(&cfg.Addr, "addr", env("RECSERVE_ADDR", "localhost:50051"), "listen address (env RECSERVE_ADDR)")
 	fs.StringVar(&cfg.Repo, "repo", env("RECSERVE_REPO", "var/demo/repo"), "model repository directory (env RECSERVE_REPO)")
 	fs.StringVar(&cfg.Data, "data", env("RECSERVE_DATA", "var/demo/data"), "data set directory (env RECSERVE_DATA)")
+	fs.StringVar(&cfg.DebugAddr, "debug-addr", env("RECSERVE_DEBUG_ADDR", ""), "serve pprof on this address (env RECSERVE_DEBUG_ADDR; off when empty)")
 	fs.BoolVar(&cfg.Server.Reflection, "reflection", true, "register gRPC server reflection")
 	fs.DurationVar(&cfg.Server.ShutdownTimeout, "shutdown-timeout", cfg.Server.ShutdownTimeout, "how long in-flight calls may drain on shutdown")
 	fs.IntVar(&cfg.Server.MaxRecvMsgBytes, "max-recv-bytes", cfg.Server.MaxRecvMsgBytes, "largest request message accepted")

@@ -29,15 +29,11 @@ type Scope string
 const (
 	// Global ranks every user's candidates by global popularity.
 	Global Scope = "global"
-	// Category ranks items by popularity within the categories of the user's
-	// history, weighted by the share of the history each category has; other
-	// categories follow, so the answer is never short.
+	// Category ranks items of the categories in the user's history first, by
+	// popularity weighted by the share of the history each category has; the
+	// most popular items of other categories follow when those run short.
 	Category Scope = "category"
 )
-
-// categoryFloor is the weight of categories absent from a user's history in
-// Category scope: small enough that any category the user touched ranks first.
-const categoryFloor = 1e-3
 
 // Entry is one item's popularity.
 type Entry struct {
@@ -172,13 +168,14 @@ func (m *Model) Recommend(ctx context.Context, q models.Query) ([]models.Scored,
 		}
 	}
 	c := topk.New(q.K)
-	m.walk(c, nil, 1, q)
+	m.walk(c, nil, 0, 1, q)
 	return c.Sorted(), nil
 }
 
-// walk pushes allowed items from positions (nil = all, in rank order) scaled by
-// weight, stopping once c is full: positions are in descending score.
-func (m *Model) walk(c *topk.Collector, positions []int, weight float64, q models.Query) {
+// walk pushes allowed items from positions (nil = all, in rank order) scored
+// offset+weight*norm, stopping after q.K of them: positions are in descending
+// score.
+func (m *Model) walk(c *topk.Collector, positions []int, offset, weight float64, q models.Query) {
 	n := len(m.ranked)
 	if positions != nil {
 		n = len(positions)
@@ -193,7 +190,7 @@ func (m *Model) walk(c *topk.Collector, positions []int, weight float64, q model
 		if !q.Allowed(e.ItemID) {
 			continue
 		}
-		c.Push(e.ItemID, weight*m.norm(e.Score))
+		c.Push(e.ItemID, offset+weight*m.norm(e.Score))
 		taken++
 	}
 }
@@ -230,24 +227,25 @@ func (m *Model) recommendByCategory(q models.Query, shares map[string]float64) [
 		cats = append(cats, cat)
 	}
 	sort.Strings(cats) // deterministic push order
+	// Items of the user's categories score 1 + share × popularity, so they
+	// rank above the fill from other categories (scored at most 1/2), however
+	// long the popularity tail: a share-weighted score alone would let a hugely
+	// popular untouched item outrank a niche category the user lives in.
 	for _, cat := range cats {
-		m.walk(c, m.byCategory[cat], shares[cat]+categoryFloor, q)
+		m.walk(c, m.byCategory[cat], 1, shares[cat], q)
 	}
-	// Fill from every category at the floor weight; items already pushed from a
-	// preferred category score higher and the collector keeps the best.
-	seen := make(map[string]bool, len(cats))
-	for _, cat := range cats {
-		seen[cat] = true
+	if c.Full() {
+		return c.Sorted()
 	}
-	taken := 0
+	taken := c.Len()
 	for _, e := range m.ranked {
 		if taken >= q.K {
 			break
 		}
-		if seen[e.Category] || !q.Allowed(e.ItemID) {
+		if _, preferred := shares[e.Category]; preferred || !q.Allowed(e.ItemID) {
 			continue
 		}
-		c.Push(e.ItemID, categoryFloor*m.norm(e.Score))
+		c.Push(e.ItemID, m.norm(e.Score)/2)
 		taken++
 	}
 	return c.Sorted()

@@ -10,6 +10,8 @@ import (
 	"github.com/recserve/recserve/models"
 )
 
+func sc(id string, score float64) models.Scored { return models.Scored{ItemID: id, Score: score} }
+
 func TestCollector(t *testing.T) {
 	tests := []struct {
 		name string
@@ -18,10 +20,10 @@ func TestCollector(t *testing.T) {
 		want []string
 	}{
 		{"empty", 3, nil, []string{}},
-		{"k zero", 0, []models.Scored{{"a", 1}}, []string{}},
-		{"fewer than k", 3, []models.Scored{{"a", 1}, {"b", 2}}, []string{"b", "a"}},
-		{"keeps best", 2, []models.Scored{{"a", 1}, {"b", 3}, {"c", 2}, {"d", 0}}, []string{"b", "c"}},
-		{"ties by id", 2, []models.Scored{{"c", 1}, {"a", 1}, {"b", 1}}, []string{"a", "b"}},
+		{"k zero", 0, []models.Scored{sc("a", 1)}, []string{}},
+		{"fewer than k", 3, []models.Scored{sc("a", 1), sc("b", 2)}, []string{"b", "a"}},
+		{"keeps best", 2, []models.Scored{sc("a", 1), sc("b", 3), sc("c", 2), sc("d", 0)}, []string{"b", "c"}},
+		{"ties by id", 2, []models.Scored{sc("c", 1), sc("a", 1), sc("b", 1)}, []string{"a", "b"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"math"
 	"os"
 
 	"go.yaml.in/yaml/v3"
@@ -116,6 +117,9 @@ func (c *Config) Validate() error {
 			}
 			if s.Weight < 0 || s.Candidates < 0 {
 				return fmt.Errorf("routes[%d].sources[%d]: weight and candidates must be non-negative", i, j)
+			}
+			if math.IsNaN(s.Weight) || math.IsInf(s.Weight, 0) {
+				return fmt.Errorf("routes[%d].sources[%d]: weight %v must be finite", i, j, s.Weight)
 			}
 		}
 	}

@@ -20,6 +20,7 @@ import (
 	"github.com/recserve/recserve/models"
 	"github.com/recserve/recserve/models/repository"
 	"github.com/recserve/recserve/models/topk"
+	"github.com/recserve/recserve/store"
 )
 
 // Limits on request sizes.
@@ -35,9 +36,9 @@ type Models interface {
 	Get(name string) (*repository.Loaded, error)
 }
 
-// Store gives the router user histories and catalogue entries.
+// Store gives the router user profiles and catalogue entries.
 type Store interface {
-	History(ctx context.Context, userID string) ([]dataset.Interaction, error)
+	Profile(ctx context.Context, userID string) (store.Profile, error)
 	Item(id string) (dataset.Item, bool)
 }
 
@@ -170,12 +171,13 @@ func (r *Router) Recommend(ctx context.Context, req Request) (Response, error) {
 	if err != nil {
 		return Response{}, err
 	}
-	history, err := r.history(ctx, req.UserID, req.SessionItems)
+	prof, err := r.profile(ctx, req.UserID, req.SessionItems)
 	if err != nil {
 		return Response{}, err
 	}
+	history := prof.History
 	q := models.Query{UserID: req.UserID, History: history, K: k, Context: req.Context,
-		Allow: r.allow(history, req.Filters)}
+		Allow: r.allow(prof, req.Filters)}
 
 	resp := Response{Route: p.route, ColdStart: len(history) == 0}
 	sources := p.sources
@@ -183,7 +185,6 @@ func (r *Router) Recommend(ctx context.Context, req Request) (Response, error) {
 		sources = []Source{{Model: p.fallback, Weight: 1}}
 	}
 	results := r.runSources(ctx, sources, q)
-	var blended []Item
 	for _, res := range results {
 		if res.err != nil {
 			if ctxErr := ctx.Err(); ctxErr != nil {
@@ -197,7 +198,7 @@ func (r *Router) Recommend(ctx context.Context, req Request) (Response, error) {
 		}
 		resp.Models = append(resp.Models, ModelVersion{res.source.Model, res.version})
 	}
-	blended = blend(results, k)
+	blended := blend(results, k)
 	if len(blended) < k && req.Model == "" {
 		blended, err = r.backfill(ctx, &resp, blended, p.fallback, q)
 		if err != nil {
@@ -235,45 +236,52 @@ func (r *Router) resolve(cfg *Config, req Request) (plan, error) {
 	return plan{route: rt.Name, sources: rt.Sources, fallback: fb}, nil
 }
 
-// history is the user's stored history followed by the session items as views.
-func (r *Router) history(ctx context.Context, userID string, session []string) ([]dataset.Interaction, error) {
-	var h []dataset.Interaction
+// profile is the user's stored profile with the session items appended to
+// the history (as views) and to the seen set. The stored profile is shared and
+// never modified.
+func (r *Router) profile(ctx context.Context, userID string, session []string) (store.Profile, error) {
+	var p store.Profile
 	if userID != "" {
 		var err error
-		if h, err = r.store.History(ctx, userID); err != nil {
-			return nil, fmt.Errorf("history of %q: %w", userID, err)
+		if p, err = r.store.Profile(ctx, userID); err != nil {
+			return store.Profile{}, fmt.Errorf("profile of %q: %w", userID, err)
 		}
 	}
 	if len(session) == 0 {
-		return h, nil
+		return p, nil
 	}
-	out := make([]dataset.Interaction, 0, len(h)+len(session))
-	out = append(out, h...)
+	h := make([]dataset.Interaction, 0, len(p.History)+len(session))
+	h = append(h, p.History...)
 	var ts int64
-	if len(h) > 0 {
-		ts = h[len(h)-1].Timestamp
+	if len(p.History) > 0 {
+		ts = p.History[len(p.History)-1].Timestamp
+	}
+	seen := make(map[string]struct{}, len(p.Seen)+len(session))
+	for id := range p.Seen {
+		seen[id] = struct{}{}
 	}
 	for _, id := range session {
-		out = append(out, dataset.Interaction{UserID: userID, ItemID: id, Event: dataset.View, Value: 1, Timestamp: ts})
+		h = append(h, dataset.Interaction{UserID: userID, ItemID: id, Event: dataset.View, Value: 1, Timestamp: ts})
+		seen[id] = struct{}{}
 	}
-	return out, nil
+	return store.Profile{History: h, Seen: seen}, nil
 }
 
-// allow builds the item filter of a request.
-func (r *Router) allow(history []dataset.Interaction, f Filters) func(string) bool {
-	excluded := make(map[string]struct{}, len(f.ExcludeItems)+len(history))
-	for _, id := range f.ExcludeItems {
-		excluded[id] = struct{}{}
+// allow builds the item filter of a request. It allocates only for the
+// request's own exclusions; the seen set is the store's.
+func (r *Router) allow(p store.Profile, f Filters) func(string) bool {
+	seen := p.Seen
+	if f.IncludeSeen {
+		seen = nil
 	}
-	if !f.IncludeSeen {
-		for _, in := range history {
-			excluded[in.ItemID] = struct{}{}
-		}
-	}
+	excluded := setOf(f.ExcludeItems)
 	exCat := setOf(f.ExcludeCategories)
 	inCat := setOf(f.IncludeCategories)
 	needItem := len(exCat) > 0 || len(inCat) > 0
 	return func(id string) bool {
+		if _, ok := seen[id]; ok {
+			return false
+		}
 		if _, ok := excluded[id]; ok {
 			return false
 		}
@@ -366,6 +374,13 @@ func blend(results []sourceResult, k int) []Item {
 			ok++
 		}
 	}
+	if ok == 1 {
+		for _, res := range results {
+			if res.err == nil {
+				return single(res, k)
+			}
+		}
+	}
 	type acc struct {
 		score   float64
 		sources []string
@@ -376,6 +391,8 @@ func blend(results []sourceResult, k int) []Item {
 		if res.err != nil || len(res.items) == 0 {
 			continue
 		}
+		// One shared slice per source: cap 1 makes a second append copy.
+		src := []string{res.source.Model}
 		lo, hi := res.items[len(res.items)-1].Score, res.items[0].Score
 		for _, it := range res.items {
 			s := it.Score
@@ -389,7 +406,11 @@ func blend(results []sourceResult, k int) []Item {
 				order = append(order, it.ItemID)
 			}
 			a.score += s
-			a.sources = append(a.sources, res.source.Model)
+			if a.sources == nil {
+				a.sources = src
+			} else {
+				a.sources = append(a.sources, res.source.Model)
+			}
 		}
 	}
 	c := topk.New(k)
@@ -400,6 +421,17 @@ func blend(results []sourceResult, k int) []Item {
 	out := make([]Item, len(top))
 	for i, s := range top {
 		out[i] = Item{ItemID: s.ItemID, Score: s.Score, Sources: byItem[s.ItemID].sources}
+	}
+	return out
+}
+
+// single converts one source's answer, keeping its scores and order.
+func single(res sourceResult, k int) []Item {
+	items := res.items[:min(k, len(res.items))]
+	src := []string{res.source.Model}
+	out := make([]Item, len(items))
+	for i, s := range items {
+		out[i] = Item{ItemID: s.ItemID, Score: s.Score, Sources: src}
 	}
 	return out
 }
@@ -428,8 +460,11 @@ func (r *Router) backfill(ctx context.Context, resp *Response, items []Item, fal
 		}
 		return allow == nil || allow(id)
 	}
-	q.K -= len(items)
-	res := r.runSource(ctx, Source{Model: fallback, Weight: 1}, q)
+	need := q.K - len(items)
+	q.K = need
+	// Candidates pins the fallback to exactly the missing count: without it
+	// runSource asks for 2*need when the user has history, overshooting k.
+	res := r.runSource(ctx, Source{Model: fallback, Weight: 1, Candidates: need}, q)
 	if res.err != nil {
 		if len(items) > 0 && ctx.Err() == nil {
 			r.log.Warn("fallback failed", "model", fallback, "err", res.err)
@@ -439,6 +474,9 @@ func (r *Router) backfill(ctx context.Context, resp *Response, items []Item, fal
 			return nil, ctx.Err()
 		}
 		return nil, fmt.Errorf("fallback %q: %w", fallback, res.err)
+	}
+	if len(res.items) > need {
+		res.items = res.items[:need]
 	}
 	if len(res.items) == 0 {
 		return items, nil
@@ -498,11 +536,11 @@ func (r *Router) Score(ctx context.Context, req ScoreRequest) (ScoreResponse, er
 	if !ok {
 		return ScoreResponse{}, fieldErr(field, "model %q (kind %s) cannot score", name, l.Spec.Kind)
 	}
-	history, err := r.history(ctx, req.UserID, req.SessionItems)
+	prof, err := r.profile(ctx, req.UserID, req.SessionItems)
 	if err != nil {
 		return ScoreResponse{}, err
 	}
-	q := models.Query{UserID: req.UserID, History: history, K: len(req.ItemIDs), Context: req.Context}
+	q := models.Query{UserID: req.UserID, History: prof.History, K: len(req.ItemIDs), Context: req.Context}
 	scores, err := sc.Score(ctx, q, req.ItemIDs)
 	if err != nil {
 		return ScoreResponse{}, fmt.Errorf("score with %q: %w", name, err)
