@@ -42,11 +42,11 @@ func (l *lazyDeps) Score(ctx context.Context, req router.ScoreRequest) (router.S
 	return r.Score(ctx, req)
 }
 
-func (l *lazyDeps) List() []repository.Info {
+func (l *lazyDeps) List() ([]repository.Info, error) {
 	if repo := l.repo.Load(); repo != nil {
-		return repo.List()
+		return repo.List(), nil
 	}
-	return nil
+	return nil, errLoading
 }
 
 func (l *lazyDeps) Info(name string) (repository.Info, error) {

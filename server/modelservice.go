@@ -4,14 +4,14 @@ import (
 	"context"
 	"log/slog"
 
-	pb "github.com/recserve/recserve/proto/recserve/v1"
 	"github.com/recserve/recserve/models/repository"
+	pb "github.com/recserve/recserve/proto/recserve/v1"
 	"github.com/recserve/recserve/server/router"
 )
 
 // Catalog is what the ModelService needs of the model repository.
 type Catalog interface {
-	List() []repository.Info
+	List() ([]repository.Info, error)
 	Info(name string) (repository.Info, error)
 }
 
@@ -23,7 +23,10 @@ type modelService struct {
 }
 
 func (s *modelService) ListModels(ctx context.Context, _ *pb.ListModelsRequest) (*pb.ListModelsResponse, error) {
-	infos := s.repo.List()
+	infos, err := s.repo.List()
+	if err != nil {
+		return nil, toStatus(ctx, s.log, err)
+	}
 	out := &pb.ListModelsResponse{Models: make([]*pb.ModelInfo, len(infos))}
 	for i, in := range infos {
 		out.Models[i] = modelInfo(in)

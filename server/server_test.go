@@ -39,7 +39,7 @@ func (f *fakeRouter) Score(ctx context.Context, req router.ScoreRequest) (router
 // emptyCatalog is a server.Catalog with no models.
 type emptyCatalog struct{}
 
-func (emptyCatalog) List() []repository.Info { return nil }
+func (emptyCatalog) List() ([]repository.Info, error) { return nil, nil }
 func (emptyCatalog) Info(name string) (repository.Info, error) {
 	return repository.Info{}, errors.New("no models")
 }
@@ -138,8 +138,8 @@ func TestRecoverPanic(t *testing.T) {
 	fr := &fakeRouter{
 		recommend: func(_ context.Context, req router.Request) (router.Response, error) {
 			if req.UserID == "panic" {
-				var m map[string]int
-				m["boom"]++ // a real runtime panic: assignment to nil map
+				var items []router.Item
+				_ = items[len(req.UserID)] // a real runtime panic: index out of range
 			}
 			return router.Response{Items: []router.Item{{ItemID: "x", Score: 1}}, Route: "r"}, nil
 		},

@@ -113,8 +113,8 @@ func TestLazyDepsBeforeLoad(t *testing.T) {
 	if _, err := l.Info("m"); !errors.Is(err, errLoading) {
 		t.Errorf("lazyDeps.Info before load error = %v; want errLoading", err)
 	}
-	if got := l.List(); got != nil {
-		t.Errorf("lazyDeps.List before load = %v; want nil", got)
+	if got, err := l.List(); got != nil || !errors.Is(err, errLoading) {
+		t.Errorf("lazyDeps.List before load = %v, %v; want nil, errLoading", got, err)
 	}
 }
 

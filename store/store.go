@@ -44,7 +44,7 @@ func Load(dir string) (*Memory, error) {
 // up. Histories are ordered by timestamp, stable in file order.
 func New(d *dataset.Dataset) *Memory {
 	m := &Memory{
-		items:     make(map[string]dataset.Item, len(d.Items)),
+		items:    make(map[string]dataset.Item, len(d.Items)),
 		profiles: map[string]Profile{},
 		events:   len(d.Interactions),
 	}

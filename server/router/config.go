@@ -4,8 +4,10 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"io"
 	"math"
 	"os"
+	"slices"
 
 	"go.yaml.in/yaml/v3"
 )
@@ -76,6 +78,9 @@ func LoadConfig(path string) (Config, error) {
 	dec := yaml.NewDecoder(bytes.NewReader(b))
 	dec.KnownFields(true)
 	if err := dec.Decode(&c); err != nil {
+		if errors.Is(err, io.EOF) {
+			return Config{}, fmt.Errorf("%s: empty file", path)
+		}
 		return Config{}, fmt.Errorf("%s: %w", path, err)
 	}
 	if err := c.Validate(); err != nil {
@@ -133,6 +138,16 @@ func (c *Config) Validate() error {
 		c.DefaultScorer = c.Fallback
 	}
 	return nil
+}
+
+// clone returns a deep copy, so a Config handed to the router shares no
+// slices with its caller.
+func (c Config) clone() Config {
+	c.Routes = slices.Clone(c.Routes)
+	for i := range c.Routes {
+		c.Routes[i].Sources = slices.Clone(c.Routes[i].Sources)
+	}
+	return c
 }
 
 func (c *Config) route(name string) (*Route, bool) {

@@ -121,7 +121,7 @@ func New(opts Options) (*Router, error) {
 	if opts.Models == nil || opts.Store == nil {
 		return nil, errors.New("router: Models and Store are required")
 	}
-	cfg := opts.Config
+	cfg := opts.Config.clone()
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
@@ -137,6 +137,7 @@ func New(opts Options) (*Router, error) {
 // SetConfig validates cfg and makes it the routing configuration for new
 // requests; in-flight requests finish on the old one.
 func (r *Router) SetConfig(cfg Config) error {
+	cfg = cfg.clone()
 	if err := cfg.Validate(); err != nil {
 		return err
 	}
@@ -144,8 +145,8 @@ func (r *Router) SetConfig(cfg Config) error {
 	return nil
 }
 
-// Config returns the current routing configuration.
-func (r *Router) Config() Config { return *r.cfg.Load() }
+// Config returns a copy of the current routing configuration.
+func (r *Router) Config() Config { return r.cfg.Load().clone() }
 
 // plan is a resolved request: the sources to run and the fallback.
 type plan struct {
@@ -524,18 +525,11 @@ func (r *Router) Score(ctx context.Context, req ScoreRequest) (ScoreResponse, er
 	if err := validateSession(req.SessionItems); err != nil {
 		return ScoreResponse{}, err
 	}
-	name, field := req.Model, "model"
-	if name == "" {
-		name, field = cfg.DefaultScorer, "model (default scorer)"
-	}
-	l, err := r.models.Get(name)
+	sc, l, err := r.scorer(cfg, req.Model)
 	if err != nil {
-		return ScoreResponse{}, &FieldError{Field: field, Err: err}
+		return ScoreResponse{}, err
 	}
-	sc, ok := l.Model.(models.Scorer)
-	if !ok {
-		return ScoreResponse{}, fieldErr(field, "model %q (kind %s) cannot score", name, l.Spec.Kind)
-	}
+	name := l.Name
 	prof, err := r.profile(ctx, req.UserID, req.SessionItems)
 	if err != nil {
 		return ScoreResponse{}, err
@@ -549,6 +543,32 @@ func (r *Router) Score(ctx context.Context, req ScoreRequest) (ScoreResponse, er
 		return ScoreResponse{}, fmt.Errorf("model %q returned %d scores for %d items", name, len(scores), len(req.ItemIDs))
 	}
 	return ScoreResponse{Scores: scores, Model: ModelVersion{name, l.Version}}, nil
+}
+
+// scorer resolves the requested scorer, or the configured default. A bad
+// request names the field; a missing or unfit default scorer is the server's
+// configuration problem (FailedPrecondition), not the caller's.
+func (r *Router) scorer(cfg *Config, name string) (models.Scorer, *repository.Loaded, error) {
+	if name == "" {
+		l, err := r.models.Get(cfg.DefaultScorer)
+		if err != nil {
+			return nil, nil, fmt.Errorf("default scorer %q of routes.yaml: %v: %w", cfg.DefaultScorer, err, models.ErrNotReady)
+		}
+		sc, ok := l.Model.(models.Scorer)
+		if !ok {
+			return nil, nil, fmt.Errorf("default scorer %q (kind %s) cannot score: %w", cfg.DefaultScorer, l.Spec.Kind, models.ErrUnsupported)
+		}
+		return sc, l, nil
+	}
+	l, err := r.models.Get(name)
+	if err != nil {
+		return nil, nil, &FieldError{Field: "model", Err: err}
+	}
+	sc, ok := l.Model.(models.Scorer)
+	if !ok {
+		return nil, nil, fieldErr("model", "model %q (kind %s) cannot score", name, l.Spec.Kind)
+	}
+	return sc, l, nil
 }
 
 func validateK(k int) (int, error) {

@@ -584,7 +584,7 @@ func TestScoreErrors(t *testing.T) {
 		{"unknown model", nil, baseConfig(), router.ScoreRequest{UserID: "u1", ItemIDs: []string{"i1"}, Model: "nope"}, "model", models.ErrNotFound},
 		{"model not ready", nil, baseConfig(), router.ScoreRequest{UserID: "u1", ItemIDs: []string{"i1"}, Model: "notready"}, "model", models.ErrNotReady},
 		{"model cannot score", nil, baseConfig(), router.ScoreRequest{UserID: "u1", ItemIDs: []string{"i1"}, Model: "main"}, "model", nil},
-		{"default scorer missing", nil, noDefault, router.ScoreRequest{UserID: "u1", ItemIDs: []string{"i1"}}, "model (default scorer)", models.ErrNotFound},
+		{"default scorer missing", nil, noDefault, router.ScoreRequest{UserID: "u1", ItemIDs: []string{"i1"}}, "", models.ErrNotReady},
 		{"scorer fails", failing, baseConfig(), router.ScoreRequest{UserID: "u1", ItemIDs: []string{"i1"}, Model: "bad"}, "", errBoom},
 		{"scorer returns too few", failing, baseConfig(), router.ScoreRequest{UserID: "u1", ItemIDs: []string{"i1", "i2"}, Model: "short"}, "", nil},
 	}
