@@ -5,7 +5,6 @@
 package topk
 
 import (
-	"container/heap"
 	"slices"
 
 	"github.com/recserve/recserve/models"
@@ -38,14 +37,15 @@ func better(a, b models.Scored) bool {
 func (c *Collector) Push(id string, score float64) {
 	s := models.Scored{ItemID: id, Score: score}
 	if len(c.h) < c.k {
-		heap.Push(&c.h, s)
+		c.h = append(c.h, s)
+		c.h.up(len(c.h) - 1)
 		return
 	}
 	if c.k == 0 || !better(s, c.h[0]) {
 		return
 	}
 	c.h[0] = s
-	heap.Fix(&c.h, 0)
+	c.h.down(0)
 }
 
 // Full reports whether K items are held; a caller scanning items in descending
@@ -70,16 +70,35 @@ func (c *Collector) Sorted() []models.Scored {
 	return out
 }
 
-// minHeap has the worst held item at index 0.
+// minHeap has the worst held item at index 0. It is hand-rolled rather than
+// container/heap, whose interface boxing allocates on every push.
 type minHeap []models.Scored
 
-func (h minHeap) Len() int           { return len(h) }
-func (h minHeap) Less(i, j int) bool { return better(h[j], h[i]) }
-func (h minHeap) Swap(i, j int)      { h[i], h[j] = h[j], h[i] }
-func (h *minHeap) Push(x any)        { *h = append(*h, x.(models.Scored)) }
-func (h *minHeap) Pop() any {
-	old := *h
-	x := old[len(old)-1]
-	*h = old[:len(old)-1]
-	return x
+func (h minHeap) up(i int) {
+	for i > 0 {
+		parent := (i - 1) / 2
+		if !better(h[parent], h[i]) {
+			return
+		}
+		h[parent], h[i] = h[i], h[parent]
+		i = parent
+	}
+}
+
+func (h minHeap) down(i int) {
+	n := len(h)
+	for {
+		worst := i
+		if l := 2*i + 1; l < n && better(h[worst], h[l]) {
+			worst = l
+		}
+		if r := 2*i + 2; r < n && better(h[worst], h[r]) {
+			worst = r
+		}
+		if worst == i {
+			return
+		}
+		h[i], h[worst] = h[worst], h[i]
+		i = worst
+	}
 }
