@@ -1,9 +1,15 @@
 #!/usr/bin/env bash
 # Load test: Recommend next to grpc.health.v1.Health/Check on the same server,
-# in the same run, with ghz. Prints both summaries and the throughput ratio.
+# in the same run, with ghz at the same concurrency. Prints both summaries and
+# the throughput ratio Recommend / Health.
 #
-# Env: ADDR (default 127.0.0.1:50777), REPO, DATA (demo defaults),
-#      CONCURRENCY (50), DURATION (10s), USERS (5000, ids u0001..).
+# Requests are pre-encoded binary protobuf (scripts/ghzdata, ghz -B), one
+# RecommendRequest per user of the data set, so ghz does not render a JSON
+# template per call and the server answers real, varied histories.
+#
+# Env: ADDR (127.0.0.1:50777), REPO, DATA (the demo), CONCURRENCY (50),
+#      DURATION (10s), USERS (1000), MODEL (popularity; empty = default route),
+#      CONNECTIONS (4).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ADDR=${ADDR:-127.0.0.1:50777}
@@ -11,51 +17,36 @@ REPO=${REPO:-var/demo/repo}
 DATA=${DATA:-var/demo/data}
 CONCURRENCY=${CONCURRENCY:-50}
 DURATION=${DURATION:-10s}
+USERS=${USERS:-1000}
+MODEL=${MODEL-popularity}
+CONNECTIONS=${CONNECTIONS:-4}
 GHZ=${GHZ:-.tools/ghz}
 OUT=${OUT:-var/loadtest}
 mkdir -p "$OUT"
+
+go run ./scripts/ghzdata -kind health -out "$OUT/health.bin"
+go run ./scripts/ghzdata -kind recommend -data "$DATA" -users "$USERS" -k 10 -model "$MODEL" -out "$OUT/recommend.bin"
 
 bin/recserve --addr "$ADDR" --repo "$REPO" --data "$DATA" --log-level warn &
 pid=$!
 trap 'kill $pid 2>/dev/null; wait $pid 2>/dev/null || true' EXIT
 
-# Wait for SERVING (the server loads its models after it starts listening).
-for _ in $(seq 1 200); do
-  if bin/recctl models --addr "$ADDR" --timeout 200ms >/dev/null 2>&1 &&
-     "$GHZ" --insecure --call grpc.health.v1.Health/Check -n 1 -c 1 -d '{}' "$ADDR" 2>/dev/null | grep -q 'OK'; then
+# Wait until the server reports SERVING (it loads its models after listening).
+for _ in $(seq 1 300); do
+  if "$GHZ" --insecure --call grpc.health.v1.Health/Check -B "$OUT/health.bin" -n 1 -c 1 "$ADDR" 2>/dev/null | grep -q '\[OK\]'; then
     break
   fi
   sleep 0.1
 done
 
-# A user id is drawn per request among the data set's users, so the server
-# answers real histories, not a single cached one.
-users=$(head -1 <(cut -d, -f1 "$DATA/interactions.csv" | tail -n +2 | sort -u | head -1000 | paste -sd, -))
-requests_json() {
-  # A JSON array of requests, one per user, that ghz cycles through.
-  local IFS=,
-  local first=1
-  printf '['
-  for u in $users; do
-    if [ $first = 1 ]; then first=0; else printf ','; fi
-    printf '{"user_id":"%s","k":10}' "$u"
-  done
-  printf ']'
-}
-requests_json > "$OUT/recommend-data.json"
-
 run() { # name call data-file
-  "$GHZ" --insecure --call "$2" --data-file "$3" -c "$CONCURRENCY" -z "$DURATION" \
-    --connections 4 -O json "$ADDR" > "$OUT/$1.json"
+  "$GHZ" --insecure --call "$2" -B "$3" -c "$CONCURRENCY" -z "$DURATION" \
+    --connections "$CONNECTIONS" -O json "$ADDR" > "$OUT/$1.json"
 }
-echo '{}' > "$OUT/health-data.json"
-run health grpc.health.v1.Health/Check "$OUT/health-data.json"
-run recommend recserve.v1.RecommendService/Recommend "$OUT/recommend-data.json"
+run health grpc.health.v1.Health/Check "$OUT/health.bin"
+run recommend recserve.v1.RecommendService/Recommend "$OUT/recommend.bin"
 
-summary() { # name
-  go run ./scripts/ghzsummary "$OUT/$1.json"
-}
-echo "concurrency $CONCURRENCY, duration $DURATION, addr $ADDR"
-printf '%-10s %s\n' "health" "$(summary health)"
-printf '%-10s %s\n' "recommend" "$(summary recommend)"
+echo "ghz: concurrency $CONCURRENCY, $CONNECTIONS connections, $DURATION each, model '${MODEL:-default route}', $USERS users"
+printf '%-10s %s\n' health "$(go run ./scripts/ghzsummary "$OUT/health.json")"
+printf '%-10s %s\n' recommend "$(go run ./scripts/ghzsummary "$OUT/recommend.json")"
 go run ./scripts/ghzsummary -ratio "$OUT/recommend.json" "$OUT/health.json"

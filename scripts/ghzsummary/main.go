@@ -7,6 +7,8 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"path/filepath"
+	"strings"
 	"time"
 )
 
@@ -39,7 +41,7 @@ func main() {
 		if len(reps) != 2 || reps[1].Rps == 0 {
 			fail(fmt.Errorf("-ratio needs two reports with traffic"))
 		}
-		fmt.Printf("throughput ratio %s / %s = %.2f\n", flag.Arg(0), flag.Arg(1), reps[0].Rps/reps[1].Rps)
+		fmt.Printf("throughput ratio %s / %s = %.2f\n", strings.TrimSuffix(filepath.Base(flag.Arg(0)), ".json"), strings.TrimSuffix(filepath.Base(flag.Arg(1)), ".json"), reps[0].Rps/reps[1].Rps)
 		return
 	}
 	for _, r := range reps {
