@@ -18,7 +18,7 @@ const (
 	DefaultDays            = 90
 	DefaultSessionsPerUser = 10
 	DefaultViewsPerSession = 5
-	DefaultFollowProb      = 0.55
+	DefaultFollowProb      = 0.6
 	DefaultNewItems        = 0.12
 	DefaultRatingProb      = 0.1
 	DefaultMissingPrice    = 0.01
@@ -59,7 +59,7 @@ type Config struct {
 	// 20, or fewer when Items < 100 so that each keeps 5 items).
 	Categories int
 	// Brands is the number of brands (default Items/15, at least Categories,
-	// at most 4000).
+	// at most 4000); every category has at least one.
 	Brands int
 	// SessionsPerUser is the mean number of sessions of a shopper (default
 	// 10); the per-user count is log-normal, so activity is heavy-tailed.
@@ -103,7 +103,7 @@ func (c Config) withDefaults() (Config, error) {
 		return bad("brands = %d; want 0 (default) or 1..%d", c.Brands, maxBrands)
 	}
 	for _, f := range []struct {
-		name     string
+		name      string
 		v, lo, hi float64
 	}{
 		{"sessions per user", c.SessionsPerUser, 0, maxSessionsPerUser},
@@ -144,6 +144,9 @@ func (c Config) withDefaults() (Config, error) {
 	} else if c.Items < c.Categories*MinItemsPerCategory {
 		return bad("items = %d for %d categories; want at least %d (%d per category)",
 			c.Items, c.Categories, c.Categories*MinItemsPerCategory, MinItemsPerCategory)
+	}
+	if c.Brands > 0 && c.Brands < c.Categories {
+		return bad("brands = %d for %d categories; want at least one per category", c.Brands, c.Categories)
 	}
 	if c.Brands == 0 {
 		c.Brands = min(maxBrands, max(c.Categories, c.Items/15))

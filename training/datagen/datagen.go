@@ -1,8 +1,8 @@
 // Package datagen generates recserve's synthetic e-commerce demo data set: a
-// catalogue, shoppers and their view / cart / purchase / rating events,
-// produced by a generative process with the signals the project's models are
-// meant to learn. Generate(Config{}) is the demo: 5,000 users, 2,000 items, 90
-// days from 2026-01-01 UTC and about 270,000 interactions.
+// catalogue, shoppers and their view / cart / purchase / rating events, from
+// a generative process built so that the project's models have something to
+// learn. Generate(Config{}) is the demo: 5,000 users, 2,000 items, 90 days
+// from 2026-01-01 UTC, about 290,000 interactions.
 //
 // # Catalogue
 //
@@ -10,72 +10,80 @@
 // …, grocery, and two with Chinese vocabularies, tea and stationery, to
 // exercise CJK tokenisation). Each category has its own vocabulary of
 // attribute words and product nouns, a log-normal price distribution and one
-// or two complementary categories (smartphones → phone-accessories).
-// Brands are built from syllables; most belong to one category, about a
-// quarter span two or three, and each has a price premium and a popularity.
-// An item has a category, a brand of that category, a price (log-normal
-// around the category median, shifted by the brand premium; 1% unknown, NaN),
-// a title "Brand word word [word [word]] noun" from the category vocabulary
-// and an 8-20 word description drawn mostly from the category vocabulary and
-// the item's own title words plus generic words. Item popularity is Zipf-like
-// over a random ranking, so a tenth of the items draw about half the events.
+// to three complementary categories (smartphones → phone-accessories). Brands
+// are built from syllables; most sell in one category, about a quarter in two
+// or three, and each has a price premium and a popularity.
+//
+// An item has a category, a brand selling in it, a price (log-normal around
+// the category median, shifted by the brand premium, rounded to x.99; 1%
+// unknown, NaN), a title "Brand Word Word [Word [Word]] Noun" from the
+// category vocabulary and an 8-20 word description drawn from its title
+// words, its category vocabulary and generic words (Chinese descriptions have
+// no spaces). Popularity is Zipf-like over a random ranking, so a tenth of
+// the items draw about half the events.
 //
 // About 12% of the items are new arrivals: they launch at a uniform time in
-// the last 15% of the window and get no interaction before it, so a time
-// split has test events on items absent from train and only their text
-// describes them. New arrivals have the highest ids; every other item is on
-// sale from the start.
+// the last 15% of the window, have no interaction before it and are featured
+// (1.5× popularity) after it, so a time split has test events on items absent
+// from train, which only their text describes. New arrivals have the highest
+// ids, in launch order; every other item is on sale from the start.
 //
-// Each item has 3-5 successors with decreasing transition weights: mostly
-// items of its own category (more often with the same product noun), about a
-// fifth from a complementary category. The links are directed, so "what comes
-// after this item" is a sharper signal than "what co-occurs with it".
+// Each item has 5-8 successors with decreasing transition weights: mostly
+// items of its own category (more often of the same product noun), a fifth
+// from a complementary category. The links are directed, so what comes next
+// after an item is a sharper signal than what co-occurs with it.
 //
 // # Shoppers
 //
 // A shopper has latent preferences: a category distribution concentrated on
-// 1-3 favourite categories (Dirichlet-like weights plus 10% background), 1-3
-// favourite brands and a brand loyalty, a price level relative to each
-// category's median with a tolerance, and a buying propensity. Activity is
-// heavy-tailed: the number of sessions is log-normal around SessionsPerUser,
-// so some shoppers have one session and a few have hundreds of events. About
-// a quarter of the shoppers sign up during the window and are active only
-// after their signup date. Users carry Attrs "signup" (YYYY-MM-DD) and
-// "segment" (budget, mainstream or premium, from the price level).
+// 1-3 favourite categories (Gamma(2) weights, 90%, over a 10% background in
+// proportion to category traffic), 1-3 favourite brands and a brand loyalty,
+// a price level relative to every category's median with a tolerance, and a
+// buying propensity. Activity is heavy-tailed: the number of sessions is
+// log-normal with mean SessionsPerUser, so some shoppers have one session and
+// a few have hundreds of events. A quarter of the shoppers sign up during the
+// window and are active only after that. Users carry Attrs "signup"
+// (YYYY-MM-DD) and "segment" (budget, mainstream or premium, from the price
+// level).
 //
 // # Sessions
 //
-// Session start times are uniform over the shopper's active time, at least
-// 30 minutes apart, with ids "s<user number>-<n>". A session picks one category
-// from the shopper's distribution. The first item is a fresh pick (or, 30% of
-// the time, an item the shopper left in the cart before); each next view
-// follows a successor link of the current item with probability FollowProb,
-// and is otherwise a fresh pick: from the session's category (85%) or from the
-// shopper's category distribution (15%). A fresh pick draws an item of the
-// category in proportion to its popularity and accepts it with a probability
-// given by the shopper's brand loyalty and the fit of its price to the
-// shopper's price level. Items are not viewed twice in a session, nor before
-// their launch. Views are seconds to minutes apart.
+// Session start times are uniform over the shopper's active time, at least 30
+// minutes apart; session ids are "s<user number>-<n>", n counting from 1 in
+// time order. A session picks a category from the shopper's distribution and
+// a first item there (or, 30% of the time when there is one, returns to an
+// item the shopper left in the cart); the first item's noun is the session's
+// intent. Each next view follows a successor link of the current item with
+// probability FollowProb (successors of the intent weigh 3× more), and is
+// otherwise a fresh pick: from the session's category (85%) or the shopper's
+// distribution (15%). A fresh pick draws an item in proportion to popularity
+// and accepts it with a probability given by the shopper's brand loyalty, the
+// fit of its price to the shopper's price level and whether it matches the
+// intent. Nothing is viewed twice in a session or before its launch. Session
+// length is geometric with mean ViewsPerSession; views are seconds to minutes
+// apart.
 //
 // # Funnel
 //
-// After a view the shopper adds the item to the cart with a probability that
-// is logistic in the fit of the item: the shopper's affinity to its category,
+// After a view the shopper adds the item to the cart with a probability
+// logistic in the fit of the item: the shopper's affinity to its category,
 // whether its brand is a favourite, its price fit, the item's latent quality
-// and the shopper's propensity (about 9% of views). A cart becomes a purchase
-// in the same session with a probability again driven by price fit, quality
-// and propensity (about half); an abandoned cart may bring the shopper back in
-// a later session, more likely to buy. A tenth of the purchases get a 1-5
-// rating one to fourteen days later (event rating, no session). Views, carts
-// and purchases have value 1.
+// and the shopper's propensity (about 10% of views overall, but from under 1%
+// to over 50% by fit). A cart becomes a purchase a few minutes later in the
+// same session with a probability driven by price fit, brand, quality and
+// propensity (about half); an unbought cart may bring the shopper back in a
+// later session, more inclined to buy. A tenth of the purchases get a 1-5
+// rating one to fourteen days later (event rating, no session id), higher
+// for better fit and quality. Views, carts and purchases have value 1.
 //
 // # Output
 //
-// Items are in id order ("i00001", zero-padded to the width of the count but
-// at least 5 digits), users in id order ("u00001"), interactions sorted by
-// timestamp, then user, then the user's own event order. The output depends
-// only on the Config: generation runs users in parallel, each from its own
-// PCG stream derived from the seed, and never iterates a map.
+// Items are in id order ("i00001", zero-padded to the digits of the count,
+// at least 5), users in id order ("u00001"), interactions sorted by
+// timestamp, then user, then the user's own event order; every timestamp is
+// inside the window. The output depends only on the Config: users are
+// generated in parallel, each from its own PCG stream derived from the seed
+// and the user number, and no map is ever iterated.
 package datagen
 
 import (
@@ -105,9 +113,22 @@ func Generate(cfg Config) (*dataset.Dataset, error) {
 	return w.generate(), nil
 }
 
-var succMin, succMax, succDecay, succPow = 4, 8, 1.0, 0.3
-
 const (
+	// succMin and succMax bound the number of successors of an item.
+	succMin, succMax = 5, 8
+	// succDecay shapes the transition weights: the k-th successor (1-based)
+	// has weight k^-succDecay.
+	succDecay = 0.4
+	// succPow flattens popularity when successors are chosen: pop^succPow.
+	succPow = 0.3
+	// succComplement is the chance a successor comes from a complementary
+	// category.
+	succComplement = 0.2
+	// zipf is the exponent of item popularity over its rank.
+	zipf = 1.3
+	// newBoost multiplies the popularity of new arrivals.
+	newBoost = 1.5
+
 	// newWindow is the final fraction of the time window new items launch in.
 	newWindow = 0.15
 	// sessionGap is the least time between two sessions of a user, seconds.
@@ -131,7 +152,7 @@ type category struct {
 	logMedian   float64
 	items       []int32   // item indices of the category
 	cdf         []float64 // cumulative popularity over items
-	sqrtCDF     []float64 // cumulative sqrt(popularity), for successor links
+	succCDF     []float64 // cumulative pop^succPow, for successor links
 	brands      []int32   // brands selling in the category
 	brandCDF    []float64 // cumulative brand popularity over brands
 	complements []int     // complementary categories in use
@@ -300,9 +321,9 @@ func (w *world) buildItems(r *rand.Rand) {
 		cat := &w.cats[c]
 		it.cat = int32(c)
 		it.launch = launches[i]
-		it.pop = math.Pow(float64(rank[i])+offset, -1.15)
+		it.pop = math.Pow(float64(rank[i])+offset, -zipf)
 		if i >= n-nNew {
-			it.pop *= 1.5 // new arrivals are featured
+			it.pop *= newBoost // new arrivals are featured
 		}
 		it.quality = 0.5 * r.NormFloat64()
 		it.brand = cat.brands[sample(cat.brandCDF, r.Float64())]
@@ -328,13 +349,13 @@ func (w *world) buildItems(r *rand.Rand) {
 	for c := range w.cats {
 		cat := &w.cats[c]
 		pops := make([]float64, len(cat.items))
-		sqrts := make([]float64, len(cat.items))
+		succPops := make([]float64, len(cat.items))
 		for k, i := range cat.items {
 			pops[k] = w.items[i].pop
-			sqrts[k] = math.Pow(w.items[i].pop, succPow)
+			succPops[k] = math.Pow(w.items[i].pop, succPow)
 		}
 		cat.cdf = cumulative(pops)
-		cat.sqrtCDF = cumulative(sqrts)
+		cat.succCDF = cumulative(succPops)
 	}
 }
 
@@ -453,7 +474,8 @@ func capitalize(s string) string {
 	return string(unicode.ToUpper(r)) + s[n:]
 }
 
-// buildSuccessors links every item to 3-5 successors.
+// buildSuccessors links every item to succMin-succMax successors (fewer in a
+// tiny category).
 func (w *world) buildSuccessors(r *rand.Rand) {
 	for i := range w.items {
 		it := &w.items[i]
@@ -462,11 +484,11 @@ func (w *world) buildSuccessors(r *rand.Rand) {
 		it.succ = make([]int32, 0, k)
 		for try := 0; len(it.succ) < k && try < 10*k; try++ {
 			var j int32
-			if comps := cat.complements; len(comps) > 0 && r.Float64() < 0.2 {
+			if comps := cat.complements; len(comps) > 0 && r.Float64() < succComplement {
 				c := &w.cats[comps[r.IntN(len(comps))]]
-				j = c.items[sample(c.sqrtCDF, r.Float64())]
+				j = c.items[sample(c.succCDF, r.Float64())]
 			} else {
-				j = cat.items[sample(cat.sqrtCDF, r.Float64())]
+				j = cat.items[sample(cat.succCDF, r.Float64())]
 				// Prefer the same kind of product.
 				if w.items[j].noun != it.noun && r.Float64() < 0.6 {
 					continue

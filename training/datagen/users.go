@@ -27,6 +27,12 @@ const (
 	buyPropens = 0.6 // × the shopper's propensity
 	buyReturn  = 1.0
 
+	// intentBoost multiplies the weight of a successor of the session's
+	// product kind; intentOther the acceptance of a fresh pick of another
+	// kind in the session's category.
+	intentBoost = 3.0
+	intentOther = 0.35
+
 	returnProb     = 0.3 // a session starts at an abandoned cart
 	driftProb      = 0.15
 	maxAbandoned   = 8
@@ -53,8 +59,8 @@ type userGen struct {
 	priceZ, priceTol     float64
 	propensity           float64
 
-	intentCat int   // the category of the session's first item
-	intent    int   // its noun: the kind of product the session is about
+	intentCat int     // the category of the session's first item
+	intent    int     // its noun: the kind of product the session is about
 	seen      []int32 // items viewed in the current session
 	abandoned []int32 // carts not bought, most recent last
 	succBuf   []float64
@@ -233,7 +239,14 @@ func (g *userGen) session(t int64, viewsMean float64) int64 {
 	g.sess++
 	g.seen = g.seen[:0]
 	last := t
+	emitted := len(g.evs)
+	defer func() {
+		if len(g.evs) == emitted {
+			g.sess-- // nothing to show: the number goes to the next session
+		}
+	}()
 
+	g.intentCat, g.intent = -1, -1 // set from the first item below
 	var cur int32 = -1
 	returning := false
 	var sessCat int
@@ -247,7 +260,6 @@ func (g *userGen) session(t int64, viewsMean float64) int64 {
 		cur = g.fresh(sessCat, t)
 	}
 
-	g.intentCat, g.intent = -1, -1
 	if cur >= 0 {
 		g.intentCat, g.intent = int(w.items[cur].cat), w.items[cur].noun
 	}
@@ -406,7 +418,5 @@ func (g *userGen) follow(it *item, t int64) int32 {
 	}
 	return pick
 }
-
-var intentBoost, intentOther = 3.0, 0.35
 
 func sigmoid(x float64) float64 { return 1 / (1 + math.Exp(-x)) }
