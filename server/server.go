@@ -11,7 +11,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
-	"runtime"
 	"runtime/debug"
 	"time"
 
@@ -44,6 +43,12 @@ type Options struct {
 	// Reflection registers server reflection (on in DefaultOptions): grpcurl is
 	// how people debug us.
 	Reflection bool
+	// StreamWorkers is the size of the pool of goroutines that run RPCs
+	// (default 256). Pooled workers keep their grown stacks, so a request does
+	// not pay for growing a fresh goroutine's stack through the handler chain;
+	// size it to the expected concurrency, as streams beyond it get their own
+	// goroutine.
+	StreamWorkers int
 	// ShutdownTimeout bounds the graceful drain before in-flight calls are cut
 	// (default 10s).
 	ShutdownTimeout time.Duration
@@ -56,6 +61,7 @@ func DefaultOptions() Options {
 	return Options{
 		MaxRecvMsgBytes: 16 << 20,
 		MaxSendMsgBytes: 16 << 20,
+		StreamWorkers:   256,
 		Reflection:      true,
 		ShutdownTimeout: 10 * time.Second,
 	}
@@ -73,6 +79,9 @@ func New(opts Options, r Router, models Catalog) *Server {
 	if opts.ShutdownTimeout == 0 {
 		opts.ShutdownTimeout = 10 * time.Second
 	}
+	if opts.StreamWorkers == 0 {
+		opts.StreamWorkers = 256
+	}
 	log := opts.Logger
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
@@ -81,9 +90,7 @@ func New(opts Options, r Router, models Catalog) *Server {
 	s.grpc = grpc.NewServer(
 		grpc.MaxRecvMsgSize(opts.MaxRecvMsgBytes),
 		grpc.MaxSendMsgSize(opts.MaxSendMsgBytes),
-		// A fixed pool of stream workers keeps grown goroutine stacks
-		// across requests instead of growing a fresh stack per RPC.
-		grpc.NumStreamWorkers(uint32(runtime.GOMAXPROCS(0))),
+		grpc.NumStreamWorkers(uint32(opts.StreamWorkers)),
 		grpc.ChainUnaryInterceptor(s.logUnary, s.recoverUnary),
 		grpc.ChainStreamInterceptor(s.recoverStream),
 	)

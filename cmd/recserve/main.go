@@ -34,6 +34,7 @@ func run() error {
 	fs.StringVar(&cfg.DebugAddr, "debug-addr", env("RECSERVE_DEBUG_ADDR", ""), "serve pprof on this address (env RECSERVE_DEBUG_ADDR; off when empty)")
 	fs.BoolVar(&cfg.Server.Reflection, "reflection", true, "register gRPC server reflection")
 	fs.DurationVar(&cfg.Server.ShutdownTimeout, "shutdown-timeout", cfg.Server.ShutdownTimeout, "how long in-flight calls may drain on shutdown")
+	fs.IntVar(&cfg.Server.StreamWorkers, "stream-workers", cfg.Server.StreamWorkers, "goroutines pooled to run RPCs (size to the expected concurrency)")
 	fs.IntVar(&cfg.Server.MaxRecvMsgBytes, "max-recv-bytes", cfg.Server.MaxRecvMsgBytes, "largest request message accepted")
 	logLevel := fs.String("log-level", env("RECSERVE_LOG_LEVEL", "info"), "debug, info, warn or error")
 	logJSON := fs.Bool("log-json", false, "log JSON instead of text")
