@@ -126,6 +126,7 @@ func (s *Server) Serve(ctx context.Context, lis net.Listener) error {
 	go func() { errc <- s.grpc.Serve(lis) }()
 	select {
 	case err := <-errc:
+		s.grpc.Stop() // release the stream workers
 		return err
 	case <-ctx.Done():
 	}
