@@ -75,7 +75,29 @@ type Scorer interface {
 	Score(ctx context.Context, q Query, itemIDs []string) ([]float64, error)
 }
 
-// Roles lists what m can do: "recommender", "scorer", or both.
+// SimilarQuery asks for the items most similar to one item.
+type SimilarQuery struct {
+	ItemID string
+	// K is how many items the caller wants; models return at most K.
+	K int
+	// Allow reports whether an item may be returned; nil allows every item.
+	// The query item itself is never returned.
+	Allow func(itemID string) bool
+}
+
+// Allowed reports whether q permits itemID.
+func (q *SimilarQuery) Allowed(itemID string) bool { return q.Allow == nil || q.Allow(itemID) }
+
+// ItemSimilarity is a model that finds items similar to an item (item-kNN
+// neighbours, content similarity). Implementations are safe for concurrent
+// use.
+type ItemSimilarity interface {
+	// SimilarItems returns at most q.K allowed items, most similar first. An
+	// item the model does not know is an error wrapping ErrNotFound.
+	SimilarItems(ctx context.Context, q SimilarQuery) ([]Scored, error)
+}
+
+// Roles lists what m can do: "recommender", "scorer", "similar_items".
 func Roles(m Model) []string {
 	var roles []string
 	if _, ok := m.(Recommender); ok {
@@ -83,6 +105,9 @@ func Roles(m Model) []string {
 	}
 	if _, ok := m.(Scorer); ok {
 		roles = append(roles, "scorer")
+	}
+	if _, ok := m.(ItemSimilarity); ok {
+		roles = append(roles, "similar_items")
 	}
 	return roles
 }

@@ -4,7 +4,10 @@ package builtin
 
 import (
 	"github.com/recserve/recserve/models"
+	"github.com/recserve/recserve/models/content"
+	"github.com/recserve/recserve/models/itemknn"
 	"github.com/recserve/recserve/models/popularity"
+	"github.com/recserve/recserve/models/userknn"
 )
 
 // Kinds returns a table holding every built-in model kind.
@@ -12,6 +15,9 @@ func Kinds() *models.Kinds {
 	k := models.NewKinds()
 	for kind, b := range map[string]models.Builder{
 		popularity.Kind: popularity.Build,
+		itemknn.Kind:    itemknn.Build,
+		userknn.Kind:    userknn.Build,
+		content.Kind:    content.Build,
 	} {
 		if err := k.Register(kind, b); err != nil {
 			panic(err) // unreachable: the literal above has unique keys

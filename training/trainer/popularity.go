@@ -22,7 +22,7 @@ type PopularityOptions struct {
 	// 2^(-age/half-life), age measured from the newest event in the data.
 	HalfLifeDays float64
 	// Weights per event kind.
-	Weights EventWeights
+	Weights models.EventWeights
 }
 
 // FitPopularity counts event-weighted (and optionally time-decayed)
@@ -33,7 +33,7 @@ func FitPopularity(d *dataset.Dataset, o PopularityOptions) (*popularity.Model, 
 		return nil, errors.New("no interactions to count")
 	}
 	if o.Weights == nil {
-		o.Weights = DefaultEventWeights()
+		o.Weights = models.DefaultEventWeights()
 	}
 	var newest int64 = math.MinInt64
 	for _, in := range d.Interactions {
@@ -77,7 +77,7 @@ func fitPopularity(_ context.Context, d *dataset.Dataset, p Params, dir string) 
 		}
 		o.HalfLifeDays = f
 	}
-	w, err := ParseEventWeights(p["event_weights"])
+	w, err := models.ParseEventWeights(p["event_weights"])
 	if err != nil {
 		return models.Spec{}, err
 	}

@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"github.com/recserve/recserve/dataset"
+	"github.com/recserve/recserve/models"
 	"github.com/recserve/recserve/models/popularity"
 )
 
@@ -28,7 +29,7 @@ func TestFitPopularity(t *testing.T) {
 		{"default weights", PopularityOptions{}, map[string]float64{"a": 6, "b": 7, "never": 0}},
 		// Newest event is day 20: a's view is 20 days old (×1/4), its purchase 10 (×1/2).
 		{"half-life 10 days", PopularityOptions{HalfLifeDays: 10}, map[string]float64{"a": 0.25 + 2.5, "b": 7, "never": 0}},
-		{"custom weights", PopularityOptions{Weights: EventWeights{dataset.View: 2, dataset.Purchase: 0, dataset.Cart: 1, dataset.Rating: 0}},
+		{"custom weights", PopularityOptions{Weights: models.EventWeights{dataset.View: 2, dataset.Purchase: 0, dataset.Cart: 1, dataset.Rating: 0}},
 			map[string]float64{"a": 2, "b": 1, "never": 0}},
 	}
 	for _, tt := range tests {
@@ -50,24 +51,5 @@ func TestFitPopularity(t *testing.T) {
 	}
 	if _, err := FitPopularity(&dataset.Dataset{}, PopularityOptions{Scope: popularity.Global}); err == nil {
 		t.Error("FitPopularity(empty) = nil error; want an error")
-	}
-}
-
-func TestParseEventWeights(t *testing.T) {
-	w, err := ParseEventWeights("view:2, purchase:10")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if w[dataset.View] != 2 || w[dataset.Purchase] != 10 || w[dataset.Cart] != 3 {
-		t.Errorf("ParseEventWeights = %v; want view 2, purchase 10, cart default 3", w)
-	}
-	for _, bad := range []string{"view", "click:1", "view:-1", "view:x"} {
-		if _, err := ParseEventWeights(bad); err == nil {
-			t.Errorf("ParseEventWeights(%q) = nil error; want an error", bad)
-		}
-	}
-	back, err := ParseEventWeights(w.String())
-	if err != nil || back.String() != w.String() {
-		t.Errorf("ParseEventWeights(%q) = %v, %v; want a round trip", w.String(), back, err)
 	}
 }

@@ -59,6 +59,9 @@ type fitFunc func(ctx context.Context, d *dataset.Dataset, p Params, dir string)
 // fitters maps each trainable kind to its fit function.
 var fitters = map[string]fitFunc{
 	"popularity": fitPopularity,
+	"itemknn":    fitItemKNN,
+	"userknn":    fitUserKNN,
+	"content":    fitContent,
 }
 
 // Kinds lists the kinds Run can train, sorted.

@@ -1,4 +1,4 @@
-package trainer
+package models
 
 import (
 	"fmt"
@@ -9,7 +9,9 @@ import (
 )
 
 // EventWeights say how much each event kind counts: shops weigh a purchase
-// above a view. Rating events count their value times the rating weight.
+// above a view. Rating events count their value times the rating weight. The
+// same weights turn a history into implicit feedback at training and at
+// serving time.
 type EventWeights map[dataset.Event]float64
 
 // DefaultEventWeights are view 1, cart 3, purchase 5, rating 1 (× value).

@@ -1,0 +1,18 @@
+// Package userknn provides the userknn model kind. (Work in progress: the builder
+// rejects every version until the model lands.)
+package userknn
+
+import (
+	"context"
+	"errors"
+
+	"github.com/recserve/recserve/models"
+)
+
+// Kind is the model.yaml kind of this family.
+const Kind = "userknn"
+
+// Build is the models.Builder of this kind.
+func Build(_ context.Context, _ models.Env, _ models.Version) (models.Model, error) {
+	return nil, errors.New("userknn: not implemented yet")
+}
