@@ -42,6 +42,14 @@ func (l *lazyDeps) Score(ctx context.Context, req router.ScoreRequest) (router.S
 	return r.Score(ctx, req)
 }
 
+func (l *lazyDeps) SimilarItems(ctx context.Context, req router.SimilarRequest) (router.SimilarResponse, error) {
+	r := l.r.Load()
+	if r == nil {
+		return router.SimilarResponse{}, errLoading
+	}
+	return r.SimilarItems(ctx, req)
+}
+
 func (l *lazyDeps) List() ([]repository.Info, error) {
 	if repo := l.repo.Load(); repo != nil {
 		return repo.List(), nil

@@ -12,6 +12,7 @@ import (
 type Router interface {
 	Recommend(ctx context.Context, req router.Request) (router.Response, error)
 	Score(ctx context.Context, req router.ScoreRequest) (router.ScoreResponse, error)
+	SimilarItems(ctx context.Context, req router.SimilarRequest) (router.SimilarResponse, error)
 }
 
 // recommendService implements pb.RecommendServiceServer by converting between
@@ -31,29 +32,55 @@ func (s *recommendService) Recommend(ctx context.Context, in *pb.RecommendReques
 		Route:        in.GetRoute(),
 		Model:        in.GetModel(),
 	}
-	if f := in.GetFilters(); f != nil {
-		req.Filters = router.Filters{
-			ExcludeItems:      f.GetExcludeItems(),
-			ExcludeCategories: f.GetExcludeCategories(),
-			IncludeCategories: f.GetIncludeCategories(),
-			IncludeSeen:       f.GetIncludeSeen(),
-		}
-	}
+	req.Filters = filters(in.GetFilters())
 	resp, err := s.router.Recommend(ctx, req)
 	if err != nil {
 		return nil, toStatus(ctx, s.log, err)
 	}
-	out := &pb.RecommendResponse{
-		Items:         make([]*pb.RecommendedItem, len(resp.Items)),
+	return &pb.RecommendResponse{
+		Items:         items(resp.Items),
 		Route:         resp.Route,
 		Arm:           resp.Arm,
 		ModelVersions: modelVersions(resp.Models),
 		ColdStart:     resp.ColdStart,
+	}, nil
+}
+
+func (s *recommendService) SimilarItems(ctx context.Context, in *pb.SimilarItemsRequest) (*pb.SimilarItemsResponse, error) {
+	resp, err := s.router.SimilarItems(ctx, router.SimilarRequest{
+		ItemID:  in.GetItemId(),
+		K:       int(in.GetK()),
+		Model:   in.GetModel(),
+		UserID:  in.GetUserId(),
+		Filters: filters(in.GetFilters()),
+	})
+	if err != nil {
+		return nil, toStatus(ctx, s.log, err)
 	}
-	for i, it := range resp.Items {
-		out.Items[i] = &pb.RecommendedItem{ItemId: it.ItemID, Score: it.Score, Sources: it.Sources}
+	return &pb.SimilarItemsResponse{
+		Items: items(resp.Items),
+		Model: &pb.ModelVersion{Name: resp.Model.Name, Version: resp.Model.Version},
+	}, nil
+}
+
+func filters(f *pb.Filters) router.Filters {
+	if f == nil {
+		return router.Filters{}
 	}
-	return out, nil
+	return router.Filters{
+		ExcludeItems:      f.GetExcludeItems(),
+		ExcludeCategories: f.GetExcludeCategories(),
+		IncludeCategories: f.GetIncludeCategories(),
+		IncludeSeen:       f.GetIncludeSeen(),
+	}
+}
+
+func items(in []router.Item) []*pb.RecommendedItem {
+	out := make([]*pb.RecommendedItem, len(in))
+	for i, it := range in {
+		out[i] = &pb.RecommendedItem{ItemId: it.ItemID, Score: it.Score, Sources: it.Sources}
+	}
+	return out
 }
 
 func (s *recommendService) Score(ctx context.Context, in *pb.ScoreRequest) (*pb.ScoreResponse, error) {

@@ -36,6 +36,10 @@ func (f *fakeRouter) Score(ctx context.Context, req router.ScoreRequest) (router
 	return f.score(ctx, req)
 }
 
+func (f *fakeRouter) SimilarItems(context.Context, router.SimilarRequest) (router.SimilarResponse, error) {
+	return router.SimilarResponse{}, errors.New("fakeRouter: SimilarItems not used in these tests")
+}
+
 // emptyCatalog is a server.Catalog with no models.
 type emptyCatalog struct{}
 

@@ -18,6 +18,10 @@ const ConfigFile = "routes.yaml"
 // DefaultFallback is the fallback model used when routes.yaml names none.
 const DefaultFallback = "popularity"
 
+// DefaultSimilarModel is the SimilarItems model used when routes.yaml names
+// none.
+const DefaultSimilarModel = "itemknn"
+
 // DefaultRouteName is the route used when routes.yaml is absent.
 const DefaultRouteName = "default"
 
@@ -31,6 +35,9 @@ type Config struct {
 	// Fallback answers cold-start users and backfills short answers, unless a
 	// route names its own.
 	Fallback string `yaml:"fallback"`
+	// DefaultSimilar answers SimilarItems requests that name no model
+	// (default itemknn).
+	DefaultSimilar string `yaml:"default_similar,omitempty"`
 	// Routes are the named routes.
 	Routes []Route `yaml:"routes"`
 }
@@ -57,10 +64,11 @@ type Source struct {
 // answered by the fallback model, which also scores.
 func DefaultConfig() Config {
 	return Config{
-		DefaultRoute:  DefaultRouteName,
-		DefaultScorer: DefaultFallback,
-		Fallback:      DefaultFallback,
-		Routes:        []Route{{Name: DefaultRouteName, Sources: []Source{{Model: DefaultFallback, Weight: 1}}}},
+		DefaultRoute:   DefaultRouteName,
+		DefaultScorer:  DefaultFallback,
+		Fallback:       DefaultFallback,
+		DefaultSimilar: DefaultSimilarModel,
+		Routes:         []Route{{Name: DefaultRouteName, Sources: []Source{{Model: DefaultFallback, Weight: 1}}}},
 	}
 }
 
@@ -136,6 +144,9 @@ func (c *Config) Validate() error {
 	}
 	if c.DefaultScorer == "" {
 		c.DefaultScorer = c.Fallback
+	}
+	if c.DefaultSimilar == "" {
+		c.DefaultSimilar = DefaultSimilarModel
 	}
 	return nil
 }

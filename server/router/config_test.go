@@ -17,9 +17,10 @@ func TestLoadConfigGood(t *testing.T) {
 		{
 			file: "full.yaml",
 			want: router.Config{
-				DefaultRoute:  "main",
-				DefaultScorer: "gbm",
-				Fallback:      "pop",
+				DefaultRoute:   "main",
+				DefaultScorer:  "gbm",
+				Fallback:       "pop",
+				DefaultSimilar: router.DefaultSimilarModel,
 				Routes: []router.Route{
 					{Name: "main", Sources: []router.Source{
 						{Model: "itemknn", Weight: 2, Candidates: 50},
@@ -32,10 +33,11 @@ func TestLoadConfigGood(t *testing.T) {
 		{
 			file: "minimal.yaml",
 			want: router.Config{
-				DefaultRoute:  "only",
-				DefaultScorer: router.DefaultFallback,
-				Fallback:      router.DefaultFallback,
-				Routes:        []router.Route{{Name: "only", Sources: []router.Source{{Model: "knn", Weight: 1}}}},
+				DefaultRoute:   "only",
+				DefaultScorer:  router.DefaultFallback,
+				Fallback:       router.DefaultFallback,
+				DefaultSimilar: router.DefaultSimilarModel,
+				Routes:         []router.Route{{Name: "only", Sources: []router.Source{{Model: "knn", Weight: 1}}}},
 			},
 		},
 	}

@@ -98,6 +98,23 @@ type ScoreResponse struct {
 	Model  ModelVersion
 }
 
+// SimilarRequest asks for items similar to an item.
+type SimilarRequest struct {
+	ItemID string
+	K      int
+	Model  string
+	// UserID, optional, excludes the user's seen items unless
+	// Filters.IncludeSeen.
+	UserID  string
+	Filters Filters
+}
+
+// SimilarResponse lists similar items, most similar first.
+type SimilarResponse struct {
+	Items []Item
+	Model ModelVersion
+}
+
 // Options configures a Router.
 type Options struct {
 	Models Models
@@ -525,7 +542,7 @@ func (r *Router) Score(ctx context.Context, req ScoreRequest) (ScoreResponse, er
 	if err := validateSession(req.SessionItems); err != nil {
 		return ScoreResponse{}, err
 	}
-	sc, l, err := r.scorer(cfg, req.Model)
+	sc, l, err := resolveRole[models.Scorer](r, req.Model, "default_scorer", cfg.DefaultScorer, "score")
 	if err != nil {
 		return ScoreResponse{}, err
 	}
@@ -545,30 +562,69 @@ func (r *Router) Score(ctx context.Context, req ScoreRequest) (ScoreResponse, er
 	return ScoreResponse{Scores: scores, Model: ModelVersion{name, l.Version}}, nil
 }
 
-// scorer resolves the requested scorer, or the configured default. A bad
-// request names the field; a missing or unfit default scorer is the server's
-// configuration problem (FailedPrecondition), not the caller's.
-func (r *Router) scorer(cfg *Config, name string) (models.Scorer, *repository.Loaded, error) {
+// SimilarItems answers an item-to-item request from an item-similarity model.
+func (r *Router) SimilarItems(ctx context.Context, req SimilarRequest) (SimilarResponse, error) {
+	cfg := r.cfg.Load()
+	if req.ItemID == "" {
+		return SimilarResponse{}, fieldErr("item_id", "required")
+	}
+	k, err := validateK(req.K)
+	if err != nil {
+		return SimilarResponse{}, err
+	}
+	sim, l, err := resolveRole[models.ItemSimilarity](r, req.Model, "default_similar", cfg.DefaultSimilar, "find similar items")
+	if err != nil {
+		return SimilarResponse{}, err
+	}
+	name := l.Name
+	prof, err := r.profile(ctx, req.UserID, nil)
+	if err != nil {
+		return SimilarResponse{}, err
+	}
+	allow := r.allow(prof, req.Filters)
+	items, err := sim.SimilarItems(ctx, models.SimilarQuery{ItemID: req.ItemID, K: k, Allow: func(id string) bool {
+		return id != req.ItemID && allow(id)
+	}})
+	if errors.Is(err, models.ErrNotFound) {
+		return SimilarResponse{}, &FieldError{Field: "item_id", Err: err}
+	}
+	if err != nil {
+		return SimilarResponse{}, fmt.Errorf("similar items from %q: %w", name, err)
+	}
+	out := SimilarResponse{Items: make([]Item, 0, min(k, len(items))), Model: ModelVersion{name, l.Version}}
+	src := []string{name}
+	for _, s := range items[:min(k, len(items))] {
+		out.Items = append(out.Items, Item{ItemID: s.ItemID, Score: s.Score, Sources: src})
+	}
+	return out, nil
+}
+
+// resolveRole finds the model a request names, or the configured default,
+// and checks it has role T. A bad request names the "model" field; a missing
+// or unfit default is the server's configuration problem (FailedPrecondition),
+// not the caller's.
+func resolveRole[T any](r *Router, name, defaultKey, defaultName, role string) (T, *repository.Loaded, error) {
+	var zero T
 	if name == "" {
-		l, err := r.models.Get(cfg.DefaultScorer)
+		l, err := r.models.Get(defaultName)
 		if err != nil {
-			return nil, nil, fmt.Errorf("default scorer %q of routes.yaml: %v: %w", cfg.DefaultScorer, err, models.ErrNotReady)
+			return zero, nil, fmt.Errorf("%s %q of routes.yaml: %v: %w", defaultKey, defaultName, err, models.ErrNotReady)
 		}
-		sc, ok := l.Model.(models.Scorer)
+		m, ok := l.Model.(T)
 		if !ok {
-			return nil, nil, fmt.Errorf("default scorer %q (kind %s) cannot score: %w", cfg.DefaultScorer, l.Spec.Kind, models.ErrUnsupported)
+			return zero, nil, fmt.Errorf("%s %q (kind %s) cannot %s: %w", defaultKey, defaultName, l.Spec.Kind, role, models.ErrUnsupported)
 		}
-		return sc, l, nil
+		return m, l, nil
 	}
 	l, err := r.models.Get(name)
 	if err != nil {
-		return nil, nil, &FieldError{Field: "model", Err: err}
+		return zero, nil, &FieldError{Field: "model", Err: err}
 	}
-	sc, ok := l.Model.(models.Scorer)
+	m, ok := l.Model.(T)
 	if !ok {
-		return nil, nil, fieldErr("model", "model %q (kind %s) cannot score", name, l.Spec.Kind)
+		return zero, nil, fieldErr("model", "model %q (kind %s) cannot %s", name, l.Spec.Kind, role)
 	}
-	return sc, l, nil
+	return m, l, nil
 }
 
 func validateK(k int) (int, error) {

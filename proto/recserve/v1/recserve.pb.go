@@ -599,6 +599,145 @@ func (x *ScoreResponse) GetModel() *ModelVersion {
 	return nil
 }
 
+// SimilarItemsRequest asks for items similar to one item.
+type SimilarItemsRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// item_id is the item to find neighbours of; required. An item the model
+	// does not know is NotFound.
+	ItemId string `protobuf:"bytes,1,opt,name=item_id,json=itemId,proto3" json:"item_id,omitempty"`
+	// k is the number of items wanted, 1..1000; 0 means 10.
+	K int32 `protobuf:"varint,2,opt,name=k,proto3" json:"k,omitempty"`
+	// model names an item-similarity model; empty uses routes.yaml
+	// default_similar.
+	Model string `protobuf:"bytes,3,opt,name=model,proto3" json:"model,omitempty"`
+	// filters restrict which items may be returned; include_seen only matters
+	// with a user_id.
+	Filters *Filters `protobuf:"bytes,4,opt,name=filters,proto3" json:"filters,omitempty"`
+	// user_id, optional, excludes the items this user has already seen.
+	UserId        string `protobuf:"bytes,5,opt,name=user_id,json=userId,proto3" json:"user_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SimilarItemsRequest) Reset() {
+	*x = SimilarItemsRequest{}
+	mi := &file_recserve_v1_recserve_proto_msgTypes[7]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SimilarItemsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SimilarItemsRequest) ProtoMessage() {}
+
+func (x *SimilarItemsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_recserve_v1_recserve_proto_msgTypes[7]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SimilarItemsRequest.ProtoReflect.Descriptor instead.
+func (*SimilarItemsRequest) Descriptor() ([]byte, []int) {
+	return file_recserve_v1_recserve_proto_rawDescGZIP(), []int{7}
+}
+
+func (x *SimilarItemsRequest) GetItemId() string {
+	if x != nil {
+		return x.ItemId
+	}
+	return ""
+}
+
+func (x *SimilarItemsRequest) GetK() int32 {
+	if x != nil {
+		return x.K
+	}
+	return 0
+}
+
+func (x *SimilarItemsRequest) GetModel() string {
+	if x != nil {
+		return x.Model
+	}
+	return ""
+}
+
+func (x *SimilarItemsRequest) GetFilters() *Filters {
+	if x != nil {
+		return x.Filters
+	}
+	return nil
+}
+
+func (x *SimilarItemsRequest) GetUserId() string {
+	if x != nil {
+		return x.UserId
+	}
+	return ""
+}
+
+// SimilarItemsResponse lists similar items, most similar first.
+type SimilarItemsResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Items []*RecommendedItem     `protobuf:"bytes,1,rep,name=items,proto3" json:"items,omitempty"`
+	// model is the model that answered.
+	Model         *ModelVersion `protobuf:"bytes,2,opt,name=model,proto3" json:"model,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SimilarItemsResponse) Reset() {
+	*x = SimilarItemsResponse{}
+	mi := &file_recserve_v1_recserve_proto_msgTypes[8]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SimilarItemsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SimilarItemsResponse) ProtoMessage() {}
+
+func (x *SimilarItemsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_recserve_v1_recserve_proto_msgTypes[8]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SimilarItemsResponse.ProtoReflect.Descriptor instead.
+func (*SimilarItemsResponse) Descriptor() ([]byte, []int) {
+	return file_recserve_v1_recserve_proto_rawDescGZIP(), []int{8}
+}
+
+func (x *SimilarItemsResponse) GetItems() []*RecommendedItem {
+	if x != nil {
+		return x.Items
+	}
+	return nil
+}
+
+func (x *SimilarItemsResponse) GetModel() *ModelVersion {
+	if x != nil {
+		return x.Model
+	}
+	return nil
+}
+
 // ListModelsRequest has no fields yet; it exists so fields can be added.
 type ListModelsRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -608,7 +747,7 @@ type ListModelsRequest struct {
 
 func (x *ListModelsRequest) Reset() {
 	*x = ListModelsRequest{}
-	mi := &file_recserve_v1_recserve_proto_msgTypes[7]
+	mi := &file_recserve_v1_recserve_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -620,7 +759,7 @@ func (x *ListModelsRequest) String() string {
 func (*ListModelsRequest) ProtoMessage() {}
 
 func (x *ListModelsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_recserve_v1_recserve_proto_msgTypes[7]
+	mi := &file_recserve_v1_recserve_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -633,7 +772,7 @@ func (x *ListModelsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListModelsRequest.ProtoReflect.Descriptor instead.
 func (*ListModelsRequest) Descriptor() ([]byte, []int) {
-	return file_recserve_v1_recserve_proto_rawDescGZIP(), []int{7}
+	return file_recserve_v1_recserve_proto_rawDescGZIP(), []int{9}
 }
 
 // ListModelsResponse lists models sorted by name.
@@ -646,7 +785,7 @@ type ListModelsResponse struct {
 
 func (x *ListModelsResponse) Reset() {
 	*x = ListModelsResponse{}
-	mi := &file_recserve_v1_recserve_proto_msgTypes[8]
+	mi := &file_recserve_v1_recserve_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -658,7 +797,7 @@ func (x *ListModelsResponse) String() string {
 func (*ListModelsResponse) ProtoMessage() {}
 
 func (x *ListModelsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_recserve_v1_recserve_proto_msgTypes[8]
+	mi := &file_recserve_v1_recserve_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -671,7 +810,7 @@ func (x *ListModelsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListModelsResponse.ProtoReflect.Descriptor instead.
 func (*ListModelsResponse) Descriptor() ([]byte, []int) {
-	return file_recserve_v1_recserve_proto_rawDescGZIP(), []int{8}
+	return file_recserve_v1_recserve_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *ListModelsResponse) GetModels() []*ModelInfo {
@@ -691,7 +830,7 @@ type GetModelRequest struct {
 
 func (x *GetModelRequest) Reset() {
 	*x = GetModelRequest{}
-	mi := &file_recserve_v1_recserve_proto_msgTypes[9]
+	mi := &file_recserve_v1_recserve_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -703,7 +842,7 @@ func (x *GetModelRequest) String() string {
 func (*GetModelRequest) ProtoMessage() {}
 
 func (x *GetModelRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_recserve_v1_recserve_proto_msgTypes[9]
+	mi := &file_recserve_v1_recserve_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -716,7 +855,7 @@ func (x *GetModelRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetModelRequest.ProtoReflect.Descriptor instead.
 func (*GetModelRequest) Descriptor() ([]byte, []int) {
-	return file_recserve_v1_recserve_proto_rawDescGZIP(), []int{9}
+	return file_recserve_v1_recserve_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *GetModelRequest) GetName() string {
@@ -736,7 +875,7 @@ type GetModelResponse struct {
 
 func (x *GetModelResponse) Reset() {
 	*x = GetModelResponse{}
-	mi := &file_recserve_v1_recserve_proto_msgTypes[10]
+	mi := &file_recserve_v1_recserve_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -748,7 +887,7 @@ func (x *GetModelResponse) String() string {
 func (*GetModelResponse) ProtoMessage() {}
 
 func (x *GetModelResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_recserve_v1_recserve_proto_msgTypes[10]
+	mi := &file_recserve_v1_recserve_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -761,7 +900,7 @@ func (x *GetModelResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetModelResponse.ProtoReflect.Descriptor instead.
 func (*GetModelResponse) Descriptor() ([]byte, []int) {
-	return file_recserve_v1_recserve_proto_rawDescGZIP(), []int{10}
+	return file_recserve_v1_recserve_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *GetModelResponse) GetModel() *ModelInfo {
@@ -799,7 +938,7 @@ type ModelInfo struct {
 
 func (x *ModelInfo) Reset() {
 	*x = ModelInfo{}
-	mi := &file_recserve_v1_recserve_proto_msgTypes[11]
+	mi := &file_recserve_v1_recserve_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -811,7 +950,7 @@ func (x *ModelInfo) String() string {
 func (*ModelInfo) ProtoMessage() {}
 
 func (x *ModelInfo) ProtoReflect() protoreflect.Message {
-	mi := &file_recserve_v1_recserve_proto_msgTypes[11]
+	mi := &file_recserve_v1_recserve_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -824,7 +963,7 @@ func (x *ModelInfo) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ModelInfo.ProtoReflect.Descriptor instead.
 func (*ModelInfo) Descriptor() ([]byte, []int) {
-	return file_recserve_v1_recserve_proto_rawDescGZIP(), []int{11}
+	return file_recserve_v1_recserve_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *ModelInfo) GetName() string {
@@ -943,6 +1082,15 @@ const file_recserve_v1_recserve_proto_rawDesc = "" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"X\n" +
 	"\rScoreResponse\x12\x16\n" +
 	"\x06scores\x18\x01 \x03(\x01R\x06scores\x12/\n" +
+	"\x05model\x18\x02 \x01(\v2\x19.recserve.v1.ModelVersionR\x05model\"\x9b\x01\n" +
+	"\x13SimilarItemsRequest\x12\x17\n" +
+	"\aitem_id\x18\x01 \x01(\tR\x06itemId\x12\f\n" +
+	"\x01k\x18\x02 \x01(\x05R\x01k\x12\x14\n" +
+	"\x05model\x18\x03 \x01(\tR\x05model\x12.\n" +
+	"\afilters\x18\x04 \x01(\v2\x14.recserve.v1.FiltersR\afilters\x12\x17\n" +
+	"\auser_id\x18\x05 \x01(\tR\x06userId\"{\n" +
+	"\x14SimilarItemsResponse\x122\n" +
+	"\x05items\x18\x01 \x03(\v2\x1c.recserve.v1.RecommendedItemR\x05items\x12/\n" +
 	"\x05model\x18\x02 \x01(\v2\x19.recserve.v1.ModelVersionR\x05model\"\x13\n" +
 	"\x11ListModelsRequest\"D\n" +
 	"\x12ListModelsResponse\x12.\n" +
@@ -972,10 +1120,11 @@ const file_recserve_v1_recserve_proto_rawDesc = "" +
 	"\x13MODEL_STATE_LOADING\x10\x01\x12\x15\n" +
 	"\x11MODEL_STATE_READY\x10\x02\x12\x16\n" +
 	"\x12MODEL_STATE_FAILED\x10\x03\x12\x18\n" +
-	"\x14MODEL_STATE_UNLOADED\x10\x042\x9e\x01\n" +
+	"\x14MODEL_STATE_UNLOADED\x10\x042\xf3\x01\n" +
 	"\x10RecommendService\x12J\n" +
 	"\tRecommend\x12\x1d.recserve.v1.RecommendRequest\x1a\x1e.recserve.v1.RecommendResponse\x12>\n" +
-	"\x05Score\x12\x19.recserve.v1.ScoreRequest\x1a\x1a.recserve.v1.ScoreResponse2\xa6\x01\n" +
+	"\x05Score\x12\x19.recserve.v1.ScoreRequest\x1a\x1a.recserve.v1.ScoreResponse\x12S\n" +
+	"\fSimilarItems\x12 .recserve.v1.SimilarItemsRequest\x1a!.recserve.v1.SimilarItemsResponse2\xa6\x01\n" +
 	"\fModelService\x12M\n" +
 	"\n" +
 	"ListModels\x12\x1e.recserve.v1.ListModelsRequest\x1a\x1f.recserve.v1.ListModelsResponse\x12G\n" +
@@ -994,49 +1143,56 @@ func file_recserve_v1_recserve_proto_rawDescGZIP() []byte {
 }
 
 var file_recserve_v1_recserve_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_recserve_v1_recserve_proto_msgTypes = make([]protoimpl.MessageInfo, 15)
+var file_recserve_v1_recserve_proto_msgTypes = make([]protoimpl.MessageInfo, 17)
 var file_recserve_v1_recserve_proto_goTypes = []any{
-	(ModelState)(0),            // 0: recserve.v1.ModelState
-	(*RecommendRequest)(nil),   // 1: recserve.v1.RecommendRequest
-	(*Filters)(nil),            // 2: recserve.v1.Filters
-	(*RecommendResponse)(nil),  // 3: recserve.v1.RecommendResponse
-	(*RecommendedItem)(nil),    // 4: recserve.v1.RecommendedItem
-	(*ModelVersion)(nil),       // 5: recserve.v1.ModelVersion
-	(*ScoreRequest)(nil),       // 6: recserve.v1.ScoreRequest
-	(*ScoreResponse)(nil),      // 7: recserve.v1.ScoreResponse
-	(*ListModelsRequest)(nil),  // 8: recserve.v1.ListModelsRequest
-	(*ListModelsResponse)(nil), // 9: recserve.v1.ListModelsResponse
-	(*GetModelRequest)(nil),    // 10: recserve.v1.GetModelRequest
-	(*GetModelResponse)(nil),   // 11: recserve.v1.GetModelResponse
-	(*ModelInfo)(nil),          // 12: recserve.v1.ModelInfo
-	nil,                        // 13: recserve.v1.RecommendRequest.ContextEntry
-	nil,                        // 14: recserve.v1.ScoreRequest.ContextEntry
-	nil,                        // 15: recserve.v1.ModelInfo.MetadataEntry
+	(ModelState)(0),              // 0: recserve.v1.ModelState
+	(*RecommendRequest)(nil),     // 1: recserve.v1.RecommendRequest
+	(*Filters)(nil),              // 2: recserve.v1.Filters
+	(*RecommendResponse)(nil),    // 3: recserve.v1.RecommendResponse
+	(*RecommendedItem)(nil),      // 4: recserve.v1.RecommendedItem
+	(*ModelVersion)(nil),         // 5: recserve.v1.ModelVersion
+	(*ScoreRequest)(nil),         // 6: recserve.v1.ScoreRequest
+	(*ScoreResponse)(nil),        // 7: recserve.v1.ScoreResponse
+	(*SimilarItemsRequest)(nil),  // 8: recserve.v1.SimilarItemsRequest
+	(*SimilarItemsResponse)(nil), // 9: recserve.v1.SimilarItemsResponse
+	(*ListModelsRequest)(nil),    // 10: recserve.v1.ListModelsRequest
+	(*ListModelsResponse)(nil),   // 11: recserve.v1.ListModelsResponse
+	(*GetModelRequest)(nil),      // 12: recserve.v1.GetModelRequest
+	(*GetModelResponse)(nil),     // 13: recserve.v1.GetModelResponse
+	(*ModelInfo)(nil),            // 14: recserve.v1.ModelInfo
+	nil,                          // 15: recserve.v1.RecommendRequest.ContextEntry
+	nil,                          // 16: recserve.v1.ScoreRequest.ContextEntry
+	nil,                          // 17: recserve.v1.ModelInfo.MetadataEntry
 }
 var file_recserve_v1_recserve_proto_depIdxs = []int32{
-	13, // 0: recserve.v1.RecommendRequest.context:type_name -> recserve.v1.RecommendRequest.ContextEntry
+	15, // 0: recserve.v1.RecommendRequest.context:type_name -> recserve.v1.RecommendRequest.ContextEntry
 	2,  // 1: recserve.v1.RecommendRequest.filters:type_name -> recserve.v1.Filters
 	4,  // 2: recserve.v1.RecommendResponse.items:type_name -> recserve.v1.RecommendedItem
 	5,  // 3: recserve.v1.RecommendResponse.model_versions:type_name -> recserve.v1.ModelVersion
-	14, // 4: recserve.v1.ScoreRequest.context:type_name -> recserve.v1.ScoreRequest.ContextEntry
+	16, // 4: recserve.v1.ScoreRequest.context:type_name -> recserve.v1.ScoreRequest.ContextEntry
 	5,  // 5: recserve.v1.ScoreResponse.model:type_name -> recserve.v1.ModelVersion
-	12, // 6: recserve.v1.ListModelsResponse.models:type_name -> recserve.v1.ModelInfo
-	12, // 7: recserve.v1.GetModelResponse.model:type_name -> recserve.v1.ModelInfo
-	0,  // 8: recserve.v1.ModelInfo.state:type_name -> recserve.v1.ModelState
-	15, // 9: recserve.v1.ModelInfo.metadata:type_name -> recserve.v1.ModelInfo.MetadataEntry
-	1,  // 10: recserve.v1.RecommendService.Recommend:input_type -> recserve.v1.RecommendRequest
-	6,  // 11: recserve.v1.RecommendService.Score:input_type -> recserve.v1.ScoreRequest
-	8,  // 12: recserve.v1.ModelService.ListModels:input_type -> recserve.v1.ListModelsRequest
-	10, // 13: recserve.v1.ModelService.GetModel:input_type -> recserve.v1.GetModelRequest
-	3,  // 14: recserve.v1.RecommendService.Recommend:output_type -> recserve.v1.RecommendResponse
-	7,  // 15: recserve.v1.RecommendService.Score:output_type -> recserve.v1.ScoreResponse
-	9,  // 16: recserve.v1.ModelService.ListModels:output_type -> recserve.v1.ListModelsResponse
-	11, // 17: recserve.v1.ModelService.GetModel:output_type -> recserve.v1.GetModelResponse
-	14, // [14:18] is the sub-list for method output_type
-	10, // [10:14] is the sub-list for method input_type
-	10, // [10:10] is the sub-list for extension type_name
-	10, // [10:10] is the sub-list for extension extendee
-	0,  // [0:10] is the sub-list for field type_name
+	2,  // 6: recserve.v1.SimilarItemsRequest.filters:type_name -> recserve.v1.Filters
+	4,  // 7: recserve.v1.SimilarItemsResponse.items:type_name -> recserve.v1.RecommendedItem
+	5,  // 8: recserve.v1.SimilarItemsResponse.model:type_name -> recserve.v1.ModelVersion
+	14, // 9: recserve.v1.ListModelsResponse.models:type_name -> recserve.v1.ModelInfo
+	14, // 10: recserve.v1.GetModelResponse.model:type_name -> recserve.v1.ModelInfo
+	0,  // 11: recserve.v1.ModelInfo.state:type_name -> recserve.v1.ModelState
+	17, // 12: recserve.v1.ModelInfo.metadata:type_name -> recserve.v1.ModelInfo.MetadataEntry
+	1,  // 13: recserve.v1.RecommendService.Recommend:input_type -> recserve.v1.RecommendRequest
+	6,  // 14: recserve.v1.RecommendService.Score:input_type -> recserve.v1.ScoreRequest
+	8,  // 15: recserve.v1.RecommendService.SimilarItems:input_type -> recserve.v1.SimilarItemsRequest
+	10, // 16: recserve.v1.ModelService.ListModels:input_type -> recserve.v1.ListModelsRequest
+	12, // 17: recserve.v1.ModelService.GetModel:input_type -> recserve.v1.GetModelRequest
+	3,  // 18: recserve.v1.RecommendService.Recommend:output_type -> recserve.v1.RecommendResponse
+	7,  // 19: recserve.v1.RecommendService.Score:output_type -> recserve.v1.ScoreResponse
+	9,  // 20: recserve.v1.RecommendService.SimilarItems:output_type -> recserve.v1.SimilarItemsResponse
+	11, // 21: recserve.v1.ModelService.ListModels:output_type -> recserve.v1.ListModelsResponse
+	13, // 22: recserve.v1.ModelService.GetModel:output_type -> recserve.v1.GetModelResponse
+	18, // [18:23] is the sub-list for method output_type
+	13, // [13:18] is the sub-list for method input_type
+	13, // [13:13] is the sub-list for extension type_name
+	13, // [13:13] is the sub-list for extension extendee
+	0,  // [0:13] is the sub-list for field type_name
 }
 
 func init() { file_recserve_v1_recserve_proto_init() }
@@ -1050,7 +1206,7 @@ func file_recserve_v1_recserve_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_recserve_v1_recserve_proto_rawDesc), len(file_recserve_v1_recserve_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   15,
+			NumMessages:   17,
 			NumExtensions: 0,
 			NumServices:   2,
 		},

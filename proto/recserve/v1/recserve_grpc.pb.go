@@ -23,8 +23,9 @@ import (
 const _ = grpc.SupportPackageIsVersion9
 
 const (
-	RecommendService_Recommend_FullMethodName = "/recserve.v1.RecommendService/Recommend"
-	RecommendService_Score_FullMethodName     = "/recserve.v1.RecommendService/Score"
+	RecommendService_Recommend_FullMethodName    = "/recserve.v1.RecommendService/Recommend"
+	RecommendService_Score_FullMethodName        = "/recserve.v1.RecommendService/Score"
+	RecommendService_SimilarItems_FullMethodName = "/recserve.v1.RecommendService/SimilarItems"
 )
 
 // RecommendServiceClient is the client API for RecommendService service.
@@ -40,6 +41,9 @@ type RecommendServiceClient interface {
 	// Score returns one purchase-propensity score per requested item, in request
 	// order.
 	Score(ctx context.Context, in *ScoreRequest, opts ...grpc.CallOption) (*ScoreResponse, error)
+	// SimilarItems returns the items most similar to an item ("more like
+	// this"), from an item-similarity model (itemknn, content).
+	SimilarItems(ctx context.Context, in *SimilarItemsRequest, opts ...grpc.CallOption) (*SimilarItemsResponse, error)
 }
 
 type recommendServiceClient struct {
@@ -70,6 +74,16 @@ func (c *recommendServiceClient) Score(ctx context.Context, in *ScoreRequest, op
 	return out, nil
 }
 
+func (c *recommendServiceClient) SimilarItems(ctx context.Context, in *SimilarItemsRequest, opts ...grpc.CallOption) (*SimilarItemsResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(SimilarItemsResponse)
+	err := c.cc.Invoke(ctx, RecommendService_SimilarItems_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // RecommendServiceServer is the server API for RecommendService service.
 // All implementations must embed UnimplementedRecommendServiceServer
 // for forward compatibility.
@@ -83,6 +97,9 @@ type RecommendServiceServer interface {
 	// Score returns one purchase-propensity score per requested item, in request
 	// order.
 	Score(context.Context, *ScoreRequest) (*ScoreResponse, error)
+	// SimilarItems returns the items most similar to an item ("more like
+	// this"), from an item-similarity model (itemknn, content).
+	SimilarItems(context.Context, *SimilarItemsRequest) (*SimilarItemsResponse, error)
 	mustEmbedUnimplementedRecommendServiceServer()
 }
 
@@ -98,6 +115,9 @@ func (UnimplementedRecommendServiceServer) Recommend(context.Context, *Recommend
 }
 func (UnimplementedRecommendServiceServer) Score(context.Context, *ScoreRequest) (*ScoreResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method Score not implemented")
+}
+func (UnimplementedRecommendServiceServer) SimilarItems(context.Context, *SimilarItemsRequest) (*SimilarItemsResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method SimilarItems not implemented")
 }
 func (UnimplementedRecommendServiceServer) mustEmbedUnimplementedRecommendServiceServer() {}
 func (UnimplementedRecommendServiceServer) testEmbeddedByValue()                          {}
@@ -156,6 +176,24 @@ func _RecommendService_Score_Handler(srv interface{}, ctx context.Context, dec f
 	return interceptor(ctx, in, info, handler)
 }
 
+func _RecommendService_SimilarItems_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(SimilarItemsRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(RecommendServiceServer).SimilarItems(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: RecommendService_SimilarItems_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(RecommendServiceServer).SimilarItems(ctx, req.(*SimilarItemsRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // RecommendService_ServiceDesc is the grpc.ServiceDesc for RecommendService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -170,6 +208,10 @@ var RecommendService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "Score",
 			Handler:    _RecommendService_Score_Handler,
+		},
+		{
+			MethodName: "SimilarItems",
+			Handler:    _RecommendService_SimilarItems_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},
