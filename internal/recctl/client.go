@@ -166,3 +166,42 @@ func runModels(ctx context.Context, e *env, args []string) error {
 	}
 	return tw.Flush()
 }
+
+func runSimilar(ctx context.Context, e *env, args []string) error {
+	fs := newFlags(e, "similar")
+	var cf clientFlags
+	cf.register(fs)
+	item := fs.String("item", "", "item id (required)")
+	k := fs.Int("k", 10, "number of items")
+	model := fs.String("model", "", "item-similarity model (default: routes.yaml default_similar)")
+	user := fs.String("user", "", "exclude this user's seen items")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	if err := required(fs, "item"); err != nil {
+		return err
+	}
+	conn, err := cf.dial()
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	ctx, cancel := context.WithTimeout(ctx, cf.timeout)
+	defer cancel()
+	resp, err := pb.NewRecommendServiceClient(conn).SimilarItems(ctx, &pb.SimilarItemsRequest{
+		ItemId: *item, K: int32(*k), Model: *model, UserId: *user,
+	})
+	if err != nil {
+		return err
+	}
+	if cf.json {
+		return cf.printJSON(e, resp)
+	}
+	fmt.Fprintf(e.stdout, "model %s@%s\n", resp.GetModel().GetName(), resp.GetModel().GetVersion())
+	tw := tabwriter.NewWriter(e.stdout, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "rank\titem\tscore")
+	for i, it := range resp.GetItems() {
+		fmt.Fprintf(tw, "%d\t%s\t%.6g\n", i+1, it.GetItemId(), it.GetScore())
+	}
+	return tw.Flush()
+}

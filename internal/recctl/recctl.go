@@ -46,6 +46,7 @@ func commands() map[string]command {
 		"eval":      {"evaluate every model (and route) of a repository offline", runEval},
 		"recommend": {"ask a running server for recommendations", runRecommend},
 		"score":     {"ask a running server to score items for a user", runScore},
+		"similar":   {"ask a running server for items similar to an item", runSimilar},
 		"models":    {"list the models of a running server", runModels},
 	}
 }
