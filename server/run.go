@@ -87,6 +87,9 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, started func(addr ne
 	if err != nil {
 		srv.grpc.Stop()
 		<-serveErr
+		if ctx.Err() != nil {
+			return nil // shutdown requested while loading
+		}
 		return err
 	}
 	defer repo.Close()
