@@ -26,7 +26,7 @@ DEMO_USERS ?= 5000
 DEMO_ITEMS ?= 2000
 DEMO_SEED  ?= 1
 
-.PHONY: all build run demo train eval test test-short lint proto proto-check tools bench bench-go bench-load clean
+.PHONY: all build run demo train eval test lint proto proto-check tools bench bench-go bench-load clean
 
 all: build
 
@@ -49,6 +49,9 @@ train: build
 	rm -rf $(REPO).tmp && mkdir -p $(REPO).tmp
 	bin/recctl train popularity --data $(DATA) --out $(REPO).tmp/popularity/1
 	bin/recctl train popularity --data $(DATA) --out $(REPO).tmp/trending/1 --param half_life_days=7 --param scope=category
+	bin/recctl train itemknn --data $(DATA) --out $(REPO).tmp/itemknn/1
+	bin/recctl train userknn --data $(DATA) --out $(REPO).tmp/userknn/1
+	bin/recctl train content --data $(DATA) --out $(REPO).tmp/content/1
 	cp configs/routes.yaml $(REPO).tmp/routes.yaml
 	rm -rf $(REPO) && mv $(REPO).tmp $(REPO) && touch $(REPO)/.trained
 
@@ -60,6 +63,8 @@ eval: build $(DEMO)/data/interactions.csv
 	bin/recctl split --in $(DEMO)/data --out $(SPLIT) --method time --test-frac 0.2
 	$(MAKE) train DATA=$(SPLIT)/train REPO=$(EVAL_REPO)
 	bin/recctl eval --repo $(EVAL_REPO) --train $(SPLIT)/train --test $(SPLIT)/test --k 10
+	@echo "cold-start items only (test interactions on items absent from train):"
+	bin/recctl eval --cold-items --repo $(EVAL_REPO) --train $(SPLIT)/train --test $(SPLIT)/test --k 10
 
 ## test: generated code up to date, vet, and every test with the race detector.
 test: proto-check
