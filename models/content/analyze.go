@@ -65,8 +65,16 @@ type Analyzer struct {
 func DefaultAnalyzer() Analyzer { return Analyzer{Fields: DefaultFields(), StopWords: true} }
 
 // Tokenizer returns the tokenizer the analyzer applies to title and
-// description.
+// description, with its own copy of the stop words.
 func (a Analyzer) Tokenizer() Tokenizer {
+	if a.StopWords {
+		return Tokenizer{StopWords: EnglishStopWords()}
+	}
+	return Tokenizer{}
+}
+
+// tokenizer is Tokenizer sharing the package's read-only stop list.
+func (a Analyzer) tokenizer() Tokenizer {
 	if a.StopWords {
 		return Tokenizer{StopWords: englishStopWords}
 	}
@@ -84,7 +92,7 @@ func (a Analyzer) Tokenizer() Tokenizer {
 // text has no terms.
 func (a Analyzer) TermFreqs(it dataset.Item) map[string]float64 {
 	tf := map[string]float64{}
-	tok := a.Tokenizer()
+	tok := a.tokenizer()
 	counts := map[string]int{}
 	var buf []string
 	for _, f := range []struct {

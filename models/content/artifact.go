@@ -21,10 +21,10 @@ const Magic = "RSTFIDF1\n"
 // non-finite weights, checksum mismatch).
 var ErrCorrupt = errors.New("corrupt content artifact")
 
-// Limits Load enforces before allocating.
+// MaxTermBytes is the longest term an artifact may hold.
+const MaxTermBytes = 1024
+
 const (
-	// MaxTermBytes is the longest term an artifact may hold.
-	MaxTermBytes = 1024
 	// maxArtifactBytes bounds what Load reads.
 	maxArtifactBytes = 1 << 32
 	// flagStopWords marks an analysis that removed English stop words.

@@ -25,7 +25,8 @@ const MaxTokenBytes = 64
 //   - A run of CJK characters (Han, Hiragana, Katakana, Hangul, and the
 //     prolonged sound mark "ー") has no spaces to split on, so it emits its
 //     overlapping character bigrams: "手机壳" → "手机", "机壳". A run of one
-//     character emits that character. Switching between a CJK run and a
+//     character emits that character; the scripts mix freely within a run
+//     ("用ケース" → "用ケ", "ケー", "ース"). Switching between a CJK run and a
 //     non-CJK run is a token boundary: "华为Mate60手机壳" → "华为", "mate60",
 //     "手机", "机壳".
 //   - Tokens longer than MaxTokenBytes and tokens in StopWords are dropped.
