@@ -128,11 +128,10 @@ func TestREADMEExamples(t *testing.T) {
 		}
 	}
 	data, repo := filepath.Join(tmp, "data"), filepath.Join(tmp, "repo")
+	// The demo repository exactly as `make run` builds it.
 	steps := [][]string{
 		{bin("recctl"), "datagen", "--out", data},
-		{bin("recctl"), "train", "popularity", "--data", data, "--out", filepath.Join(repo, "popularity", "1")},
-		{bin("recctl"), "train", "popularity", "--data", data, "--out", filepath.Join(repo, "trending", "1"), "--param", "half_life_days=7", "--param", "scope=category"},
-		{"cp", filepath.Join(root, "configs", "routes.yaml"), filepath.Join(repo, "routes.yaml")},
+		{"make", "-C", root, "--no-print-directory", "train", "DATA=" + data, "REPO=" + repo},
 	}
 	for _, s := range steps {
 		if out, err := exec.Command(s[0], s[1:]...).CombinedOutput(); err != nil {
