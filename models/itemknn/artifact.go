@@ -92,7 +92,6 @@ func Load(r io.Reader, items *vocab.Vocab, o Options) (*Model, error) {
 		return nil, fmt.Errorf("checksum mismatch: file says %08x, content is %08x", sum, got)
 	}
 	b := newBuilder(int(n), int(total))
-	var l []Neighbor
 	rest := body[headerSize:]
 	for i := range int32(n) {
 		if len(rest) < 4 {
@@ -106,16 +105,15 @@ func Load(r io.Reader, items *vocab.Vocab, o Options) (*Model, error) {
 		if uint64(len(b.nbrs))+uint64(c) > total || uint64(len(rest)) < uint64(c)*entrySize {
 			return nil, fmt.Errorf("item %d: neighbour counts exceed the header's total %d", i, total)
 		}
-		l = l[:0]
 		for k := range int(c) {
 			e := rest[k*entrySize:]
-			l = append(l, Neighbor{
+			b.nbrs = append(b.nbrs, Neighbor{
 				Index: int32(binary.LittleEndian.Uint32(e)),
 				Sim:   math.Float32frombits(binary.LittleEndian.Uint32(e[4:])),
 			})
 		}
 		rest = rest[int(c)*entrySize:]
-		if err := b.add(i, l); err != nil {
+		if err := b.close(i); err != nil {
 			return nil, err
 		}
 	}

@@ -272,6 +272,15 @@ func (b *builder) add(i int32, l []Neighbor) error {
 	if len(l) > b.n-1 {
 		return fmt.Errorf("item %d: %d neighbours, at most %d possible", i, len(l), b.n-1)
 	}
+	b.nbrs = append(b.nbrs, l...)
+	return b.close(i)
+}
+
+// close validates the entries appended to nbrs since the previous item as
+// item i's list and records its end.
+func (b *builder) close(i int32) error {
+	start := b.off[len(b.off)-1]
+	l := b.nbrs[start:]
 	for k, nb := range l {
 		if nb.Index < 0 || int(nb.Index) >= b.n {
 			return fmt.Errorf("item %d: neighbour %d: index %d out of range [0,%d)", i, k, nb.Index, b.n)
@@ -291,7 +300,6 @@ func (b *builder) add(i int32, l []Neighbor) error {
 			return fmt.Errorf("item %d: neighbour %d: not sorted by descending similarity, then ascending index", i, k)
 		}
 	}
-	b.nbrs = append(b.nbrs, l...)
 	b.off = append(b.off, len(b.nbrs))
 	return nil
 }
