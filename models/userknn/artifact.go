@@ -16,31 +16,8 @@ import (
 // Magic starts every artifact; its last digit is the layout version.
 const Magic = "RSUKNN1\n"
 
-// The artifact layout (all integers and floats little-endian; U users, I
-// items, E vector entries, N neighbour entries):
-//
-//	offset  size            field
-//	0       8               magic "RSUKNN1\n"
-//	8       4               U (uint32, ≤ 2³¹−1)
-//	12      4               I (uint32): must equal the vocabulary's length
-//	16      4               E (uint32, ≤ 2³¹−1)
-//	20      4               N (uint32, ≤ 2³¹−1)
-//	24      U × (2 + len)   user ids: uint16 byte length, then the UTF-8 bytes;
-//	                        non-empty, strictly ascending (user index = position)
-//	        4·U             events at training per user (uint32)
-//	        4·U             mean value x̄_u per user (float32)
-//	        4·U             vector length per user (uint32); they sum to E
-//	        4·E             item indices (int32) in [0, I), strictly ascending
-//	                        within each user, users in order
-//	        4·E             values (float32), finite
-//	        4·U             neighbour count per user (uint32); they sum to N
-//	        4·N             neighbour user indices (int32) in [0, U), not the user
-//	        4·N             similarities (float32) in (0, 1], best first
-//	                        (descending similarity, then ascending index)
-//	        4               CRC-32C (Castagnoli) of every preceding byte
-//
-// Nothing may follow the checksum. Options (weights, damping, similarity, …)
-// are not in the artifact: they are model.yaml params.
+// headerSize is the fixed header: magic and four counts (see the package
+// documentation for the whole layout).
 const headerSize = 24
 
 var castagnoli = crc32.MakeTable(crc32.Castagnoli)
@@ -50,8 +27,8 @@ var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 // allocating them up front.
 const chunk = 1 << 14
 
-// Save writes the model in the artifact layout. The model must have
-// precomputed neighbours.
+// Save writes the model in the artifact layout (see the package
+// documentation). The model must have precomputed neighbours.
 func (m *Model) Save(w io.Writer) error {
 	if m.noff == nil {
 		return errors.New("save: the model has no precomputed neighbours")

@@ -1,6 +1,7 @@
 package userknn_test
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"slices"
@@ -147,6 +148,30 @@ func BenchmarkRecommend(b *testing.B) {
 						b.ReportMetric(float64(lat[len(lat)*99/100].Nanoseconds()), "p99-ns")
 						b.ReportMetric(float64(events)/float64(len(qs)), "events")
 					})
+				}
+			}
+		})
+	}
+}
+
+// BenchmarkLoad measures decoding and validating an artifact (from memory,
+// so disk speed is excluded) and rebuilding the inverted index.
+func BenchmarkLoad(b *testing.B) {
+	for _, size := range []struct {
+		name         string
+		users, items int
+	}{{"5k", 5000, 2000}, {"50k", 50000, 20000}} {
+		b.Run("model="+size.name, func(b *testing.B) {
+			bm := loadBench(b, size.users, size.items)
+			var buf bytes.Buffer
+			if err := bm.m.Save(&buf); err != nil {
+				b.Fatal(err)
+			}
+			b.SetBytes(int64(buf.Len()))
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := userknn.Load(bytes.NewReader(buf.Bytes()), bm.m.Items(), bm.m.Options()); err != nil {
+					b.Fatal(err)
 				}
 			}
 		})

@@ -38,9 +38,9 @@ func (m *Model) Neighbors(ctx context.Context, q models.Query) ([]Neighbor, bool
 	return append([]Neighbor(nil), nb...), online, nil
 }
 
-// accumulate adds every neighbour's items to s: num[i] = Σ sim·(x_vi − x̄_v)
-// and den[i] = Σ |sim| over the neighbours v who have i; s.cands lists the
-// items touched. The caller must call reset.
+// accumulate adds every neighbour's items to s.pred: for each item i,
+// num = Σ sim·(x_vi − x̄_v) and den = Σ |sim| over the neighbours v who have
+// i; s.cands lists the items touched. The caller must call reset.
 func (m *Model) accumulate(s *scratch, nb []Neighbor) {
 	for _, n := range nb {
 		v, sim := n.User, float64(n.Similarity)
@@ -48,11 +48,12 @@ func (m *Model) accumulate(s *scratch, nb []Neighbor) {
 		abs := max(sim, -sim)
 		for e := m.uoff[v]; e < m.uoff[v+1]; e++ {
 			i := m.uitem[e]
-			if s.den[i] == 0 {
+			p := &s.pred[i]
+			if p.den == 0 {
 				s.cands = append(s.cands, i)
 			}
-			s.num[i] += sim * (float64(m.uval[e]) - mv)
-			s.den[i] += abs
+			p.num += sim * (float64(m.uval[e]) - mv)
+			p.den += abs
 		}
 	}
 }
@@ -60,7 +61,7 @@ func (m *Model) accumulate(s *scratch, nb []Neighbor) {
 // reset clears what accumulate wrote.
 func (s *scratch) reset() {
 	for _, i := range s.cands {
-		s.num[i], s.den[i] = 0, 0
+		s.pred[i] = itemAcc{}
 	}
 	s.cands = s.cands[:0]
 }
@@ -69,9 +70,9 @@ func (s *scratch) reset() {
 // neighbours.
 func (m *Model) rankScore(s *scratch, i int32, mean, total float64) float64 {
 	if m.opts.Ranking == Pred {
-		return mean + s.num[i]/s.den[i]
+		return mean + s.pred[i].num/s.pred[i].den
 	}
-	return (s.num[i] + mean*s.den[i]) / total
+	return (s.pred[i].num + mean*s.pred[i].den) / total
 }
 
 // Recommend returns the best allowed items among the neighbours' items (see
@@ -132,8 +133,8 @@ func (m *Model) Score(ctx context.Context, q models.Query, itemIDs []string) ([]
 	out := make([]float64, len(itemIDs))
 	for k, id := range itemIDs {
 		out[k] = mean
-		if i, ok := m.items.Index(id); ok && s.den[i] > 0 {
-			out[k] = mean + s.num[i]/s.den[i]
+		if i, ok := m.items.Index(id); ok && s.pred[i].den > 0 {
+			out[k] = mean + s.pred[i].num/s.pred[i].den
 		}
 	}
 	return out, nil

@@ -145,18 +145,22 @@ type scratch struct {
 	touched []int32     // users with acc entries
 	cursor  []int32     // per query item: inverted-list position
 	nb      []Neighbor  // neighbour heap, then the sorted neighbours
-	num     []float64   // per item: Σ sim·(x_vi − x̄_v)
-	den     []float64   // per item: Σ |sim|; > 0 exactly for cands
-	cands   []int32     // items with den > 0
+	pred    []itemAcc   // per item: the prediction's sums
+	cands   []int32     // items with pred.den > 0
 	heap    []candidate
+}
+
+// itemAcc holds one candidate item's prediction sums over the neighbours v
+// who have it: num = Σ sim·(x_vi − x̄_v), den = Σ |sim| (> 0 once touched).
+type itemAcc struct {
+	num, den float64
 }
 
 func (m *Model) newScratch() any {
 	ni := m.items.Len()
 	return &scratch{
-		vec: NewVectorizer(m.items, m.opts),
-		num: make([]float64, ni),
-		den: make([]float64, ni),
+		vec:  NewVectorizer(m.items, m.opts),
+		pred: make([]itemAcc, ni),
 	}
 }
 

@@ -28,6 +28,15 @@
 // as float32, so the precomputed and the online neighbours of a user agree
 // exactly.
 //
+// Pearson is the default because the seed prescribes it, and it meets the
+// accuracy target, but implicit feedback does not suit it: most values are a
+// single view, so many users are constant over the few items they share with
+// another (on the demo data 60% of the pairs with two or more co-rated items
+// have zero variance and correlation 0). On a time split of the demo data
+// (NDCG@10, 5,000 users) Pearson with the defaults reaches 0.145, cosine
+// 0.171, and cosine with min_common 1 0.176; global popularity is 0.027 and
+// popularity within the user's categories 0.161.
+//
 // # Prediction and ranking
 //
 // The seed's prediction for user u and item i, over the neighbours v of u
@@ -55,11 +64,64 @@
 // new events or session items — computes neighbours online: the history is
 // turned into a vector and correlated with the stored user vectors through an
 // item→users inverted index, touching only users who share an item with the
-// history. A known user is never its own online neighbour.
+// history. A known user is never its own online neighbour. The rule compares
+// event counts only: if the serving store holds other data in which a known
+// user happens to have as many events, that user gets the training
+// neighbours.
+//
+// # Cost
+//
+// Training computes every user's neighbours with the online search, so its
+// cost is Σ over items of (users of the item)² accumulator updates, sparse
+// throughout (user vectors, the inverted index, a block of accumulators per
+// worker; never a users×users or users×items matrix), parallel over users and
+// deterministic. Serving a known user costs Σ over its neighbours of their
+// item counts plus selecting the best candidates; the online path adds Σ over
+// the history's items of their user counts. Users are accumulated in blocks of
+// 4096 so the randomly updated accumulators stay cache-resident however many
+// users the model has. Popular items' user lists are not capped: the search is
+// exact. Ignoring items with more than 500 users in the similarity, the usual
+// remedy, cut NDCG@10 on the demo data from 0.145 to 0.136 (0.118 at 250
+// users), while exact training on 50,000 users and 2.77M events takes under
+// 20 s on two cores.
+//
+// # Artifact
+//
+// The artifact (default userknn.bin) holds, little-endian, for U users, I
+// items, E vector entries and N neighbour entries:
+//
+//	offset  size            field
+//	0       8               magic "RSUKNN1\n" (the digit is the layout version)
+//	8       4               U (uint32, ≤ 2³¹−1)
+//	12      4               I (uint32): must equal the vocabulary's length
+//	16      4               E (uint32, ≤ 2³¹−1)
+//	20      4               N (uint32, ≤ 2³¹−1)
+//	24      U × (2 + len)   user ids: uint16 byte length, then the bytes;
+//	                        non-empty, strictly ascending (index = position)
+//	        4·U             events at training per user (uint32)
+//	        4·U             mean value x̄_u per user (float32, finite)
+//	        4·U             vector length per user (uint32); they sum to E
+//	        4·E             item indices (int32) in [0, I), strictly ascending
+//	                        within each user, users in order
+//	        4·E             values (float32), finite
+//	        4·U             neighbour count per user (uint32); they sum to N
+//	        4·N             neighbour user indices (int32) in [0, U), not the user
+//	        4·N             similarities (float32) in (0, 1], best first
+//	                        (descending similarity, then ascending index)
+//	        4               CRC-32C (Castagnoli) of every preceding byte
+//
+// Nothing may follow the checksum. The item vocabulary is the separate text
+// file named by model.yaml "items" (models/vocab, default items.txt); the
+// options (weights, damping, similarity, shrinkage, min_common, neighbors,
+// ranking) are model.yaml params, which the online path needs. Load validates
+// everything and reports problems as errors, never panics.
+//
+// # Concurrency
 //
 // A Model is immutable and safe for concurrent use; per-request scratch space
-// (dense per-item and per-user accumulators) comes from a sync.Pool, so
-// requests allocate nothing proportional to the catalogue or the user count.
+// (dense per-item arrays, one block of per-user accumulators) comes from a
+// sync.Pool, so requests allocate nothing proportional to the catalogue or
+// the user count.
 package userknn
 
 import (
@@ -146,9 +208,8 @@ var (
 
 // New builds a model without precomputed neighbours from the item vocabulary
 // and the users' vectors; users must be sorted by id. Use WithNeighbors to add
-// neighbours (the trainer computes them with NeighborsOf). New copies nothing
-// it does not need to: the Items and Values slices are copied into one
-// compact array.
+// neighbours (the trainer computes them with NeighborsOf). The rows are copied
+// into compact arrays, so the caller may drop or reuse users afterwards.
 func New(items *vocab.Vocab, users []User, o Options) (*Model, error) {
 	if items == nil {
 		return nil, errors.New("nil item vocabulary")

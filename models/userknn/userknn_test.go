@@ -511,3 +511,46 @@ func TestOptionsFromSpec(t *testing.T) {
 		}
 	}
 }
+
+// TestConcurrent runs Recommend and Score from many goroutines on one model
+// (pooled scratch space) and compares with serial answers; run with -race.
+func TestConcurrent(t *testing.T) {
+	m, hist := clusterModel(t, DefaultOptions())
+	ctx := context.Background()
+	var qs []models.Query
+	for _, id := range []string{"l0", "l3", "r1", "r5"} {
+		h := hist[id]
+		qs = append(qs, models.Query{UserID: id, History: h, K: 4}, models.Query{History: h[:3], K: 4})
+	}
+	type answer struct {
+		recs   []models.Scored
+		scores []float64
+	}
+	items := []string{"litem1", "ritem4", "nope"}
+	want := make([]answer, len(qs))
+	for i, q := range qs {
+		want[i].recs, _ = m.Recommend(ctx, q)
+		want[i].scores, _ = m.Score(ctx, q, items)
+	}
+	errs := make(chan string, 8)
+	for g := range 8 {
+		go func() {
+			var bad string
+			for n := range 200 {
+				i := (g + n) % len(qs)
+				recs, err1 := m.Recommend(ctx, qs[i])
+				scores, err2 := m.Score(ctx, qs[i], items)
+				if err1 != nil || err2 != nil || !slices.Equal(recs, want[i].recs) || !slices.Equal(scores, want[i].scores) {
+					bad = "concurrent answer differs from the serial one for query " + strconv.Itoa(i)
+					break
+				}
+			}
+			errs <- bad
+		}()
+	}
+	for range 8 {
+		if bad := <-errs; bad != "" {
+			t.Error(bad)
+		}
+	}
+}

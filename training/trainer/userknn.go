@@ -18,10 +18,11 @@ import (
 )
 
 // FitUserKNN fits a user-kNN model (see package userknn): each user's vector
-// from the events of the data set, then every user's neighbours, searched on
-// workers goroutines (0 = GOMAXPROCS) with the model's own online search.
+// from the user's events in time order (as the serving store orders a
+// history), then every user's neighbours, searched with the model's own
+// online search. Both steps run on workers goroutines (0 = GOMAXPROCS).
 // Everything is sparse: user vectors, the item→users inverted index and one
-// per-worker accumulator per user; no users×users or users×items matrix is
+// block of accumulators per worker; no users×users or users×items matrix is
 // built. Its cost is Σ over items of (users of the item)², and the output is
 // identical whatever the number of workers or their scheduling.
 func FitUserKNN(ctx context.Context, d *dataset.Dataset, o userknn.Options, workers int) (*userknn.Model, error) {
@@ -67,16 +68,17 @@ func FitUserKNN(ctx context.Context, d *dataset.Dataset, o userknn.Options, work
 		order[next[u]] = int32(k)
 		next[u]++
 	}
+	if workers <= 0 {
+		workers = runtime.GOMAXPROCS(0)
+	}
 	users := make([]userknn.User, len(userIDs))
-	vec := userknn.NewVectorizer(items, o)
-	var hist []dataset.Interaction
-	for u, id := range userIDs {
-		if u%1024 == 0 {
-			if err := ctx.Err(); err != nil {
-				return nil, err
-			}
+	vecs := make([]*userknn.Vectorizer, workers)
+	hists := make([][]dataset.Interaction, workers)
+	err = parallel(ctx, len(userIDs), workers, func(w, u int) {
+		if vecs[w] == nil {
+			vecs[w] = userknn.NewVectorizer(items, o)
 		}
-		hist = hist[:0]
+		hist := hists[w][:0]
 		for _, k := range order[start[u]:start[u+1]] {
 			hist = append(hist, d.Interactions[k])
 		}
@@ -89,10 +91,14 @@ func FitUserKNN(ctx context.Context, d *dataset.Dataset, o userknn.Options, work
 			}
 			return 0
 		})
-		is, vs := vec.Vector(hist)
-		users[u] = userknn.User{ID: id, Events: len(hist), Items: slices.Clone(is), Values: slices.Clone(vs)}
+		is, vs := vecs[w].Vector(hist)
+		users[u] = userknn.User{ID: userIDs[u], Events: len(hist), Items: slices.Clone(is), Values: slices.Clone(vs)}
+		hists[w] = hist
+	})
+	if err != nil {
+		return nil, err
 	}
-	order, hist = nil, nil
+	order, vecs, hists = nil, nil, nil
 
 	m, err := userknn.New(items, users, o)
 	if err != nil {
@@ -106,41 +112,40 @@ func FitUserKNN(ctx context.Context, d *dataset.Dataset, o userknn.Options, work
 	return m.WithNeighbors(nb)
 }
 
-// neighborsOf computes every user's neighbours on workers goroutines. Users
-// are handed out in blocks by an atomic counter and each result goes to its
-// user's slot, so the output does not depend on scheduling.
+// neighborsOf computes every user's neighbours on workers goroutines.
 func neighborsOf(ctx context.Context, m *userknn.Model, workers int) ([][]userknn.Neighbor, error) {
-	if workers <= 0 {
-		workers = runtime.GOMAXPROCS(0)
-	}
+	nb := make([][]userknn.Neighbor, m.Users())
+	err := parallel(ctx, len(nb), workers, func(_, u int) {
+		nb[u] = m.NeighborsOf(int32(u))
+	})
+	return nb, err
+}
+
+// parallel calls fn(worker, i) for every i in [0, n) on workers goroutines,
+// handing out indices in blocks through an atomic counter. Results written to
+// per-index slots therefore do not depend on scheduling. It stops early, with
+// ctx's error, when ctx is done.
+func parallel(ctx context.Context, n, workers int, fn func(worker, i int)) error {
 	const block = 64
-	nu := m.Users()
-	nb := make([][]userknn.Neighbor, nu)
 	var next atomic.Int64
 	var wg sync.WaitGroup
-	for range workers {
+	for w := range workers {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			for {
-				if ctx.Err() != nil {
-					return
-				}
+			for ctx.Err() == nil {
 				lo := int(next.Add(block)) - block
-				if lo >= nu {
+				if lo >= n {
 					return
 				}
-				for u := lo; u < min(nu, lo+block); u++ {
-					nb[u] = m.NeighborsOf(int32(u))
+				for i := lo; i < min(n, lo+block); i++ {
+					fn(w, i)
 				}
 			}
 		}()
 	}
 	wg.Wait()
-	if err := ctx.Err(); err != nil {
-		return nil, err
-	}
-	return nb, nil
+	return ctx.Err()
 }
 
 // fitUserKNN trains the userknn kind: params are userknn's (see
