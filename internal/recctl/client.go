@@ -29,9 +29,15 @@ func (c *clientFlags) register(fs *flag.FlagSet) {
 	fs.BoolVar(&c.json, "json", false, "print the response as JSON")
 }
 
-// dial connects to the server; the caller closes the connection.
-func (c *clientFlags) dial() (*grpc.ClientConn, error) {
-	return grpc.NewClient(c.addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+// connect dials the server and derives the request context with the
+// --timeout deadline; done closes both.
+func (c *clientFlags) connect(ctx context.Context) (*grpc.ClientConn, context.Context, func(), error) {
+	conn, err := grpc.NewClient(c.addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	ctx, cancel := context.WithTimeout(ctx, c.timeout)
+	return conn, ctx, func() { cancel(); conn.Close() }, nil
 }
 
 func (c *clientFlags) printJSON(e *env, m proto.Message) error {
@@ -58,13 +64,11 @@ func runRecommend(ctx context.Context, e *env, args []string) error {
 	if err := parse(fs, args); err != nil {
 		return err
 	}
-	conn, err := cf.dial()
+	conn, ctx, done, err := cf.connect(ctx)
 	if err != nil {
 		return err
 	}
-	defer conn.Close()
-	ctx, cancel := context.WithTimeout(ctx, cf.timeout)
-	defer cancel()
+	defer done()
 	resp, err := pb.NewRecommendServiceClient(conn).Recommend(ctx, &pb.RecommendRequest{
 		UserId: *user, K: int32(*k), SessionItems: session, Model: *model, Route: *route,
 		Filters: &pb.Filters{ExcludeItems: exclude, IncludeSeen: *includeSeen},
@@ -99,13 +103,11 @@ func runScore(ctx context.Context, e *env, args []string) error {
 	if err := parse(fs, args); err != nil {
 		return err
 	}
-	conn, err := cf.dial()
+	conn, ctx, done, err := cf.connect(ctx)
 	if err != nil {
 		return err
 	}
-	defer conn.Close()
-	ctx, cancel := context.WithTimeout(ctx, cf.timeout)
-	defer cancel()
+	defer done()
 	resp, err := pb.NewRecommendServiceClient(conn).Score(ctx, &pb.ScoreRequest{UserId: *user, ItemIds: items, Model: *model})
 	if err != nil {
 		return err
@@ -126,19 +128,22 @@ func runModels(ctx context.Context, e *env, args []string) error {
 	fs := newFlags(e, "models")
 	var cf clientFlags
 	cf.register(fs)
-	if err := parse(fs, args); err != nil {
-		return err
-	}
-	conn, err := cf.dial()
+	names, err := parseInterspersed(fs, args)
 	if err != nil {
 		return err
 	}
-	defer conn.Close()
-	ctx, cancel := context.WithTimeout(ctx, cf.timeout)
-	defer cancel()
+	if len(names) > 1 {
+		return fmt.Errorf("%w: models takes at most one model name, got %v", errUsage, names)
+	}
+	conn, ctx, done, err := cf.connect(ctx)
+	if err != nil {
+		return err
+	}
+	defer done()
 	c := pb.NewModelServiceClient(conn)
 	var list []*pb.ModelInfo
-	if name := fs.Arg(0); name != "" {
+	if len(names) == 1 {
+		name := names[0]
 		resp, err := c.GetModel(ctx, &pb.GetModelRequest{Name: name})
 		if err != nil {
 			return err
@@ -181,13 +186,11 @@ func runSimilar(ctx context.Context, e *env, args []string) error {
 	if err := required(fs, "item"); err != nil {
 		return err
 	}
-	conn, err := cf.dial()
+	conn, ctx, done, err := cf.connect(ctx)
 	if err != nil {
 		return err
 	}
-	defer conn.Close()
-	ctx, cancel := context.WithTimeout(ctx, cf.timeout)
-	defer cancel()
+	defer done()
 	resp, err := pb.NewRecommendServiceClient(conn).SimilarItems(ctx, &pb.SimilarItemsRequest{
 		ItemId: *item, K: int32(*k), Model: *model, UserId: *user,
 	})
