@@ -13,6 +13,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"runtime"
 	"strings"
 	"testing"
@@ -152,6 +153,7 @@ func TestREADMEExamples(t *testing.T) {
 	})
 	waitServing(t, gc, addr)
 
+	checkIDsExist(t, cmds, data)
 	for _, line := range cmds {
 		words := shellWords(strings.ReplaceAll(line, "localhost:50051", addr))
 		out, err := exec.Command(gc, words[1:]...).CombinedOutput()
@@ -161,6 +163,34 @@ func TestREADMEExamples(t *testing.T) {
 		}
 		if strings.Contains(line, "RecommendService/Recommend") {
 			checkRecommend(t, line, words, out, data)
+		}
+	}
+}
+
+// idPattern matches the demo's user and item ids inside README examples.
+var idPattern = regexp.MustCompile(`"([ui]\d{5,})"`)
+
+// checkIDsExist fails for a user or item id in an example that the demo data
+// set does not have: the server would answer (cold start, score 0), but the
+// example would not show what it claims.
+func checkIDsExist(t *testing.T, cmds []string, dataDir string) {
+	t.Helper()
+	d, err := dataset.Read(dataDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	known := map[string]bool{}
+	for _, it := range d.Items {
+		known[it.ID] = true
+	}
+	for _, in := range d.Interactions {
+		known[in.UserID] = true
+	}
+	for _, line := range cmds {
+		for _, m := range idPattern.FindAllStringSubmatch(line, -1) {
+			if !known[m[1]] {
+				t.Errorf("%s: %s is not in the demo data set", line, m[1])
+			}
 		}
 	}
 }
