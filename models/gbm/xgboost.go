@@ -1,0 +1,626 @@
+// Package gbm provides Go-native inference for gradient-boosted tree models
+// trained elsewhere. This first part loads XGBoost JSON models, as written by
+// Booster.save_model("model.json") in XGBoost 1.x to 3.x (gbtree and dart
+// boosters, random forests via num_parallel_tree), flattens their trees into
+// compact arrays and predicts without cgo. Categorical splits, vector leaves,
+// gblinear and UBJSON are rejected with ErrUnsupportedModel.
+//
+// Arithmetic mirrors XGBoost's CPU predictor: features and thresholds are
+// compared as float32 and leaf values are summed in float32 in tree order, so
+// predictions agree with XGBoost's own to about 1e-7.
+package gbm
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"strconv"
+	"strings"
+)
+
+// Model is a loaded XGBoost tree ensemble. It is immutable after loading and
+// safe for concurrent use.
+type Model struct {
+	objective    string
+	transform    transform
+	numFeatures  int
+	numGroups    int // outputs per row: num_class for multi-class, else 1
+	featureNames []string
+	baseMargin   []float32 // per group, in margin space
+	nodes        []node
+	trees        []tree
+}
+
+// tree is one flattened tree: its root in Model.nodes, the output group it
+// adds to, and its weight (1 except for DART).
+type tree struct {
+	root   int32
+	group  int32
+	weight float32
+}
+
+// node is a flattened tree node. Children of a split are adjacent: the left
+// child is at child, the right one at child+1. child == 0 marks a leaf (the
+// root of a tree is never anyone's child), whose value is in cond.
+type node struct {
+	cond  float32 // split threshold, or the leaf value
+	feat  uint32  // feature index; defaultLeftBit set when missing goes left
+	child int32   // absolute index of the left child; 0 for a leaf
+}
+
+const defaultLeftBit = 1 << 31
+
+// transform is how an objective maps margins to outputs and base_score to a
+// margin.
+type transform int
+
+const (
+	identity    transform = iota // margin is the output
+	logistic                     // sigmoid(margin); base_score is a probability
+	expLink                      // exp(margin); base_score is a positive mean
+	softmax                      // softmax over groups; base_score used as-is
+	argmaxClass                  // multi:softmax: index of the largest margin
+	hinge                        // binary:hinge: 1 if margin > 0 else 0
+)
+
+// objectives maps every supported XGBoost objective to its transform.
+var objectives = map[string]transform{
+	"reg:squarederror":     identity,
+	"reg:squaredlogerror":  identity,
+	"reg:pseudohubererror": identity,
+	"reg:absoluteerror":    identity,
+	"reg:linear":           identity, // pre-1.0 name of reg:squarederror
+	"binary:logitraw":      identity,
+	"rank:pairwise":        identity,
+	"rank:ndcg":            identity,
+	"rank:map":             identity,
+	"reg:logistic":         logistic,
+	"binary:logistic":      logistic,
+	"count:poisson":        expLink,
+	"reg:gamma":            expLink,
+	"reg:tweedie":          expLink,
+	"multi:softprob":       softmax,
+	"multi:softmax":        argmaxClass,
+	"binary:hinge":         hinge,
+	"reg:quantileerror":    identity,
+}
+
+// maxNodes bounds the total number of nodes so a hostile file cannot make the
+// loader allocate without limit beyond what it already decoded.
+const maxNodes = 1 << 30
+
+// Errors returned by LoadXGBoostJSON, wrapped with details; test with
+// errors.Is.
+var (
+	// ErrInvalidModel reports a structurally broken model file.
+	ErrInvalidModel = errors.New("invalid xgboost model")
+	// ErrUnsupportedModel reports a well-formed model using a feature this
+	// package does not implement (gblinear, categorical splits, vector leaves,
+	// an unknown objective).
+	ErrUnsupportedModel = errors.New("unsupported xgboost model")
+)
+
+// jsonModel is the part of XGBoost's JSON model schema we read.
+type jsonModel struct {
+	Version []int `json:"version"`
+	Learner *struct {
+		FeatureNames      []string `json:"feature_names"`
+		LearnerModelParam struct {
+			BaseScore  string `json:"base_score"`
+			NumClass   string `json:"num_class"`
+			NumFeature string `json:"num_feature"`
+			NumTarget  string `json:"num_target"`
+		} `json:"learner_model_param"`
+		Objective struct {
+			Name string `json:"name"`
+		} `json:"objective"`
+		GradientBooster json.RawMessage `json:"gradient_booster"`
+	} `json:"learner"`
+}
+
+type jsonBooster struct {
+	Name       string          `json:"name"`
+	Model      *jsonGBTree     `json:"model"`       // gbtree
+	GBTree     json.RawMessage `json:"gbtree"`      // dart: nested gbtree booster
+	WeightDrop []float64       `json:"weight_drop"` // dart
+}
+
+type jsonGBTree struct {
+	Param struct {
+		NumParallelTree string `json:"num_parallel_tree"`
+		NumTrees        string `json:"num_trees"`
+	} `json:"gbtree_model_param"`
+	Trees    []jsonTree `json:"trees"`
+	TreeInfo []int      `json:"tree_info"`
+}
+
+type jsonTree struct {
+	Param struct {
+		NumNodes       string `json:"num_nodes"`
+		SizeLeafVector string `json:"size_leaf_vector"`
+	} `json:"tree_param"`
+	LeftChildren    []int      `json:"left_children"`
+	RightChildren   []int      `json:"right_children"`
+	SplitIndices    []int64    `json:"split_indices"`
+	SplitConditions []float64  `json:"split_conditions"`
+	DefaultLeft     []flexBool `json:"default_left"`
+	SplitType       []int      `json:"split_type"`
+}
+
+// flexBool decodes default_left entries, which are 0/1 in some XGBoost
+// versions and true/false in others.
+type flexBool bool
+
+// UnmarshalJSON implements json.Unmarshaler.
+func (b *flexBool) UnmarshalJSON(p []byte) error {
+	switch string(p) {
+	case "true", "1":
+		*b = true
+	case "false", "0":
+		*b = false
+	default:
+		return fmt.Errorf("default_left: want 0, 1, true or false, got %s", p)
+	}
+	return nil
+}
+
+// LoadXGBoostJSON reads an XGBoost JSON model (Booster.save_model with a .json
+// name; UBJSON is not supported) and validates it completely: every child and
+// feature index, the tree shape (no cycles or shared nodes), finite
+// thresholds and leaves, and the objective. It never panics on bad input.
+func LoadXGBoostJSON(r io.Reader) (*Model, error) {
+	var jm jsonModel
+	if err := json.NewDecoder(r).Decode(&jm); err != nil {
+		return nil, fmt.Errorf("%w: decode json: %v", ErrInvalidModel, err)
+	}
+	if jm.Learner == nil {
+		return nil, fmt.Errorf("%w: no learner object", ErrInvalidModel)
+	}
+	l := jm.Learner
+	m := &Model{objective: l.Objective.Name}
+	tf, ok := objectives[m.objective]
+	if !ok {
+		return nil, fmt.Errorf("%w: objective %q", ErrUnsupportedModel, m.objective)
+	}
+	m.transform = tf
+
+	p := l.LearnerModelParam
+	numClass, err := paramInt("num_class", p.NumClass, 0)
+	if err != nil {
+		return nil, err
+	}
+	numTarget, err := paramInt("num_target", p.NumTarget, 1)
+	if err != nil {
+		return nil, err
+	}
+	if numTarget > 1 {
+		return nil, fmt.Errorf("%w: num_target %d (multi-target models)", ErrUnsupportedModel, numTarget)
+	}
+	numFeature, err := paramInt("num_feature", p.NumFeature, 0)
+	if err != nil {
+		return nil, err
+	}
+	m.numFeatures = numFeature
+	m.numGroups = max(numClass, 1)
+	if (tf == softmax || tf == argmaxClass) != (numClass > 1) {
+		return nil, fmt.Errorf("%w: objective %s with num_class %d", ErrInvalidModel, m.objective, numClass)
+	}
+	if m.numGroups > 1<<16 {
+		return nil, fmt.Errorf("%w: num_class %d too large", ErrInvalidModel, numClass)
+	}
+	if err := m.setBaseScore(p.BaseScore); err != nil {
+		return nil, err
+	}
+	if len(l.FeatureNames) > 0 {
+		if numFeature != 0 && len(l.FeatureNames) != numFeature {
+			return nil, fmt.Errorf("%w: %d feature_names but num_feature %d", ErrInvalidModel, len(l.FeatureNames), numFeature)
+		}
+		m.featureNames = append([]string(nil), l.FeatureNames...)
+		if m.numFeatures == 0 {
+			m.numFeatures = len(l.FeatureNames)
+		}
+	}
+	if err := m.loadBooster(l.GradientBooster); err != nil {
+		return nil, err
+	}
+	return m, nil
+}
+
+func paramInt(name, s string, def int) (int, error) {
+	if s == "" {
+		return def, nil
+	}
+	n, err := strconv.Atoi(s)
+	if err != nil || n < 0 {
+		return 0, fmt.Errorf("%w: learner_model_param.%s %q: want a non-negative integer", ErrInvalidModel, name, s)
+	}
+	return n, nil
+}
+
+// setBaseScore parses base_score (output space; "5E-1" in 1.x/2.x, "[5E-1]" or
+// one value per class in 3.x) and converts it to a margin per group.
+func (m *Model) setBaseScore(s string) error {
+	s = strings.TrimSpace(s)
+	if s == "" {
+		s = "0.5" // XGBoost's default
+	}
+	var vals []float64
+	if strings.HasPrefix(s, "[") {
+		if !strings.HasSuffix(s, "]") {
+			return fmt.Errorf("%w: base_score %q", ErrInvalidModel, s)
+		}
+		for _, f := range strings.Split(s[1:len(s)-1], ",") {
+			v, err := strconv.ParseFloat(strings.TrimSpace(f), 64)
+			if err != nil {
+				return fmt.Errorf("%w: base_score %q", ErrInvalidModel, s)
+			}
+			vals = append(vals, v)
+		}
+	} else {
+		v, err := strconv.ParseFloat(s, 64)
+		if err != nil {
+			return fmt.Errorf("%w: base_score %q", ErrInvalidModel, s)
+		}
+		vals = []float64{v}
+	}
+	if len(vals) != 1 && len(vals) != m.numGroups {
+		return fmt.Errorf("%w: base_score has %d values for %d outputs", ErrInvalidModel, len(vals), m.numGroups)
+	}
+	m.baseMargin = make([]float32, m.numGroups)
+	for g := range m.baseMargin {
+		v := vals[0]
+		if len(vals) > 1 {
+			v = vals[g]
+		}
+		margin, err := m.toMargin(v)
+		if err != nil {
+			return err
+		}
+		m.baseMargin[g] = float32(margin)
+	}
+	return nil
+}
+
+// toMargin is XGBoost's ObjFunction::ProbToMargin. Multi-class objectives
+// apply base_score as a margin unchanged (XGBoost 1.x to 3.1 do so).
+func (m *Model) toMargin(v float64) (float64, error) {
+	if math.IsNaN(v) || math.IsInf(v, 0) {
+		return 0, fmt.Errorf("%w: base_score %v", ErrInvalidModel, v)
+	}
+	switch m.transform {
+	case logistic:
+		if v <= 0 || v >= 1 {
+			return 0, fmt.Errorf("%w: base_score %v must be in (0,1) for %s", ErrInvalidModel, v, m.objective)
+		}
+		return float64(-float32(math.Log(float64(1/float32(v) - 1)))), nil
+	case expLink:
+		if v <= 0 {
+			return 0, fmt.Errorf("%w: base_score %v must be positive for %s", ErrInvalidModel, v, m.objective)
+		}
+		return math.Log(v), nil
+	}
+	return v, nil
+}
+
+func (m *Model) loadBooster(raw json.RawMessage) error {
+	if len(raw) == 0 {
+		return fmt.Errorf("%w: no gradient_booster", ErrInvalidModel)
+	}
+	var b jsonBooster
+	if err := json.Unmarshal(raw, &b); err != nil {
+		return fmt.Errorf("%w: gradient_booster: %v", ErrInvalidModel, err)
+	}
+	switch b.Name {
+	case "gbtree":
+		if b.Model == nil {
+			return fmt.Errorf("%w: gbtree without model", ErrInvalidModel)
+		}
+		return m.loadTrees(b.Model, nil)
+	case "dart":
+		var inner jsonBooster
+		if err := json.Unmarshal(b.GBTree, &inner); err != nil || inner.Model == nil {
+			return fmt.Errorf("%w: dart without gbtree model", ErrInvalidModel)
+		}
+		if len(b.WeightDrop) != len(inner.Model.Trees) {
+			return fmt.Errorf("%w: dart has %d weights for %d trees", ErrInvalidModel, len(b.WeightDrop), len(inner.Model.Trees))
+		}
+		return m.loadTrees(inner.Model, b.WeightDrop)
+	default:
+		return fmt.Errorf("%w: booster %q (want gbtree or dart)", ErrUnsupportedModel, b.Name)
+	}
+}
+
+func (m *Model) loadTrees(g *jsonGBTree, weights []float64) error {
+	if n := g.Param.NumTrees; n != "" {
+		nt, err := strconv.Atoi(n)
+		if err != nil || nt != len(g.Trees) {
+			return fmt.Errorf("%w: num_trees %q but %d trees", ErrInvalidModel, n, len(g.Trees))
+		}
+	}
+	if n := g.Param.NumParallelTree; n != "" {
+		if npt, err := strconv.Atoi(n); err != nil || npt < 1 {
+			return fmt.Errorf("%w: num_parallel_tree %q", ErrInvalidModel, n)
+		}
+		// Trees of one round are summed like all others, so
+		// num_parallel_tree needs no special handling at full prediction.
+	}
+	if len(g.TreeInfo) != len(g.Trees) {
+		return fmt.Errorf("%w: tree_info has %d entries for %d trees", ErrInvalidModel, len(g.TreeInfo), len(g.Trees))
+	}
+	m.trees = make([]tree, len(g.Trees))
+	maxFeat := -1
+	for i := range g.Trees {
+		grp := g.TreeInfo[i]
+		if grp < 0 || grp >= m.numGroups {
+			return fmt.Errorf("%w: tree %d: tree_info group %d out of range [0,%d)", ErrInvalidModel, i, grp, m.numGroups)
+		}
+		w := 1.0
+		if weights != nil {
+			w = weights[i]
+			if math.IsNaN(w) || math.IsInf(w, 0) {
+				return fmt.Errorf("%w: tree %d: weight_drop %v", ErrInvalidModel, i, w)
+			}
+		}
+		root, mf, err := m.flatten(&g.Trees[i])
+		if err != nil {
+			return fmt.Errorf("tree %d: %w", i, err)
+		}
+		maxFeat = max(maxFeat, mf)
+		m.trees[i] = tree{root: root, group: int32(grp), weight: float32(w)}
+		g.Trees[i] = jsonTree{} // let the decoded arrays go early
+	}
+	if m.numFeatures == 0 {
+		m.numFeatures = maxFeat + 1
+	}
+	return nil
+}
+
+// flatten validates t and appends its reachable nodes to m.nodes in
+// breadth-first order, so that siblings are adjacent. It returns the root's
+// index and the largest feature index used.
+func (m *Model) flatten(t *jsonTree) (root int32, maxFeat int, err error) {
+	n := len(t.LeftChildren)
+	if n == 0 {
+		return 0, 0, fmt.Errorf("%w: no nodes", ErrInvalidModel)
+	}
+	if len(t.RightChildren) != n || len(t.SplitIndices) != n || len(t.SplitConditions) != n || len(t.DefaultLeft) != n {
+		return 0, 0, fmt.Errorf("%w: node arrays differ in length", ErrInvalidModel)
+	}
+	if t.SplitType != nil && len(t.SplitType) != n {
+		return 0, 0, fmt.Errorf("%w: split_type length %d, want %d", ErrInvalidModel, len(t.SplitType), n)
+	}
+	if s := t.Param.SizeLeafVector; s != "" && s != "0" && s != "1" {
+		return 0, 0, fmt.Errorf("%w: size_leaf_vector %s (vector leaves)", ErrUnsupportedModel, s)
+	}
+	if len(m.nodes)+n > maxNodes {
+		return 0, 0, fmt.Errorf("%w: too many nodes", ErrInvalidModel)
+	}
+	maxFeat = -1
+	base := int32(len(m.nodes))
+	seen := make([]bool, n)
+	queue := []int{0} // original ids, in output order
+	seen[0] = true
+	for head := 0; head < len(queue); head++ {
+		id := queue[head]
+		l, r := t.LeftChildren[id], t.RightChildren[id]
+		cond := t.SplitConditions[id]
+		if math.IsNaN(cond) || math.IsInf(cond, 0) || math.Abs(cond) > math.MaxFloat32 {
+			return 0, 0, fmt.Errorf("%w: node %d: non-finite split condition or leaf value %v", ErrInvalidModel, id, cond)
+		}
+		nd := node{cond: float32(cond)}
+		if l == -1 && r == -1 {
+			m.nodes = append(m.nodes, nd)
+			continue
+		}
+		if l < 0 || l >= n || r < 0 || r >= n || l == r {
+			return 0, 0, fmt.Errorf("%w: node %d: children %d, %d out of range [0,%d)", ErrInvalidModel, id, l, r, n)
+		}
+		if seen[l] || seen[r] {
+			return 0, 0, fmt.Errorf("%w: node %d: child reached twice (cycle or shared node)", ErrInvalidModel, id)
+		}
+		if t.SplitType != nil && t.SplitType[id] != 0 {
+			return 0, 0, fmt.Errorf("%w: node %d: categorical split", ErrUnsupportedModel, id)
+		}
+		f := t.SplitIndices[id]
+		if f < 0 || f >= defaultLeftBit || (m.numFeatures > 0 && f >= int64(m.numFeatures)) {
+			return 0, 0, fmt.Errorf("%w: node %d: feature index %d out of range [0,%d)", ErrInvalidModel, id, f, m.numFeatures)
+		}
+		maxFeat = max(maxFeat, int(f))
+		seen[l], seen[r] = true, true
+		nd.feat = uint32(f)
+		if t.DefaultLeft[id] {
+			nd.feat |= defaultLeftBit
+		}
+		nd.child = base + int32(len(queue))
+		queue = append(queue, l, r)
+		m.nodes = append(m.nodes, nd)
+	}
+	return base, maxFeat, nil
+}
+
+// NumFeatures is the number of input features the model expects.
+func (m *Model) NumFeatures() int { return m.numFeatures }
+
+// NumOutputs is the length of PredictMulti's output: num_class for
+// multi:softprob and 1 otherwise.
+func (m *Model) NumOutputs() int {
+	if m.transform == softmax {
+		return m.numGroups
+	}
+	return 1
+}
+
+// NumTrees is the number of trees in the ensemble.
+func (m *Model) NumTrees() int { return len(m.trees) }
+
+// FeatureNames returns the feature names stored in the model, or nil when it
+// has none. The slice must not be modified.
+func (m *Model) FeatureNames() []string { return m.featureNames }
+
+// Objective is the XGBoost objective name, such as "binary:logistic".
+func (m *Model) Objective() string { return m.objective }
+
+// leaf walks tree t for row x and returns its leaf value. Features beyond
+// len(x) and NaN values are missing.
+func (m *Model) leaf(t tree, x []float64) float32 {
+	nodes := m.nodes
+	i := t.root
+	for {
+		nd := &nodes[i]
+		if nd.child == 0 {
+			return nd.cond
+		}
+		f := nd.feat &^ defaultLeftBit
+		var right int32
+		if int(f) < len(x) && x[f] == x[f] { // present (not NaN)
+			if !(float32(x[f]) < nd.cond) {
+				right = 1
+			}
+		} else if nd.feat&defaultLeftBit == 0 {
+			right = 1
+		}
+		i = nd.child + right
+	}
+}
+
+// margins adds every tree's leaf to its group in out (len numGroups), which
+// starts at the base margins.
+func (m *Model) margins(x []float64, out []float32) {
+	copy(out, m.baseMargin)
+	for _, t := range m.trees {
+		v := m.leaf(t, x)
+		if t.weight != 1 {
+			v *= t.weight
+		}
+		out[t.group] += v
+	}
+}
+
+// PredictMargin returns the raw score (before the objective's link) of a
+// single-output model for row x, as XGBoost's output_margin=True. NaN marks a
+// missing value, as do features beyond len(x). It returns NaN for a
+// multi-class model.
+func (m *Model) PredictMargin(x []float64) float64 {
+	if m.numGroups != 1 {
+		return math.NaN()
+	}
+	var out [1]float32
+	m.margins(x, out[:])
+	return float64(out[0])
+}
+
+// Predict returns the prediction of a single-output model for row x, in the
+// objective's output space (a probability for binary:logistic, the value for
+// reg:squarederror, the class index for multi:softmax). NaN marks a missing
+// value, as do features beyond len(x). It returns NaN for multi:softprob
+// models; use PredictMulti.
+func (m *Model) Predict(x []float64) float64 {
+	switch m.transform {
+	case softmax:
+		return math.NaN()
+	case argmaxClass:
+		var buf [16]float32
+		var mg []float32
+		if m.numGroups <= len(buf) {
+			mg = buf[:m.numGroups]
+		} else {
+			mg = make([]float32, m.numGroups)
+		}
+		m.margins(x, mg)
+		best := 0
+		for g, v := range mg {
+			if v > mg[best] {
+				best = g
+			}
+		}
+		return float64(best)
+	}
+	var out [1]float32
+	m.margins(x, out[:])
+	return m.link(out[0])
+}
+
+func (m *Model) link(v float32) float64 {
+	switch m.transform {
+	case logistic:
+		return float64(float32(1 / (1 + math.Exp(-float64(v)))))
+	case expLink:
+		return float64(float32(math.Exp(float64(v))))
+	case hinge:
+		if v > 0 {
+			return 1
+		}
+		return 0
+	}
+	return float64(v)
+}
+
+// PredictMulti writes the prediction for row x to out, which should have
+// NumOutputs() elements: class probabilities for multi:softprob, the single
+// Predict value otherwise. NaN marks a missing value, as do features beyond
+// len(x). If out is shorter only its elements are written; elements beyond
+// NumOutputs() are set to NaN.
+func (m *Model) PredictMulti(x []float64, out []float64) {
+	no := m.NumOutputs()
+	for i := no; i < len(out); i++ {
+		out[i] = math.NaN()
+	}
+	if len(out) == 0 {
+		return
+	}
+	if m.transform != softmax {
+		out[0] = m.Predict(x)
+		return
+	}
+	var buf [16]float32
+	var mg []float32
+	if m.numGroups <= len(buf) {
+		mg = buf[:m.numGroups]
+	} else {
+		mg = make([]float32, m.numGroups)
+	}
+	m.margins(x, mg)
+	// Softmax as XGBoost computes it: subtract the maximum, exponentiate and
+	// normalise in float32.
+	hi := mg[0]
+	for _, v := range mg {
+		hi = max(hi, v)
+	}
+	var sum float32
+	for g, v := range mg {
+		e := float32(math.Exp(float64(v - hi)))
+		mg[g] = e
+		sum += e
+	}
+	for g := range min(len(out), no) {
+		out[g] = float64(mg[g] / sum)
+	}
+}
+
+// PredictBatch predicts rows stored row-major in xs, stride NumFeatures(),
+// writing NumOutputs() values per row to out. len(xs) must be a multiple of
+// NumFeatures() and out must have room for every row.
+func (m *Model) PredictBatch(xs []float64, out []float64) error {
+	nf, no := m.numFeatures, m.NumOutputs()
+	if nf == 0 {
+		return errors.New("PredictBatch: model has no features")
+	}
+	if len(xs)%nf != 0 {
+		return fmt.Errorf("PredictBatch: %d values is not a multiple of %d features", len(xs), nf)
+	}
+	rows := len(xs) / nf
+	if len(out) != rows*no {
+		return fmt.Errorf("PredictBatch: out has %d elements, want %d", len(out), rows*no)
+	}
+	for r := range rows {
+		x := xs[r*nf : (r+1)*nf]
+		if no == 1 {
+			out[r] = m.Predict(x)
+			continue
+		}
+		m.PredictMulti(x, out[r*no:(r+1)*no])
+	}
+	return nil
+}
