@@ -2,6 +2,7 @@ package recctl
 
 import (
 	"context"
+	"encoding/json"
 	"net"
 	"path/filepath"
 	"strings"
@@ -80,6 +81,15 @@ func TestClientCommands(t *testing.T) {
 				t.Errorf("recctl %s = %q; want it to contain %q", strings.Join(tt.args, " "), out, w)
 			}
 		}
+	}
+	out, err = run(t, "models", "itemknn", "--json", "--addr", addr)
+	var got struct {
+		Model struct {
+			ActiveVersion string `json:"activeVersion"`
+		} `json:"model"`
+	}
+	if err != nil || json.Unmarshal([]byte(out), &got) != nil || got.Model.ActiveVersion != "1" {
+		t.Errorf("recctl models itemknn --json = %q, %v; want activeVersion 1", out, err)
 	}
 	if _, err := run(t, "recommend", "--addr", addr, "--user", "u00001", "--k", "5000"); err == nil || !strings.Contains(err.Error(), "InvalidArgument") {
 		t.Errorf("recctl recommend --k 5000 = %v; want an InvalidArgument error", err)
