@@ -5,7 +5,6 @@ package builtin
 import (
 	"github.com/recserve/recserve/models"
 	"github.com/recserve/recserve/models/content"
-	"github.com/recserve/recserve/models/gbm"
 	"github.com/recserve/recserve/models/itemknn"
 	"github.com/recserve/recserve/models/popularity"
 	"github.com/recserve/recserve/models/userknn"
@@ -19,7 +18,6 @@ func Kinds() *models.Kinds {
 		itemknn.Kind:    itemknn.Build,
 		userknn.Kind:    userknn.Build,
 		content.Kind:    content.Build,
-		gbm.Kind:        gbm.Build,
 	} {
 		if err := k.Register(kind, b); err != nil {
 			panic(err) // unreachable: the literal above has unique keys
