@@ -1,11 +1,12 @@
 // Package gbm provides Go-native inference for gradient-boosted tree models
-// trained elsewhere. This first part loads XGBoost JSON models, as written by
-// Booster.save_model("model.json") in XGBoost 1.x to 3.x (gbtree and dart
-// boosters, random forests via num_parallel_tree), flattens their trees into
-// compact arrays and predicts without cgo. Categorical splits, vector leaves,
-// gblinear and UBJSON are rejected with ErrUnsupportedModel.
+// trained elsewhere, without cgo: XGBoost JSON models (LoadXGBoostJSON), as
+// written by Booster.save_model("model.json") in XGBoost 1.x to 3.x (gbtree
+// and dart boosters, random forests via num_parallel_tree), and LightGBM text
+// models (LoadLightGBM, headers v3 and v4). Trees are flattened into compact
+// arrays. XGBoost categorical splits, vector leaves, gblinear and UBJSON, and
+// LightGBM linear trees are rejected with ErrUnsupportedModel.
 //
-// Arithmetic mirrors XGBoost's CPU predictor: features and thresholds are
+// XGBoost arithmetic mirrors its CPU predictor: features and thresholds are
 // compared as float32 and leaf values are summed in float32 in tree order, so
 // predictions agree with XGBoost's own to about 1e-7.
 package gbm
@@ -95,11 +96,11 @@ const maxNodes = 1 << 30
 // errors.Is.
 var (
 	// ErrInvalidModel reports a structurally broken model file.
-	ErrInvalidModel = errors.New("invalid xgboost model")
+	ErrInvalidModel = errors.New("gbm: invalid model")
 	// ErrUnsupportedModel reports a well-formed model using a feature this
 	// package does not implement (gblinear, categorical splits, vector leaves,
 	// an unknown objective).
-	ErrUnsupportedModel = errors.New("unsupported xgboost model")
+	ErrUnsupportedModel = errors.New("gbm: unsupported model")
 )
 
 // jsonModel is the part of XGBoost's JSON model schema we read.
