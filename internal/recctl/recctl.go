@@ -48,6 +48,7 @@ func commands() map[string]command {
 		"score":     {"ask a running server to score items for a user", runScore},
 		"similar":   {"ask a running server for items similar to an item", runSimilar},
 		"models":    {"list the models of a running server", runModels},
+		"predict":   {"score a CSV of feature rows offline with a model version directory", runPredict},
 	}
 }
 

@@ -5,6 +5,7 @@ package builtin
 import (
 	"github.com/recserve/recserve/models"
 	"github.com/recserve/recserve/models/content"
+	"github.com/recserve/recserve/models/gbm"
 	"github.com/recserve/recserve/models/itemknn"
 	"github.com/recserve/recserve/models/popularity"
 	"github.com/recserve/recserve/models/userknn"
@@ -18,6 +19,7 @@ func Kinds() *models.Kinds {
 		itemknn.Kind:    itemknn.Build,
 		userknn.Kind:    userknn.Build,
 		content.Kind:    content.Build,
+		gbm.Kind:        gbm.Build,
 	} {
 		if err := k.Register(kind, b); err != nil {
 			panic(err) // unreachable: the literal above has unique keys
