@@ -139,7 +139,7 @@ func estimateLines(f *os.File) int {
 // session_id are optional. An empty value means 1 except for rating events,
 // which need one. Timestamps are Unix seconds, or RFC3339.
 func ReadInteractions(r io.Reader, name string, fn func(Interaction) error) error {
-	cr := newCSVReader(r)
+	cr := NewCSVReader(r)
 	idx, width, err := readHeader(cr, name, interactionColumns, interactionRequired)
 	if err != nil || width == 0 {
 		return err
@@ -233,7 +233,7 @@ func ParseTimestamp(s string) (int64, error) {
 // be missing or empty. An empty price is NaN. A repeated item_id is an error,
 // because every consumer indexes the catalogue by id.
 func ReadItems(r io.Reader, name string) ([]Item, error) {
-	cr := newCSVReader(r)
+	cr := NewCSVReader(r)
 	idx, width, err := readHeader(cr, name, itemColumns, itemRequired)
 	if err != nil || width == 0 {
 		return nil, err
@@ -284,7 +284,7 @@ func ReadItems(r io.Reader, name string) ([]Item, error) {
 // cannot tell an empty attribute from a missing one. A repeated user_id is an
 // error.
 func ReadUsers(r io.Reader, name string) ([]User, error) {
-	cr := newCSVReader(r)
+	cr := NewCSVReader(r)
 	header, err := cr.Read()
 	if err == io.EOF {
 		return nil, nil
@@ -349,10 +349,12 @@ func ReadUsers(r io.Reader, name string) ([]User, error) {
 	}
 }
 
-// newCSVReader returns a csv.Reader configured for the canonical format: BOM
+// NewCSVReader returns a csv.Reader configured for the canonical format: BOM
 // skipped, leading space trimmed, strict quotes, variable field counts (checked
 // by the caller so the error can name the problem), records reused for speed.
-func newCSVReader(r io.Reader) *csv.Reader {
+// Other readers of user CSV files (recctl predict) share it so every CSV in
+// recserve tolerates the same input.
+func NewCSVReader(r io.Reader) *csv.Reader {
 	br := bufio.NewReaderSize(r, 64<<10)
 	if b, err := br.Peek(3); err == nil && string(b) == "\uFEFF" {
 		br.Discard(3)

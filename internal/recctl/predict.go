@@ -164,7 +164,7 @@ func predictStream(ctx context.Context, m rowPredictor, r io.Reader, name string
 	}
 	o.workers = max(o.workers, 1)
 
-	cr := newPredictCSVReader(r)
+	cr := dataset.NewCSVReader(r)
 	header, err := cr.Read()
 	if err == io.EOF {
 		return 0, fmt.Errorf("%s: empty file; want a header naming the features %s", name, strings.Join(features, ", "))
@@ -273,21 +273,6 @@ func predictStream(ctx context.Context, m rowPredictor, r io.Reader, name string
 		return 0, err
 	}
 	return rows, nil
-}
-
-// newPredictCSVReader reads CSV as the dataset package does: BOM skipped,
-// CRLF or LF, leading space trimmed (trailing space is trimmed per cell),
-// field counts checked by the caller so the error can say what is wrong.
-func newPredictCSVReader(r io.Reader) *csv.Reader {
-	br := bufio.NewReaderSize(r, 64<<10)
-	if b, err := br.Peek(3); err == nil && string(b) == "\uFEFF" {
-		br.Discard(3)
-	}
-	cr := csv.NewReader(br)
-	cr.FieldsPerRecord = -1
-	cr.TrimLeadingSpace = true
-	cr.ReuseRecord = true
-	return cr
 }
 
 // mapPredictColumns finds each feature's column in header (names match
