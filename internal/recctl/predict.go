@@ -34,11 +34,6 @@ type rowPredictor interface {
 	PredictRow(x []float64, out []float64)
 }
 
-// predictChunkRows is how many rows `recctl predict` reads, scores and writes
-// as one unit; at most a few chunks per worker are in memory at once. Tests
-// lower it.
-var predictChunkRows = 4096
-
 func runPredict(ctx context.Context, e *env, args []string) error {
 	fs := newFlags(e, "predict")
 	modelDir := fs.String("model", "", "model version directory holding model.yaml (required)")
@@ -46,6 +41,7 @@ func runPredict(ctx context.Context, e *env, args []string) error {
 	out := fs.String("out", "", "output CSV of predictions (required)")
 	workers := fs.Int("workers", runtime.GOMAXPROCS(0), "scoring goroutines")
 	idColumn := fs.String("id-column", "", "input column copied to the output before the predictions")
+	chunkRows := fs.Int("chunk-rows", 4096, "rows read, scored and written as one unit; memory holds a few chunks per worker")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
@@ -55,15 +51,15 @@ func runPredict(ctx context.Context, e *env, args []string) error {
 	if fs.NArg() > 0 {
 		return fmt.Errorf("%w: predict: unexpected arguments %q", errUsage, fs.Args())
 	}
-	if *workers < 1 {
-		return fmt.Errorf("%w: --workers must be positive", errUsage)
+	if *workers < 1 || *chunkRows < 1 {
+		return fmt.Errorf("%w: --workers and --chunk-rows must be positive", errUsage)
 	}
 	m, err := loadRowPredictor(ctx, *modelDir)
 	if err != nil {
 		return err
 	}
 	defer m.Close()
-	n, err := predictFile(ctx, m, *in, *out, predictOptions{workers: *workers, idColumn: *idColumn, chunkRows: predictChunkRows})
+	n, err := predictFile(ctx, m, *in, *out, predictOptions{workers: *workers, idColumn: *idColumn, chunkRows: *chunkRows})
 	if err != nil {
 		return err
 	}

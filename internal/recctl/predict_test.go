@@ -118,18 +118,11 @@ func readOutput(t *testing.T, path string) (header []string, rows [][]string) {
 	return recs[0], recs[1:]
 }
 
-// setChunkRows lowers predictChunkRows for one test.
-func setChunkRows(t *testing.T, n int) {
-	old := predictChunkRows
-	predictChunkRows = n
-	t.Cleanup(func() { predictChunkRows = old })
-}
-
 func TestPredictMatchesXGBoost(t *testing.T) {
 	tests := []struct {
 		model      string
 		rows       int
-		chunk      string // predictChunkRows
+		chunk      string // --chunk-rows
 		workers    string
 		wantHeader string
 	}{
@@ -143,14 +136,12 @@ func TestPredictMatchesXGBoost(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(fmt.Sprintf("%s/chunk=%s/workers=%s", tt.model, tt.chunk, tt.workers), func(t *testing.T) {
-			chunk, _ := strconv.Atoi(tt.chunk)
-			setChunkRows(t, chunk)
 			dir := gbmVersion(t, tt.model)
 			cells, want := fixtureRows(t, tt.model, tt.rows)
 			in := filepath.Join(t.TempDir(), "features.csv")
 			out := filepath.Join(t.TempDir(), "pred.csv")
 			writeMessyCSV(t, in, cells)
-			stdout, err := run(t, "predict", "--model", dir, "--in", in, "--out", out, "--workers", tt.workers, "--id-column", "row")
+			stdout, err := run(t, "predict", "--model", dir, "--in", in, "--out", out, "--workers", tt.workers, "--chunk-rows", tt.chunk, "--id-column", "row")
 			if err != nil {
 				t.Fatalf("predict: %v", err)
 			}
@@ -241,7 +232,6 @@ func TestPredictErrors(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			setChunkRows(t, 3)
 			dir := gbmVersion(t, "binary")
 			tmp := t.TempDir()
 			in := filepath.Join(tmp, "in.csv")
@@ -249,7 +239,7 @@ func TestPredictErrors(t *testing.T) {
 			if err := os.WriteFile(in, []byte(tt.input), 0o644); err != nil {
 				t.Fatal(err)
 			}
-			args := append([]string{"predict", "--model", dir, "--in", in, "--out", out, "--workers", "3"}, tt.args...)
+			args := append([]string{"predict", "--model", dir, "--in", in, "--out", out, "--workers", "3", "--chunk-rows", "3"}, tt.args...)
 			_, err := run(t, args...)
 			if err == nil || !strings.Contains(err.Error(), tt.want) {
 				t.Fatalf("predict = %v; want an error containing %q", err, tt.want)
@@ -302,7 +292,6 @@ func TestPredictModelErrors(t *testing.T) {
 }
 
 func TestPredictCanceled(t *testing.T) {
-	setChunkRows(t, 5)
 	dir := gbmVersion(t, "binary")
 	cells, _ := fixtureRows(t, "binary", 200)
 	tmp := t.TempDir()
@@ -312,7 +301,7 @@ func TestPredictCanceled(t *testing.T) {
 	ctx, cancel := context.WithCancel(t.Context())
 	cancel()
 	var stdout, stderr bytes.Buffer
-	err := Run(ctx, []string{"predict", "--model", dir, "--in", in, "--out", out, "--workers", "2"}, &stdout, &stderr)
+	err := Run(ctx, []string{"predict", "--model", dir, "--in", in, "--out", out, "--workers", "2", "--chunk-rows", "5"}, &stdout, &stderr)
 	if !errors.Is(err, context.Canceled) {
 		t.Errorf("predict with a canceled context = %v; want context.Canceled", err)
 	}
