@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"math"
-	"os"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -223,15 +222,7 @@ func fitContent(ctx context.Context, d *dataset.Dataset, p Params, dir string) (
 	if err := m.Items().WriteFile(filepath.Join(dir, vocab.DefaultFile)); err != nil {
 		return models.Spec{}, err
 	}
-	f, err := os.Create(filepath.Join(dir, content.DefaultFile))
-	if err != nil {
-		return models.Spec{}, err
-	}
-	if err := m.Save(f); err != nil {
-		f.Close()
-		return models.Spec{}, err
-	}
-	if err := f.Close(); err != nil {
+	if err := saveArtifact(dir, content.DefaultFile, m); err != nil {
 		return models.Spec{}, err
 	}
 	a := m.Analyzer()

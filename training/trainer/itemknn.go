@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"math"
-	"os"
 	"path/filepath"
 	"runtime"
 	"slices"
@@ -668,15 +667,7 @@ func fitItemKNN(ctx context.Context, d *dataset.Dataset, p Params, dir string) (
 	if err := m.Items().WriteFile(filepath.Join(dir, vocab.DefaultFile)); err != nil {
 		return models.Spec{}, err
 	}
-	f, err := os.Create(filepath.Join(dir, itemknn.DefaultFile))
-	if err != nil {
-		return models.Spec{}, err
-	}
-	if err := m.Save(f); err != nil {
-		f.Close()
-		return models.Spec{}, err
-	}
-	if err := f.Close(); err != nil {
+	if err := saveArtifact(dir, itemknn.DefaultFile, m); err != nil {
 		return models.Spec{}, err
 	}
 	return models.Spec{

@@ -5,8 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"math"
-	"os"
-	"path/filepath"
 	"strconv"
 
 	"github.com/recserve/recserve/dataset"
@@ -86,15 +84,7 @@ func fitPopularity(_ context.Context, d *dataset.Dataset, p Params, dir string) 
 	if err != nil {
 		return models.Spec{}, err
 	}
-	f, err := os.Create(filepath.Join(dir, popularity.DefaultFile))
-	if err != nil {
-		return models.Spec{}, err
-	}
-	if err := m.Save(f); err != nil {
-		f.Close()
-		return models.Spec{}, err
-	}
-	if err := f.Close(); err != nil {
+	if err := saveArtifact(dir, popularity.DefaultFile, m); err != nil {
 		return models.Spec{}, err
 	}
 	return models.Spec{

@@ -5,6 +5,7 @@
 package trainer
 
 import (
+	"bufio"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -149,6 +150,25 @@ func dataHash(dir string) (string, error) {
 		}
 	}
 	return hex.EncodeToString(h.Sum(nil)), nil
+}
+
+// saveArtifact writes a model's artifact to dir/name through its Save method,
+// buffered; every trainer writes its main file this way.
+func saveArtifact(dir, name string, m interface{ Save(io.Writer) error }) error {
+	f, err := os.Create(filepath.Join(dir, name))
+	if err != nil {
+		return err
+	}
+	w := bufio.NewWriter(f)
+	if err := m.Save(w); err != nil {
+		f.Close()
+		return fmt.Errorf("write %s: %w", name, err)
+	}
+	if err := w.Flush(); err != nil {
+		f.Close()
+		return fmt.Errorf("write %s: %w", name, err)
+	}
+	return f.Close()
 }
 
 // unknownParams rejects keys a trainer does not know, so a typo is not a

@@ -3,8 +3,6 @@ package trainer
 import (
 	"context"
 	"errors"
-	"fmt"
-	"os"
 	"path/filepath"
 	"runtime"
 	"slices"
@@ -169,15 +167,7 @@ func fitUserKNN(ctx context.Context, d *dataset.Dataset, p Params, dir string) (
 	if err := m.Items().WriteFile(filepath.Join(dir, vocab.DefaultFile)); err != nil {
 		return models.Spec{}, err
 	}
-	f, err := os.Create(filepath.Join(dir, userknn.DefaultFile))
-	if err != nil {
-		return models.Spec{}, err
-	}
-	if err := m.Save(f); err != nil {
-		f.Close()
-		return models.Spec{}, fmt.Errorf("write %s: %w", userknn.DefaultFile, err)
-	}
-	if err := f.Close(); err != nil {
+	if err := saveArtifact(dir, userknn.DefaultFile, m); err != nil {
 		return models.Spec{}, err
 	}
 	return models.Spec{
