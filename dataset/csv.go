@@ -75,7 +75,7 @@ func Read(dir string) (*Dataset, error) {
 	if err != nil {
 		return nil, err
 	}
-	d.Interactions = make([]Interaction, 0, estimateLines(f))
+	d.Interactions = make([]Interaction, 0, EstimateLines(f))
 	err = ReadInteractions(f, path, func(in Interaction) error {
 		d.Interactions = append(d.Interactions, in)
 		return nil
@@ -109,11 +109,11 @@ func Read(dir string) (*Dataset, error) {
 	return d, nil
 }
 
-// estimateLines guesses the number of lines in f from its size and the line
-// length in its first 64 KiB, so Read can size the interactions slice once
-// instead of growing (and copying) it dozens of times. The guess is capped,
-// and any error just yields a small estimate.
-func estimateLines(f *os.File) int {
+// EstimateLines guesses the number of lines in f from its size and the line
+// length in its first 64 KiB, so a reader (Read, the importers) can size its
+// slice once instead of growing (and copying) it dozens of times. The guess
+// is capped, and any error just yields a small estimate.
+func EstimateLines(f *os.File) int {
 	fi, err := f.Stat()
 	if err != nil || fi.Size() <= 0 {
 		return 0

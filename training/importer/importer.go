@@ -23,14 +23,12 @@ package importer
 
 import (
 	"bufio"
-	"bytes"
 	"cmp"
 	"encoding/csv"
 	"errors"
 	"fmt"
 	"io"
 	"math"
-	"os"
 	"slices"
 	"strconv"
 	"strings"
@@ -213,24 +211,6 @@ func isDigits(s string) bool {
 		}
 	}
 	return true
-}
-
-// estimateLines guesses the number of lines in f from its size and the line
-// length in its first 64 KiB, so the interactions slice can be sized once
-// instead of grown (and copied) dozens of times. Errors give 0.
-func estimateLines(f *os.File) int {
-	fi, err := f.Stat()
-	if err != nil || fi.Size() <= 0 {
-		return 0
-	}
-	buf := make([]byte, min(fi.Size(), 64<<10))
-	n, _ := f.ReadAt(buf, 0)
-	lines := bytes.Count(buf[:n], []byte{'\n'})
-	if n == 0 || lines == 0 {
-		return 0
-	}
-	est := fi.Size() * int64(lines) / int64(n)
-	return int(min(est+est/20+16, 1<<28))
 }
 
 // decodeText returns s as UTF-8. MovieLens side files are ISO-8859-1; a

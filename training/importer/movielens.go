@@ -149,7 +149,7 @@ func (b *builder) eachLine(path string, main bool, fn func(*lines) error) error 
 	}
 	defer f.Close()
 	if main {
-		b.ins = slices.Grow(b.ins, estimateLines(f))
+		b.ins = slices.Grow(b.ins, dataset.EstimateLines(f))
 	}
 	l := newLines(f, path)
 	for l.next() {
@@ -400,7 +400,7 @@ func (b *builder) eachRecord(path string, comma rune, main bool, setup, fn func(
 	}
 	defer f.Close()
 	if main {
-		b.ins = slices.Grow(b.ins, estimateLines(f))
+		b.ins = slices.Grow(b.ins, dataset.EstimateLines(f))
 	}
 	t, err := newTable(f, path, comma)
 	if err != nil {
