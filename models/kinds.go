@@ -24,6 +24,12 @@ type Version struct {
 // nil; a builder that needs one reports a clear error.
 type Env struct {
 	Logger *slog.Logger
+	// Features is the feature pipeline serving computes scorer inputs with.
+	// When set, a model that scores feature rows (a RowModel with one output)
+	// has its feature names bound to the pipeline at load, so a name the
+	// pipeline does not produce is a load error, and it gains the Scorer
+	// role. Offline tools that feed ready-made rows leave it nil.
+	Features Features
 }
 
 // Builder turns a version directory into a live model. It must validate
@@ -65,6 +71,11 @@ func (k *Kinds) Build(ctx context.Context, env Env, v Version) (Model, error) {
 	m, err := b(ctx, env, v)
 	if err != nil {
 		return nil, fmt.Errorf("load %s/%s (%s): %w", v.Name, v.ID, v.Spec.Kind, err)
+	}
+	if env.Features != nil {
+		if m, err = withFeatures(env.Features, m); err != nil {
+			return nil, fmt.Errorf("load %s/%s (%s): %w", v.Name, v.ID, v.Spec.Kind, err)
+		}
 	}
 	return m, nil
 }

@@ -42,6 +42,9 @@ type Query struct {
 	// History is the user's known interactions, oldest first, followed by the
 	// request's session items (as views). It may be empty (cold start).
 	History []dataset.Interaction
+	// Session is the request's session items, oldest first; they are also
+	// the last len(Session) entries of History.
+	Session []string
 	// K is how many items the caller wants; models return at most K.
 	K int
 	// Allow reports whether an item may be returned; nil allows every item.

@@ -49,6 +49,7 @@ func commands() map[string]command {
 		"similar":   {"ask a running server for items similar to an item", runSimilar},
 		"models":    {"list the models of a running server", runModels},
 		"predict":   {"score a CSV of feature rows offline with a model version directory", runPredict},
+		"features":  {"export the purchase-propensity training matrix of a data set (one row per sampled user-item pair)", runFeatures},
 	}
 }
 

@@ -194,7 +194,7 @@ func (r *Router) Recommend(ctx context.Context, req Request) (Response, error) {
 		return Response{}, err
 	}
 	history := prof.History
-	q := models.Query{UserID: req.UserID, History: history, K: k, Context: req.Context,
+	q := models.Query{UserID: req.UserID, History: history, Session: req.SessionItems, K: k, Context: req.Context,
 		Allow: r.allow(prof, req.Filters)}
 
 	resp := Response{Route: p.route, ColdStart: len(history) == 0}
@@ -551,7 +551,7 @@ func (r *Router) Score(ctx context.Context, req ScoreRequest) (ScoreResponse, er
 	if err != nil {
 		return ScoreResponse{}, err
 	}
-	q := models.Query{UserID: req.UserID, History: prof.History, K: len(req.ItemIDs), Context: req.Context}
+	q := models.Query{UserID: req.UserID, History: prof.History, Session: req.SessionItems, K: len(req.ItemIDs), Context: req.Context}
 	scores, err := sc.Score(ctx, q, req.ItemIDs)
 	if err != nil {
 		return ScoreResponse{}, fmt.Errorf("score with %q: %w", name, err)
