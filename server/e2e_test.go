@@ -366,12 +366,12 @@ func TestEndToEnd(t *testing.T) {
 	})
 
 	t.Run("score", func(t *testing.T) {
-		resp, err := rec.Score(ctx, &pb.ScoreRequest{UserId: "u1", ItemIds: []string{"i30", "i01", "nope"}})
+		resp, err := rec.Score(ctx, &pb.ScoreRequest{UserId: "u1", ItemIds: []string{"i30", "i01"}})
 		if err != nil {
 			t.Fatal(err)
 		}
-		if got, want := resp.GetScores(), []float64{70.0 / 99, 1, 0}; !reflect.DeepEqual(got, want) {
-			t.Errorf("Score(i30, i01, nope) = %v; want %v", got, want)
+		if got, want := resp.GetScores(), []float64{70.0 / 99, 1}; !reflect.DeepEqual(got, want) {
+			t.Errorf("Score(i30, i01) = %v; want %v", got, want)
 		}
 		if m := resp.GetModel(); m.GetName() != "popularity" || m.GetVersion() != "1" {
 			t.Errorf("Score().model = %v; want popularity 1", m)
@@ -403,6 +403,8 @@ func TestEndToEnd(t *testing.T) {
 			{name: "score too many items", score: &pb.ScoreRequest{UserId: "u1", ItemIds: tooMany}, code: codes.InvalidArgument, field: "item_ids"},
 			{name: "score empty item", score: &pb.ScoreRequest{UserId: "u1", ItemIds: []string{""}}, code: codes.InvalidArgument, field: "item_ids[0]"},
 			{name: "score without user", score: &pb.ScoreRequest{ItemIds: []string{"i01"}}, code: codes.InvalidArgument, field: "user_id"},
+			{name: "score unknown item", score: &pb.ScoreRequest{UserId: "u1", ItemIds: []string{"i01", "nope"}}, code: codes.NotFound, field: "item_ids[1]"},
+			{name: "score NaN context", score: &pb.ScoreRequest{UserId: "u1", ItemIds: []string{"i01"}, Context: map[string]string{"budget": "NaN"}}, code: codes.InvalidArgument, field: `context["budget"]`},
 			{name: "score unknown model", score: &pb.ScoreRequest{UserId: "u1", ItemIds: []string{"i01"}, Model: "nope"}, code: codes.NotFound, field: "model"},
 			{name: "get model without name", get: &pb.GetModelRequest{}, code: codes.InvalidArgument, field: "name"},
 			{name: "get unknown model", get: &pb.GetModelRequest{Name: "nope"}, code: codes.NotFound, field: "name"},

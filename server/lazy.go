@@ -50,6 +50,14 @@ func (l *lazyDeps) SimilarItems(ctx context.Context, req router.SimilarRequest) 
 	return r.SimilarItems(ctx, req)
 }
 
+func (l *lazyDeps) TargetAudience(ctx context.Context, req router.AudienceRequest) (router.AudienceResponse, error) {
+	r := l.r.Load()
+	if r == nil {
+		return router.AudienceResponse{}, errLoading
+	}
+	return r.TargetAudience(ctx, req)
+}
+
 func (l *lazyDeps) List() ([]repository.Info, error) {
 	if repo := l.repo.Load(); repo != nil {
 		return repo.List(), nil

@@ -13,6 +13,7 @@ type Router interface {
 	Recommend(ctx context.Context, req router.Request) (router.Response, error)
 	Score(ctx context.Context, req router.ScoreRequest) (router.ScoreResponse, error)
 	SimilarItems(ctx context.Context, req router.SimilarRequest) (router.SimilarResponse, error)
+	TargetAudience(ctx context.Context, req router.AudienceRequest) (router.AudienceResponse, error)
 }
 
 // recommendService implements pb.RecommendServiceServer by converting between
@@ -97,6 +98,31 @@ func (s *recommendService) Score(ctx context.Context, in *pb.ScoreRequest) (*pb.
 	return &pb.ScoreResponse{
 		Scores: resp.Scores,
 		Model:  &pb.ModelVersion{Name: resp.Model.Name, Version: resp.Model.Version},
+	}, nil
+}
+
+func (s *recommendService) TargetAudience(ctx context.Context, in *pb.TargetAudienceRequest) (*pb.TargetAudienceResponse, error) {
+	resp, err := s.router.TargetAudience(ctx, router.AudienceRequest{
+		ItemID:        in.GetItemId(),
+		Category:      in.GetCategory(),
+		N:             int(in.GetN()),
+		Model:         in.GetModel(),
+		IncludeBuyers: in.GetIncludeBuyers(),
+		MaxCandidates: int(in.GetMaxCandidates()),
+		Context:       in.GetContext(),
+	})
+	if err != nil {
+		return nil, toStatus(ctx, s.log, err)
+	}
+	users := make([]*pb.AudienceMember, len(resp.Users))
+	for i, u := range resp.Users {
+		users[i] = &pb.AudienceMember{UserId: u.UserID, Score: u.Score}
+	}
+	return &pb.TargetAudienceResponse{
+		Users:      users,
+		Model:      &pb.ModelVersion{Name: resp.Model.Name, Version: resp.Model.Version},
+		Candidates: int32(resp.Candidates),
+		Items:      resp.Items,
 	}, nil
 }
 

@@ -9,8 +9,10 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/recserve/recserve/dataset"
 	"github.com/recserve/recserve/models"
 	"github.com/recserve/recserve/models/builtin"
+	"github.com/recserve/recserve/models/features"
 	"github.com/recserve/recserve/models/repository"
 	"github.com/recserve/recserve/server/router"
 	"github.com/recserve/recserve/store"
@@ -100,13 +102,16 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, started func(addr ne
 
 func load(ctx context.Context, cfg Config, log *slog.Logger, lazy *lazyDeps) (*repository.Repository, error) {
 	start := time.Now()
-	st, err := store.Load(cfg.Data)
+	d, err := dataset.Read(cfg.Data)
 	if err != nil {
 		return nil, fmt.Errorf("load data set: %w", err)
 	}
+	st := store.New(d)
+	// Scorers read their inputs from a feature snapshot of the same data.
+	feats := features.New(d.Items, d.Interactions, features.Options{})
 	log.Info("data set loaded", "dir", cfg.Data, "users", st.Users(), "items", len(st.ItemIDs()), "events", st.Events(), "dur", time.Since(start))
 	repo, err := repository.Open(ctx, repository.Options{
-		Dir: cfg.Repo, Kinds: builtin.Kinds(), Env: models.Env{Logger: log}, Logger: log,
+		Dir: cfg.Repo, Kinds: builtin.Kinds(), Env: models.Env{Logger: log, Features: feats}, Logger: log,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("open model repository: %w", err)

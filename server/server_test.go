@@ -40,6 +40,10 @@ func (f *fakeRouter) SimilarItems(context.Context, router.SimilarRequest) (route
 	return router.SimilarResponse{}, errors.New("fakeRouter: SimilarItems not used in these tests")
 }
 
+func (f *fakeRouter) TargetAudience(context.Context, router.AudienceRequest) (router.AudienceResponse, error) {
+	return router.AudienceResponse{}, errors.New("fakeRouter: TargetAudience not used in these tests")
+}
+
 // emptyCatalog is a server.Catalog with no models.
 type emptyCatalog struct{}
 

@@ -6,11 +6,14 @@
 package store
 
 import (
+	"cmp"
 	"context"
 	"math"
+	"slices"
 	"sort"
 
 	"github.com/recserve/recserve/dataset"
+	"github.com/recserve/recserve/models"
 )
 
 // Profile is what the store knows of one user.
@@ -28,6 +31,19 @@ type Memory struct {
 	itemIDs  []string
 	profiles map[string]Profile
 	events   int
+	// Audience indexes, for targeting: who touched an item; who engages
+	// with a category, most engaged first; a category's items, most popular
+	// first.
+	itemUsers     map[string][]string
+	categoryUsers map[string][]Affinity
+	categoryItems map[string][]string
+}
+
+// Affinity is a user's weighted engagement with a category (view 1, cart 3,
+// purchase 5, rating 1 × value: models.DefaultEventWeights).
+type Affinity struct {
+	UserID string
+	Weight float64
 }
 
 // Load reads a canonical data set directory into a Memory store.
@@ -78,8 +94,71 @@ func New(d *dataset.Dataset) *Memory {
 		m.itemIDs = append(m.itemIDs, id)
 	}
 	sort.Strings(m.itemIDs)
+	m.indexAudience()
 	return m
 }
+
+// indexAudience builds the targeting indexes from the profiles.
+func (m *Memory) indexAudience() {
+	m.itemUsers = map[string][]string{}
+	catWeight := map[string]map[string]float64{}
+	itemWeight := map[string]float64{}
+	weights := models.DefaultEventWeights()
+	for u, p := range m.profiles {
+		for id := range p.Seen {
+			m.itemUsers[id] = append(m.itemUsers[id], u)
+		}
+		for _, in := range p.History {
+			w := weights.Of(in)
+			itemWeight[in.ItemID] += w
+			cat := m.items[in.ItemID].Category
+			if cat == "" {
+				continue
+			}
+			cw := catWeight[cat]
+			if cw == nil {
+				cw = map[string]float64{}
+				catWeight[cat] = cw
+			}
+			cw[u] += w
+		}
+	}
+	for _, us := range m.itemUsers {
+		sort.Strings(us)
+	}
+	m.categoryUsers = make(map[string][]Affinity, len(catWeight))
+	for cat, cw := range catWeight {
+		a := make([]Affinity, 0, len(cw))
+		for u, w := range cw {
+			a = append(a, Affinity{u, w})
+		}
+		slices.SortFunc(a, func(x, y Affinity) int {
+			return cmp.Or(cmp.Compare(y.Weight, x.Weight), cmp.Compare(x.UserID, y.UserID))
+		})
+		m.categoryUsers[cat] = a
+	}
+	m.categoryItems = map[string][]string{}
+	for _, id := range m.itemIDs {
+		if cat := m.items[id].Category; cat != "" {
+			m.categoryItems[cat] = append(m.categoryItems[cat], id)
+		}
+	}
+	for _, ids := range m.categoryItems {
+		slices.SortStableFunc(ids, func(a, b string) int { return cmp.Compare(itemWeight[b], itemWeight[a]) })
+	}
+}
+
+// ItemUsers returns the users who touched an item, sorted by id. The slice
+// must not be modified.
+func (m *Memory) ItemUsers(itemID string) []string { return m.itemUsers[itemID] }
+
+// CategoryUsers returns the users who engaged with a category, most engaged
+// first. The slice must not be modified.
+func (m *Memory) CategoryUsers(category string) []Affinity { return m.categoryUsers[category] }
+
+// CategoryItems returns a category's items, most engaged with first (ties in
+// id order); nil for an unknown category. The slice must not be modified.
+func (m *Memory) CategoryItems(category string) []string { return m.categoryItems[category] }
 
 // History returns the user's interactions, oldest first, or nil for an unknown
 // user (cold start is not an error). The slice must not be modified.

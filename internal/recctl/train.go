@@ -84,6 +84,20 @@ func runEval(ctx context.Context, e *env, args []string) error {
 	if err := tw.Flush(); err != nil {
 		return err
 	}
+	if len(rep.Scorers) > 0 {
+		fmt.Fprintln(e.stdout, "\npurchase propensity (test purchases against sampled negatives):")
+		fmt.Fprintf(tw, "scorer\tAUC\tlog loss\texamples\tpositives\t\n")
+		for _, s := range rep.Scorers {
+			ll := "-"
+			if s.LogLoss != nil {
+				ll = fmt.Sprintf("%.4f", *s.LogLoss)
+			}
+			fmt.Fprintf(tw, "%s\t%.4f\t%s\t%d\t%d\t\n", s.Model, s.AUC, ll, s.Examples, s.Positives)
+		}
+		if err := tw.Flush(); err != nil {
+			return err
+		}
+	}
 	for name, why := range rep.Skipped {
 		fmt.Fprintf(e.stderr, "skipped %s: %s\n", name, why)
 	}

@@ -13,6 +13,8 @@ import (
 	"fmt"
 	"log/slog"
 	"math"
+	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 
@@ -36,10 +38,14 @@ type Models interface {
 	Get(name string) (*repository.Loaded, error)
 }
 
-// Store gives the router user profiles and catalogue entries.
+// Store gives the router user profiles, catalogue entries and the audience
+// indexes TargetAudience draws candidate users from.
 type Store interface {
 	Profile(ctx context.Context, userID string) (store.Profile, error)
 	Item(id string) (dataset.Item, bool)
+	ItemUsers(itemID string) []string
+	CategoryUsers(category string) []store.Affinity
+	CategoryItems(category string) []string
 }
 
 // Request is a recommendation request.
@@ -183,6 +189,9 @@ func (r *Router) Recommend(ctx context.Context, req Request) (Response, error) {
 		return Response{}, fieldErr("user_id", "user_id or session_items is required")
 	}
 	if err := validateSession(req.SessionItems); err != nil {
+		return Response{}, err
+	}
+	if err := validateContext(req.Context); err != nil {
 		return Response{}, err
 	}
 	p, err := r.resolve(cfg, req)
@@ -538,8 +547,15 @@ func (r *Router) Score(ctx context.Context, req ScoreRequest) (ScoreResponse, er
 		if id == "" {
 			return ScoreResponse{}, fieldErr(fmt.Sprintf("item_ids[%d]", i), "empty item id")
 		}
+		if _, ok := r.store.Item(id); !ok {
+			return ScoreResponse{}, &FieldError{Field: fmt.Sprintf("item_ids[%d]", i),
+				Err: fmt.Errorf("item %q is not in the catalogue: %w", id, models.ErrNotFound)}
+		}
 	}
 	if err := validateSession(req.SessionItems); err != nil {
+		return ScoreResponse{}, err
+	}
+	if err := validateContext(req.Context); err != nil {
 		return ScoreResponse{}, err
 	}
 	sc, l, err := resolveRole[models.Scorer](r, req.Model, "default_scorer", cfg.DefaultScorer, "score")
@@ -635,6 +651,34 @@ func validateK(k int) (int, error) {
 		return 0, fieldErr("k", "must be between 1 and %d (0 means %d), got %d", MaxK, DefaultK, k)
 	}
 	return k, nil
+}
+
+// Limits on request context.
+const (
+	MaxContextEntries = 64
+	MaxContextValue   = 1024
+)
+
+// validateContext checks a request's context map. Values feed routing rules
+// and features; a numeric value must be finite, since a NaN or infinity would
+// silently turn into "missing" or poison a score.
+func validateContext(ctx map[string]string) error {
+	if len(ctx) > MaxContextEntries {
+		return fieldErr("context", "%d entries exceed the limit of %d", len(ctx), MaxContextEntries)
+	}
+	for k, v := range ctx {
+		field := fmt.Sprintf("context[%q]", k)
+		switch {
+		case k == "":
+			return fieldErr("context", "empty key")
+		case len(v) > MaxContextValue:
+			return fieldErr(field, "value of %d bytes exceeds the limit of %d", len(v), MaxContextValue)
+		}
+		if f, err := strconv.ParseFloat(strings.TrimSpace(v), 64); err == nil && (math.IsNaN(f) || math.IsInf(f, 0)) {
+			return fieldErr(field, "%q is not a finite number", v)
+		}
+	}
+	return nil
 }
 
 func validateSession(items []string) error {

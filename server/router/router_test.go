@@ -523,7 +523,7 @@ func TestScore(t *testing.T) {
 		req  router.ScoreRequest
 		want []float64
 	}{
-		{"default scorer keeps request order", router.ScoreRequest{UserID: "u1", ItemIDs: []string{"i3", "i1", "x", "i20"}}, []float64{0.03, 0.01, -1, 0.2}},
+		{"default scorer keeps request order", router.ScoreRequest{UserID: "u1", ItemIDs: []string{"i3", "i1", "i20"}}, []float64{0.03, 0.01, 0.2}},
 		{"named scorer", router.ScoreRequest{UserID: "u1", ItemIDs: []string{"i2"}, Model: "scorer"}, []float64{0.02}},
 		{"unknown user", router.ScoreRequest{UserID: "stranger", ItemIDs: []string{"i5", "i4"}}, []float64{0.05, 0.04}},
 		{"anonymous session", router.ScoreRequest{SessionItems: []string{"i1"}, ItemIDs: []string{"i7"}}, []float64{0.07}},
@@ -581,6 +581,10 @@ func TestScoreErrors(t *testing.T) {
 		{"too many items", nil, baseConfig(), router.ScoreRequest{UserID: "u1", ItemIDs: tooMany}, "item_ids", nil},
 		{"empty item", nil, baseConfig(), router.ScoreRequest{UserID: "u1", ItemIDs: []string{"i1", ""}}, "item_ids[1]", nil},
 		{"empty session item", nil, baseConfig(), router.ScoreRequest{UserID: "u1", ItemIDs: []string{"i1"}, SessionItems: []string{""}}, "session_items[0]", nil},
+		{"unknown item", nil, baseConfig(), router.ScoreRequest{UserID: "u1", ItemIDs: []string{"i1", "i2", "x"}}, "item_ids[2]", models.ErrNotFound},
+		{"NaN context value", nil, baseConfig(), router.ScoreRequest{UserID: "u1", ItemIDs: []string{"i1"}, Context: map[string]string{"budget": "NaN"}}, `context["budget"]`, nil},
+		{"infinite context value", nil, baseConfig(), router.ScoreRequest{UserID: "u1", ItemIDs: []string{"i1"}, Context: map[string]string{"budget": "-Inf"}}, `context["budget"]`, nil},
+		{"empty context key", nil, baseConfig(), router.ScoreRequest{UserID: "u1", ItemIDs: []string{"i1"}, Context: map[string]string{"": "x"}}, "context", nil},
 		{"unknown model", nil, baseConfig(), router.ScoreRequest{UserID: "u1", ItemIDs: []string{"i1"}, Model: "nope"}, "model", models.ErrNotFound},
 		{"model not ready", nil, baseConfig(), router.ScoreRequest{UserID: "u1", ItemIDs: []string{"i1"}, Model: "notready"}, "model", models.ErrNotReady},
 		{"model cannot score", nil, baseConfig(), router.ScoreRequest{UserID: "u1", ItemIDs: []string{"i1"}, Model: "main"}, "model", nil},

@@ -12,6 +12,7 @@ import (
 	"github.com/recserve/recserve/dataset"
 	"github.com/recserve/recserve/models"
 	"github.com/recserve/recserve/models/builtin"
+	"github.com/recserve/recserve/models/features"
 	"github.com/recserve/recserve/models/repository"
 	"github.com/recserve/recserve/server/router"
 	"github.com/recserve/recserve/store"
@@ -189,6 +190,8 @@ type Options struct {
 type Report struct {
 	K       int      `json:"k"`
 	Results []Result `json:"results"`
+	// Scorers holds the purchase-propensity quality of every scorer.
+	Scorers []ScorerResult `json:"scorers,omitempty"`
 	// Skipped lists models that were not evaluated and why.
 	Skipped map[string]string `json:"skipped,omitempty"`
 }
@@ -209,7 +212,9 @@ func Run(ctx context.Context, o Options) (Report, error) {
 		return Report{}, fmt.Errorf("test: %w", err)
 	}
 	st := store.New(train)
-	repo, err := repository.Open(ctx, repository.Options{Dir: o.Repo, Kinds: builtin.Kinds()})
+	// Scorers see a feature snapshot of the train data, as the server would.
+	env := models.Env{Features: features.New(train.Items, train.Interactions, features.Options{})}
+	repo, err := repository.Open(ctx, repository.Options{Dir: o.Repo, Kinds: builtin.Kinds(), Env: env})
 	if err != nil {
 		return Report{}, err
 	}
@@ -244,6 +249,11 @@ func Run(ctx context.Context, o Options) (Report, error) {
 			return Report{}, fmt.Errorf("model %s: %w", name, err)
 		}
 		rep.Results = append(rep.Results, res)
+	}
+	if !o.ColdItems {
+		if err := evalScorers(ctx, &rep, rt, repo, names, train, test, st, o.Workers); err != nil {
+			return Report{}, err
+		}
 	}
 	if o.Routes {
 		for _, r := range cfg.Routes {

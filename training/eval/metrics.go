@@ -3,7 +3,11 @@
 // are what it would serve.
 package eval
 
-import "math"
+import (
+	"cmp"
+	"math"
+	"slices"
+)
 
 // Ranking holds the top-K metrics of one ranked list against a set of relevant
 // items (binary relevance).
@@ -46,4 +50,59 @@ func Rank(recs []string, relevant map[string]struct{}, k int) Ranking {
 		r.Hit = 1
 	}
 	return r
+}
+
+// AUC is the area under the ROC curve of scores against binary labels (1 =
+// positive): the probability that a random positive outranks a random
+// negative, ties counting one half (Mann-Whitney with average ranks). It is
+// NaN unless both classes occur.
+func AUC(scores, labels []float64) float64 {
+	idx := make([]int, len(scores))
+	for i := range idx {
+		idx[i] = i
+	}
+	slices.SortFunc(idx, func(a, b int) int { return cmp.Compare(scores[a], scores[b]) })
+	var pos, rankSum float64
+	for lo := 0; lo < len(idx); {
+		hi := lo + 1
+		for hi < len(idx) && scores[idx[hi]] == scores[idx[lo]] {
+			hi++
+		}
+		avg := float64(lo+hi+1) / 2 // mean of the 1-based ranks lo+1..hi
+		for _, i := range idx[lo:hi] {
+			if labels[i] == 1 {
+				pos++
+				rankSum += avg
+			}
+		}
+		lo = hi
+	}
+	neg := float64(len(scores)) - pos
+	if pos == 0 || neg == 0 {
+		return math.NaN()
+	}
+	return (rankSum - pos*(pos+1)/2) / (pos * neg)
+}
+
+// LogLoss is the mean negative log-likelihood of binary labels under
+// probabilities p, clipped to [1e-15, 1-1e-15] as scikit-learn does. ok is
+// false when a score is not a probability (outside [0, 1] or NaN): log loss
+// means nothing for a ranking score.
+func LogLoss(p, labels []float64) (loss float64, ok bool) {
+	const eps = 1e-15
+	for i, v := range p {
+		if !(v >= 0 && v <= 1) {
+			return 0, false
+		}
+		v = min(max(v, eps), 1-eps)
+		if labels[i] == 1 {
+			loss -= math.Log(v)
+		} else {
+			loss -= math.Log(1 - v)
+		}
+	}
+	if len(p) == 0 {
+		return 0, false
+	}
+	return loss / float64(len(p)), true
 }

@@ -41,14 +41,14 @@ func TestRank(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			got := Rank(tt.recs, tt.rel, tt.k)
-			if !close(got, tt.want) {
+			if !closeRanking(got, tt.want) {
 				t.Errorf("Rank(%v, %v, %d) = %+v; want %+v", tt.recs, tt.rel, tt.k, got, tt.want)
 			}
 		})
 	}
 }
 
-func close(a, b Ranking) bool {
+func closeRanking(a, b Ranking) bool {
 	eq := func(x, y float64) bool { return math.Abs(x-y) < 1e-12 }
 	return eq(a.Precision, b.Precision) && eq(a.Recall, b.Recall) && eq(a.NDCG, b.NDCG) && eq(a.AP, b.AP) && eq(a.Hit, b.Hit)
 }

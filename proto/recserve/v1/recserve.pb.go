@@ -599,6 +599,238 @@ func (x *ScoreResponse) GetModel() *ModelVersion {
 	return nil
 }
 
+// TargetAudienceRequest names an item or a category to find buyers for.
+type TargetAudienceRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// item_id is the item to target; exactly one of item_id and category is
+	// required. An item not in the catalogue is NotFound.
+	ItemId string `protobuf:"bytes,1,opt,name=item_id,json=itemId,proto3" json:"item_id,omitempty"`
+	// category targets buyers of the category: a user's score is the best
+	// score over the category's most popular items. An unknown category is
+	// NotFound.
+	Category string `protobuf:"bytes,2,opt,name=category,proto3" json:"category,omitempty"`
+	// n is the number of users wanted, 1..10000; 0 means 100.
+	N int32 `protobuf:"varint,3,opt,name=n,proto3" json:"n,omitempty"`
+	// model forces a scorer by name; empty uses the default scorer.
+	Model string `protobuf:"bytes,4,opt,name=model,proto3" json:"model,omitempty"`
+	// include_buyers keeps users who already bought the item; by default they
+	// are left out (for a category: items a user bought do not count for them).
+	IncludeBuyers bool `protobuf:"varint,5,opt,name=include_buyers,json=includeBuyers,proto3" json:"include_buyers,omitempty"`
+	// max_candidates bounds the users scored, 1..1000000; 0 means 20000.
+	MaxCandidates int32 `protobuf:"varint,6,opt,name=max_candidates,json=maxCandidates,proto3" json:"max_candidates,omitempty"`
+	// context holds free key/value pairs passed to the scorer.
+	Context       map[string]string `protobuf:"bytes,7,rep,name=context,proto3" json:"context,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *TargetAudienceRequest) Reset() {
+	*x = TargetAudienceRequest{}
+	mi := &file_recserve_v1_recserve_proto_msgTypes[7]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *TargetAudienceRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*TargetAudienceRequest) ProtoMessage() {}
+
+func (x *TargetAudienceRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_recserve_v1_recserve_proto_msgTypes[7]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use TargetAudienceRequest.ProtoReflect.Descriptor instead.
+func (*TargetAudienceRequest) Descriptor() ([]byte, []int) {
+	return file_recserve_v1_recserve_proto_rawDescGZIP(), []int{7}
+}
+
+func (x *TargetAudienceRequest) GetItemId() string {
+	if x != nil {
+		return x.ItemId
+	}
+	return ""
+}
+
+func (x *TargetAudienceRequest) GetCategory() string {
+	if x != nil {
+		return x.Category
+	}
+	return ""
+}
+
+func (x *TargetAudienceRequest) GetN() int32 {
+	if x != nil {
+		return x.N
+	}
+	return 0
+}
+
+func (x *TargetAudienceRequest) GetModel() string {
+	if x != nil {
+		return x.Model
+	}
+	return ""
+}
+
+func (x *TargetAudienceRequest) GetIncludeBuyers() bool {
+	if x != nil {
+		return x.IncludeBuyers
+	}
+	return false
+}
+
+func (x *TargetAudienceRequest) GetMaxCandidates() int32 {
+	if x != nil {
+		return x.MaxCandidates
+	}
+	return 0
+}
+
+func (x *TargetAudienceRequest) GetContext() map[string]string {
+	if x != nil {
+		return x.Context
+	}
+	return nil
+}
+
+// AudienceMember is one targeted user.
+type AudienceMember struct {
+	state  protoimpl.MessageState `protogen:"open.v1"`
+	UserId string                 `protobuf:"bytes,1,opt,name=user_id,json=userId,proto3" json:"user_id,omitempty"`
+	// score is the scorer's score of the user for the item (a purchase
+	// probability for propensity models).
+	Score         float64 `protobuf:"fixed64,2,opt,name=score,proto3" json:"score,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AudienceMember) Reset() {
+	*x = AudienceMember{}
+	mi := &file_recserve_v1_recserve_proto_msgTypes[8]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AudienceMember) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AudienceMember) ProtoMessage() {}
+
+func (x *AudienceMember) ProtoReflect() protoreflect.Message {
+	mi := &file_recserve_v1_recserve_proto_msgTypes[8]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AudienceMember.ProtoReflect.Descriptor instead.
+func (*AudienceMember) Descriptor() ([]byte, []int) {
+	return file_recserve_v1_recserve_proto_rawDescGZIP(), []int{8}
+}
+
+func (x *AudienceMember) GetUserId() string {
+	if x != nil {
+		return x.UserId
+	}
+	return ""
+}
+
+func (x *AudienceMember) GetScore() float64 {
+	if x != nil {
+		return x.Score
+	}
+	return 0
+}
+
+// TargetAudienceResponse lists users, most likely buyer first.
+type TargetAudienceResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Users []*AudienceMember      `protobuf:"bytes,1,rep,name=users,proto3" json:"users,omitempty"`
+	// model is the scorer that produced the scores.
+	Model *ModelVersion `protobuf:"bytes,2,opt,name=model,proto3" json:"model,omitempty"`
+	// candidates is how many users were scored.
+	Candidates int32 `protobuf:"varint,3,opt,name=candidates,proto3" json:"candidates,omitempty"`
+	// items are the items scored for each user: the item, or the category's
+	// most popular items.
+	Items         []string `protobuf:"bytes,4,rep,name=items,proto3" json:"items,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *TargetAudienceResponse) Reset() {
+	*x = TargetAudienceResponse{}
+	mi := &file_recserve_v1_recserve_proto_msgTypes[9]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *TargetAudienceResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*TargetAudienceResponse) ProtoMessage() {}
+
+func (x *TargetAudienceResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_recserve_v1_recserve_proto_msgTypes[9]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use TargetAudienceResponse.ProtoReflect.Descriptor instead.
+func (*TargetAudienceResponse) Descriptor() ([]byte, []int) {
+	return file_recserve_v1_recserve_proto_rawDescGZIP(), []int{9}
+}
+
+func (x *TargetAudienceResponse) GetUsers() []*AudienceMember {
+	if x != nil {
+		return x.Users
+	}
+	return nil
+}
+
+func (x *TargetAudienceResponse) GetModel() *ModelVersion {
+	if x != nil {
+		return x.Model
+	}
+	return nil
+}
+
+func (x *TargetAudienceResponse) GetCandidates() int32 {
+	if x != nil {
+		return x.Candidates
+	}
+	return 0
+}
+
+func (x *TargetAudienceResponse) GetItems() []string {
+	if x != nil {
+		return x.Items
+	}
+	return nil
+}
+
 // SimilarItemsRequest asks for items similar to one item.
 type SimilarItemsRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -621,7 +853,7 @@ type SimilarItemsRequest struct {
 
 func (x *SimilarItemsRequest) Reset() {
 	*x = SimilarItemsRequest{}
-	mi := &file_recserve_v1_recserve_proto_msgTypes[7]
+	mi := &file_recserve_v1_recserve_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -633,7 +865,7 @@ func (x *SimilarItemsRequest) String() string {
 func (*SimilarItemsRequest) ProtoMessage() {}
 
 func (x *SimilarItemsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_recserve_v1_recserve_proto_msgTypes[7]
+	mi := &file_recserve_v1_recserve_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -646,7 +878,7 @@ func (x *SimilarItemsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SimilarItemsRequest.ProtoReflect.Descriptor instead.
 func (*SimilarItemsRequest) Descriptor() ([]byte, []int) {
-	return file_recserve_v1_recserve_proto_rawDescGZIP(), []int{7}
+	return file_recserve_v1_recserve_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *SimilarItemsRequest) GetItemId() string {
@@ -696,7 +928,7 @@ type SimilarItemsResponse struct {
 
 func (x *SimilarItemsResponse) Reset() {
 	*x = SimilarItemsResponse{}
-	mi := &file_recserve_v1_recserve_proto_msgTypes[8]
+	mi := &file_recserve_v1_recserve_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -708,7 +940,7 @@ func (x *SimilarItemsResponse) String() string {
 func (*SimilarItemsResponse) ProtoMessage() {}
 
 func (x *SimilarItemsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_recserve_v1_recserve_proto_msgTypes[8]
+	mi := &file_recserve_v1_recserve_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -721,7 +953,7 @@ func (x *SimilarItemsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SimilarItemsResponse.ProtoReflect.Descriptor instead.
 func (*SimilarItemsResponse) Descriptor() ([]byte, []int) {
-	return file_recserve_v1_recserve_proto_rawDescGZIP(), []int{8}
+	return file_recserve_v1_recserve_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *SimilarItemsResponse) GetItems() []*RecommendedItem {
@@ -747,7 +979,7 @@ type ListModelsRequest struct {
 
 func (x *ListModelsRequest) Reset() {
 	*x = ListModelsRequest{}
-	mi := &file_recserve_v1_recserve_proto_msgTypes[9]
+	mi := &file_recserve_v1_recserve_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -759,7 +991,7 @@ func (x *ListModelsRequest) String() string {
 func (*ListModelsRequest) ProtoMessage() {}
 
 func (x *ListModelsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_recserve_v1_recserve_proto_msgTypes[9]
+	mi := &file_recserve_v1_recserve_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -772,7 +1004,7 @@ func (x *ListModelsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListModelsRequest.ProtoReflect.Descriptor instead.
 func (*ListModelsRequest) Descriptor() ([]byte, []int) {
-	return file_recserve_v1_recserve_proto_rawDescGZIP(), []int{9}
+	return file_recserve_v1_recserve_proto_rawDescGZIP(), []int{12}
 }
 
 // ListModelsResponse lists models sorted by name.
@@ -785,7 +1017,7 @@ type ListModelsResponse struct {
 
 func (x *ListModelsResponse) Reset() {
 	*x = ListModelsResponse{}
-	mi := &file_recserve_v1_recserve_proto_msgTypes[10]
+	mi := &file_recserve_v1_recserve_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -797,7 +1029,7 @@ func (x *ListModelsResponse) String() string {
 func (*ListModelsResponse) ProtoMessage() {}
 
 func (x *ListModelsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_recserve_v1_recserve_proto_msgTypes[10]
+	mi := &file_recserve_v1_recserve_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -810,7 +1042,7 @@ func (x *ListModelsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListModelsResponse.ProtoReflect.Descriptor instead.
 func (*ListModelsResponse) Descriptor() ([]byte, []int) {
-	return file_recserve_v1_recserve_proto_rawDescGZIP(), []int{10}
+	return file_recserve_v1_recserve_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *ListModelsResponse) GetModels() []*ModelInfo {
@@ -830,7 +1062,7 @@ type GetModelRequest struct {
 
 func (x *GetModelRequest) Reset() {
 	*x = GetModelRequest{}
-	mi := &file_recserve_v1_recserve_proto_msgTypes[11]
+	mi := &file_recserve_v1_recserve_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -842,7 +1074,7 @@ func (x *GetModelRequest) String() string {
 func (*GetModelRequest) ProtoMessage() {}
 
 func (x *GetModelRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_recserve_v1_recserve_proto_msgTypes[11]
+	mi := &file_recserve_v1_recserve_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -855,7 +1087,7 @@ func (x *GetModelRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetModelRequest.ProtoReflect.Descriptor instead.
 func (*GetModelRequest) Descriptor() ([]byte, []int) {
-	return file_recserve_v1_recserve_proto_rawDescGZIP(), []int{11}
+	return file_recserve_v1_recserve_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *GetModelRequest) GetName() string {
@@ -875,7 +1107,7 @@ type GetModelResponse struct {
 
 func (x *GetModelResponse) Reset() {
 	*x = GetModelResponse{}
-	mi := &file_recserve_v1_recserve_proto_msgTypes[12]
+	mi := &file_recserve_v1_recserve_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -887,7 +1119,7 @@ func (x *GetModelResponse) String() string {
 func (*GetModelResponse) ProtoMessage() {}
 
 func (x *GetModelResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_recserve_v1_recserve_proto_msgTypes[12]
+	mi := &file_recserve_v1_recserve_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -900,7 +1132,7 @@ func (x *GetModelResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetModelResponse.ProtoReflect.Descriptor instead.
 func (*GetModelResponse) Descriptor() ([]byte, []int) {
-	return file_recserve_v1_recserve_proto_rawDescGZIP(), []int{12}
+	return file_recserve_v1_recserve_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *GetModelResponse) GetModel() *ModelInfo {
@@ -938,7 +1170,7 @@ type ModelInfo struct {
 
 func (x *ModelInfo) Reset() {
 	*x = ModelInfo{}
-	mi := &file_recserve_v1_recserve_proto_msgTypes[13]
+	mi := &file_recserve_v1_recserve_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -950,7 +1182,7 @@ func (x *ModelInfo) String() string {
 func (*ModelInfo) ProtoMessage() {}
 
 func (x *ModelInfo) ProtoReflect() protoreflect.Message {
-	mi := &file_recserve_v1_recserve_proto_msgTypes[13]
+	mi := &file_recserve_v1_recserve_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -963,7 +1195,7 @@ func (x *ModelInfo) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ModelInfo.ProtoReflect.Descriptor instead.
 func (*ModelInfo) Descriptor() ([]byte, []int) {
-	return file_recserve_v1_recserve_proto_rawDescGZIP(), []int{13}
+	return file_recserve_v1_recserve_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *ModelInfo) GetName() string {
@@ -1082,7 +1314,28 @@ const file_recserve_v1_recserve_proto_rawDesc = "" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"X\n" +
 	"\rScoreResponse\x12\x16\n" +
 	"\x06scores\x18\x01 \x03(\x01R\x06scores\x12/\n" +
-	"\x05model\x18\x02 \x01(\v2\x19.recserve.v1.ModelVersionR\x05model\"\x9b\x01\n" +
+	"\x05model\x18\x02 \x01(\v2\x19.recserve.v1.ModelVersionR\x05model\"\xc5\x02\n" +
+	"\x15TargetAudienceRequest\x12\x17\n" +
+	"\aitem_id\x18\x01 \x01(\tR\x06itemId\x12\x1a\n" +
+	"\bcategory\x18\x02 \x01(\tR\bcategory\x12\f\n" +
+	"\x01n\x18\x03 \x01(\x05R\x01n\x12\x14\n" +
+	"\x05model\x18\x04 \x01(\tR\x05model\x12%\n" +
+	"\x0einclude_buyers\x18\x05 \x01(\bR\rincludeBuyers\x12%\n" +
+	"\x0emax_candidates\x18\x06 \x01(\x05R\rmaxCandidates\x12I\n" +
+	"\acontext\x18\a \x03(\v2/.recserve.v1.TargetAudienceRequest.ContextEntryR\acontext\x1a:\n" +
+	"\fContextEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"?\n" +
+	"\x0eAudienceMember\x12\x17\n" +
+	"\auser_id\x18\x01 \x01(\tR\x06userId\x12\x14\n" +
+	"\x05score\x18\x02 \x01(\x01R\x05score\"\xb2\x01\n" +
+	"\x16TargetAudienceResponse\x121\n" +
+	"\x05users\x18\x01 \x03(\v2\x1b.recserve.v1.AudienceMemberR\x05users\x12/\n" +
+	"\x05model\x18\x02 \x01(\v2\x19.recserve.v1.ModelVersionR\x05model\x12\x1e\n" +
+	"\n" +
+	"candidates\x18\x03 \x01(\x05R\n" +
+	"candidates\x12\x14\n" +
+	"\x05items\x18\x04 \x03(\tR\x05items\"\x9b\x01\n" +
 	"\x13SimilarItemsRequest\x12\x17\n" +
 	"\aitem_id\x18\x01 \x01(\tR\x06itemId\x12\f\n" +
 	"\x01k\x18\x02 \x01(\x05R\x01k\x12\x14\n" +
@@ -1120,11 +1373,12 @@ const file_recserve_v1_recserve_proto_rawDesc = "" +
 	"\x13MODEL_STATE_LOADING\x10\x01\x12\x15\n" +
 	"\x11MODEL_STATE_READY\x10\x02\x12\x16\n" +
 	"\x12MODEL_STATE_FAILED\x10\x03\x12\x18\n" +
-	"\x14MODEL_STATE_UNLOADED\x10\x042\xf3\x01\n" +
+	"\x14MODEL_STATE_UNLOADED\x10\x042\xce\x02\n" +
 	"\x10RecommendService\x12J\n" +
 	"\tRecommend\x12\x1d.recserve.v1.RecommendRequest\x1a\x1e.recserve.v1.RecommendResponse\x12>\n" +
 	"\x05Score\x12\x19.recserve.v1.ScoreRequest\x1a\x1a.recserve.v1.ScoreResponse\x12S\n" +
-	"\fSimilarItems\x12 .recserve.v1.SimilarItemsRequest\x1a!.recserve.v1.SimilarItemsResponse2\xa6\x01\n" +
+	"\fSimilarItems\x12 .recserve.v1.SimilarItemsRequest\x1a!.recserve.v1.SimilarItemsResponse\x12Y\n" +
+	"\x0eTargetAudience\x12\".recserve.v1.TargetAudienceRequest\x1a#.recserve.v1.TargetAudienceResponse2\xa6\x01\n" +
 	"\fModelService\x12M\n" +
 	"\n" +
 	"ListModels\x12\x1e.recserve.v1.ListModelsRequest\x1a\x1f.recserve.v1.ListModelsResponse\x12G\n" +
@@ -1143,56 +1397,65 @@ func file_recserve_v1_recserve_proto_rawDescGZIP() []byte {
 }
 
 var file_recserve_v1_recserve_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_recserve_v1_recserve_proto_msgTypes = make([]protoimpl.MessageInfo, 17)
+var file_recserve_v1_recserve_proto_msgTypes = make([]protoimpl.MessageInfo, 21)
 var file_recserve_v1_recserve_proto_goTypes = []any{
-	(ModelState)(0),              // 0: recserve.v1.ModelState
-	(*RecommendRequest)(nil),     // 1: recserve.v1.RecommendRequest
-	(*Filters)(nil),              // 2: recserve.v1.Filters
-	(*RecommendResponse)(nil),    // 3: recserve.v1.RecommendResponse
-	(*RecommendedItem)(nil),      // 4: recserve.v1.RecommendedItem
-	(*ModelVersion)(nil),         // 5: recserve.v1.ModelVersion
-	(*ScoreRequest)(nil),         // 6: recserve.v1.ScoreRequest
-	(*ScoreResponse)(nil),        // 7: recserve.v1.ScoreResponse
-	(*SimilarItemsRequest)(nil),  // 8: recserve.v1.SimilarItemsRequest
-	(*SimilarItemsResponse)(nil), // 9: recserve.v1.SimilarItemsResponse
-	(*ListModelsRequest)(nil),    // 10: recserve.v1.ListModelsRequest
-	(*ListModelsResponse)(nil),   // 11: recserve.v1.ListModelsResponse
-	(*GetModelRequest)(nil),      // 12: recserve.v1.GetModelRequest
-	(*GetModelResponse)(nil),     // 13: recserve.v1.GetModelResponse
-	(*ModelInfo)(nil),            // 14: recserve.v1.ModelInfo
-	nil,                          // 15: recserve.v1.RecommendRequest.ContextEntry
-	nil,                          // 16: recserve.v1.ScoreRequest.ContextEntry
-	nil,                          // 17: recserve.v1.ModelInfo.MetadataEntry
+	(ModelState)(0),                // 0: recserve.v1.ModelState
+	(*RecommendRequest)(nil),       // 1: recserve.v1.RecommendRequest
+	(*Filters)(nil),                // 2: recserve.v1.Filters
+	(*RecommendResponse)(nil),      // 3: recserve.v1.RecommendResponse
+	(*RecommendedItem)(nil),        // 4: recserve.v1.RecommendedItem
+	(*ModelVersion)(nil),           // 5: recserve.v1.ModelVersion
+	(*ScoreRequest)(nil),           // 6: recserve.v1.ScoreRequest
+	(*ScoreResponse)(nil),          // 7: recserve.v1.ScoreResponse
+	(*TargetAudienceRequest)(nil),  // 8: recserve.v1.TargetAudienceRequest
+	(*AudienceMember)(nil),         // 9: recserve.v1.AudienceMember
+	(*TargetAudienceResponse)(nil), // 10: recserve.v1.TargetAudienceResponse
+	(*SimilarItemsRequest)(nil),    // 11: recserve.v1.SimilarItemsRequest
+	(*SimilarItemsResponse)(nil),   // 12: recserve.v1.SimilarItemsResponse
+	(*ListModelsRequest)(nil),      // 13: recserve.v1.ListModelsRequest
+	(*ListModelsResponse)(nil),     // 14: recserve.v1.ListModelsResponse
+	(*GetModelRequest)(nil),        // 15: recserve.v1.GetModelRequest
+	(*GetModelResponse)(nil),       // 16: recserve.v1.GetModelResponse
+	(*ModelInfo)(nil),              // 17: recserve.v1.ModelInfo
+	nil,                            // 18: recserve.v1.RecommendRequest.ContextEntry
+	nil,                            // 19: recserve.v1.ScoreRequest.ContextEntry
+	nil,                            // 20: recserve.v1.TargetAudienceRequest.ContextEntry
+	nil,                            // 21: recserve.v1.ModelInfo.MetadataEntry
 }
 var file_recserve_v1_recserve_proto_depIdxs = []int32{
-	15, // 0: recserve.v1.RecommendRequest.context:type_name -> recserve.v1.RecommendRequest.ContextEntry
+	18, // 0: recserve.v1.RecommendRequest.context:type_name -> recserve.v1.RecommendRequest.ContextEntry
 	2,  // 1: recserve.v1.RecommendRequest.filters:type_name -> recserve.v1.Filters
 	4,  // 2: recserve.v1.RecommendResponse.items:type_name -> recserve.v1.RecommendedItem
 	5,  // 3: recserve.v1.RecommendResponse.model_versions:type_name -> recserve.v1.ModelVersion
-	16, // 4: recserve.v1.ScoreRequest.context:type_name -> recserve.v1.ScoreRequest.ContextEntry
+	19, // 4: recserve.v1.ScoreRequest.context:type_name -> recserve.v1.ScoreRequest.ContextEntry
 	5,  // 5: recserve.v1.ScoreResponse.model:type_name -> recserve.v1.ModelVersion
-	2,  // 6: recserve.v1.SimilarItemsRequest.filters:type_name -> recserve.v1.Filters
-	4,  // 7: recserve.v1.SimilarItemsResponse.items:type_name -> recserve.v1.RecommendedItem
-	5,  // 8: recserve.v1.SimilarItemsResponse.model:type_name -> recserve.v1.ModelVersion
-	14, // 9: recserve.v1.ListModelsResponse.models:type_name -> recserve.v1.ModelInfo
-	14, // 10: recserve.v1.GetModelResponse.model:type_name -> recserve.v1.ModelInfo
-	0,  // 11: recserve.v1.ModelInfo.state:type_name -> recserve.v1.ModelState
-	17, // 12: recserve.v1.ModelInfo.metadata:type_name -> recserve.v1.ModelInfo.MetadataEntry
-	1,  // 13: recserve.v1.RecommendService.Recommend:input_type -> recserve.v1.RecommendRequest
-	6,  // 14: recserve.v1.RecommendService.Score:input_type -> recserve.v1.ScoreRequest
-	8,  // 15: recserve.v1.RecommendService.SimilarItems:input_type -> recserve.v1.SimilarItemsRequest
-	10, // 16: recserve.v1.ModelService.ListModels:input_type -> recserve.v1.ListModelsRequest
-	12, // 17: recserve.v1.ModelService.GetModel:input_type -> recserve.v1.GetModelRequest
-	3,  // 18: recserve.v1.RecommendService.Recommend:output_type -> recserve.v1.RecommendResponse
-	7,  // 19: recserve.v1.RecommendService.Score:output_type -> recserve.v1.ScoreResponse
-	9,  // 20: recserve.v1.RecommendService.SimilarItems:output_type -> recserve.v1.SimilarItemsResponse
-	11, // 21: recserve.v1.ModelService.ListModels:output_type -> recserve.v1.ListModelsResponse
-	13, // 22: recserve.v1.ModelService.GetModel:output_type -> recserve.v1.GetModelResponse
-	18, // [18:23] is the sub-list for method output_type
-	13, // [13:18] is the sub-list for method input_type
-	13, // [13:13] is the sub-list for extension type_name
-	13, // [13:13] is the sub-list for extension extendee
-	0,  // [0:13] is the sub-list for field type_name
+	20, // 6: recserve.v1.TargetAudienceRequest.context:type_name -> recserve.v1.TargetAudienceRequest.ContextEntry
+	9,  // 7: recserve.v1.TargetAudienceResponse.users:type_name -> recserve.v1.AudienceMember
+	5,  // 8: recserve.v1.TargetAudienceResponse.model:type_name -> recserve.v1.ModelVersion
+	2,  // 9: recserve.v1.SimilarItemsRequest.filters:type_name -> recserve.v1.Filters
+	4,  // 10: recserve.v1.SimilarItemsResponse.items:type_name -> recserve.v1.RecommendedItem
+	5,  // 11: recserve.v1.SimilarItemsResponse.model:type_name -> recserve.v1.ModelVersion
+	17, // 12: recserve.v1.ListModelsResponse.models:type_name -> recserve.v1.ModelInfo
+	17, // 13: recserve.v1.GetModelResponse.model:type_name -> recserve.v1.ModelInfo
+	0,  // 14: recserve.v1.ModelInfo.state:type_name -> recserve.v1.ModelState
+	21, // 15: recserve.v1.ModelInfo.metadata:type_name -> recserve.v1.ModelInfo.MetadataEntry
+	1,  // 16: recserve.v1.RecommendService.Recommend:input_type -> recserve.v1.RecommendRequest
+	6,  // 17: recserve.v1.RecommendService.Score:input_type -> recserve.v1.ScoreRequest
+	11, // 18: recserve.v1.RecommendService.SimilarItems:input_type -> recserve.v1.SimilarItemsRequest
+	8,  // 19: recserve.v1.RecommendService.TargetAudience:input_type -> recserve.v1.TargetAudienceRequest
+	13, // 20: recserve.v1.ModelService.ListModels:input_type -> recserve.v1.ListModelsRequest
+	15, // 21: recserve.v1.ModelService.GetModel:input_type -> recserve.v1.GetModelRequest
+	3,  // 22: recserve.v1.RecommendService.Recommend:output_type -> recserve.v1.RecommendResponse
+	7,  // 23: recserve.v1.RecommendService.Score:output_type -> recserve.v1.ScoreResponse
+	12, // 24: recserve.v1.RecommendService.SimilarItems:output_type -> recserve.v1.SimilarItemsResponse
+	10, // 25: recserve.v1.RecommendService.TargetAudience:output_type -> recserve.v1.TargetAudienceResponse
+	14, // 26: recserve.v1.ModelService.ListModels:output_type -> recserve.v1.ListModelsResponse
+	16, // 27: recserve.v1.ModelService.GetModel:output_type -> recserve.v1.GetModelResponse
+	22, // [22:28] is the sub-list for method output_type
+	16, // [16:22] is the sub-list for method input_type
+	16, // [16:16] is the sub-list for extension type_name
+	16, // [16:16] is the sub-list for extension extendee
+	0,  // [0:16] is the sub-list for field type_name
 }
 
 func init() { file_recserve_v1_recserve_proto_init() }
@@ -1206,7 +1469,7 @@ func file_recserve_v1_recserve_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_recserve_v1_recserve_proto_rawDesc), len(file_recserve_v1_recserve_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   17,
+			NumMessages:   21,
 			NumExtensions: 0,
 			NumServices:   2,
 		},

@@ -23,9 +23,10 @@ import (
 const _ = grpc.SupportPackageIsVersion9
 
 const (
-	RecommendService_Recommend_FullMethodName    = "/recserve.v1.RecommendService/Recommend"
-	RecommendService_Score_FullMethodName        = "/recserve.v1.RecommendService/Score"
-	RecommendService_SimilarItems_FullMethodName = "/recserve.v1.RecommendService/SimilarItems"
+	RecommendService_Recommend_FullMethodName      = "/recserve.v1.RecommendService/Recommend"
+	RecommendService_Score_FullMethodName          = "/recserve.v1.RecommendService/Score"
+	RecommendService_SimilarItems_FullMethodName   = "/recserve.v1.RecommendService/SimilarItems"
+	RecommendService_TargetAudience_FullMethodName = "/recserve.v1.RecommendService/TargetAudience"
 )
 
 // RecommendServiceClient is the client API for RecommendService service.
@@ -44,6 +45,11 @@ type RecommendServiceClient interface {
 	// SimilarItems returns the items most similar to an item ("more like
 	// this"), from an item-similarity model (itemknn, content).
 	SimilarItems(ctx context.Context, in *SimilarItemsRequest, opts ...grpc.CallOption) (*SimilarItemsResponse, error)
+	// TargetAudience returns the users most likely to buy an item, or an item
+	// of a category, for campaign targeting. Candidate users come from affinity
+	// (users who touched the item, then the category's most engaged users) and
+	// are scored in batches by the scorer.
+	TargetAudience(ctx context.Context, in *TargetAudienceRequest, opts ...grpc.CallOption) (*TargetAudienceResponse, error)
 }
 
 type recommendServiceClient struct {
@@ -84,6 +90,16 @@ func (c *recommendServiceClient) SimilarItems(ctx context.Context, in *SimilarIt
 	return out, nil
 }
 
+func (c *recommendServiceClient) TargetAudience(ctx context.Context, in *TargetAudienceRequest, opts ...grpc.CallOption) (*TargetAudienceResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(TargetAudienceResponse)
+	err := c.cc.Invoke(ctx, RecommendService_TargetAudience_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // RecommendServiceServer is the server API for RecommendService service.
 // All implementations must embed UnimplementedRecommendServiceServer
 // for forward compatibility.
@@ -100,6 +116,11 @@ type RecommendServiceServer interface {
 	// SimilarItems returns the items most similar to an item ("more like
 	// this"), from an item-similarity model (itemknn, content).
 	SimilarItems(context.Context, *SimilarItemsRequest) (*SimilarItemsResponse, error)
+	// TargetAudience returns the users most likely to buy an item, or an item
+	// of a category, for campaign targeting. Candidate users come from affinity
+	// (users who touched the item, then the category's most engaged users) and
+	// are scored in batches by the scorer.
+	TargetAudience(context.Context, *TargetAudienceRequest) (*TargetAudienceResponse, error)
 	mustEmbedUnimplementedRecommendServiceServer()
 }
 
@@ -118,6 +139,9 @@ func (UnimplementedRecommendServiceServer) Score(context.Context, *ScoreRequest)
 }
 func (UnimplementedRecommendServiceServer) SimilarItems(context.Context, *SimilarItemsRequest) (*SimilarItemsResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method SimilarItems not implemented")
+}
+func (UnimplementedRecommendServiceServer) TargetAudience(context.Context, *TargetAudienceRequest) (*TargetAudienceResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method TargetAudience not implemented")
 }
 func (UnimplementedRecommendServiceServer) mustEmbedUnimplementedRecommendServiceServer() {}
 func (UnimplementedRecommendServiceServer) testEmbeddedByValue()                          {}
@@ -194,6 +218,24 @@ func _RecommendService_SimilarItems_Handler(srv interface{}, ctx context.Context
 	return interceptor(ctx, in, info, handler)
 }
 
+func _RecommendService_TargetAudience_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(TargetAudienceRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(RecommendServiceServer).TargetAudience(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: RecommendService_TargetAudience_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(RecommendServiceServer).TargetAudience(ctx, req.(*TargetAudienceRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // RecommendService_ServiceDesc is the grpc.ServiceDesc for RecommendService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -212,6 +254,10 @@ var RecommendService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "SimilarItems",
 			Handler:    _RecommendService_SimilarItems_Handler,
+		},
+		{
+			MethodName: "TargetAudience",
+			Handler:    _RecommendService_TargetAudience_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},
