@@ -203,8 +203,11 @@ func New(items []dataset.Item, events []dataset.Interaction, opts Options) *Pipe
 	}
 	for _, it := range items {
 		p.items[it.ID] = &itemStat{category: it.Category, brand: it.Brand, price: it.Price}
-		if it.Category != "" && !math.IsNaN(it.Price) {
-			c := p.category(it.Category)
+		if it.Category == "" {
+			continue
+		}
+		c := p.category(it.Category)
+		if !math.IsNaN(it.Price) {
 			c.priceSum += it.Price
 			c.priceN++
 		}

@@ -52,3 +52,40 @@ func closeRanking(a, b Ranking) bool {
 	eq := func(x, y float64) bool { return math.Abs(x-y) < 1e-12 }
 	return eq(a.Precision, b.Precision) && eq(a.Recall, b.Recall) && eq(a.NDCG, b.NDCG) && eq(a.AP, b.AP) && eq(a.Hit, b.Hit)
 }
+
+func TestAUC(t *testing.T) {
+	tests := []struct {
+		name           string
+		scores, labels []float64
+		want           float64
+	}{
+		{"perfect", []float64{0.9, 0.8, 0.2, 0.1}, []float64{1, 1, 0, 0}, 1},
+		{"inverted", []float64{0.1, 0.2, 0.8, 0.9}, []float64{1, 1, 0, 0}, 0},
+		// Pairs (pos, neg): (0.8 vs 0.5) win, (0.8 vs 0.9) loss, (0.4 vs
+		// 0.5) loss, (0.4 vs 0.9) loss → 1/4.
+		{"by hand", []float64{0.8, 0.5, 0.9, 0.4}, []float64{1, 0, 0, 1}, 0.25},
+		// Ties count one half: (0.5 vs 0.5) ½, (0.5 vs 0.1) 1 → 3/4.
+		{"ties", []float64{0.5, 0.5, 0.1}, []float64{1, 0, 0}, 0.75},
+	}
+	for _, tt := range tests {
+		if got := AUC(tt.scores, tt.labels); math.Abs(got-tt.want) > 1e-12 {
+			t.Errorf("%s: AUC = %v; want %v", tt.name, got, tt.want)
+		}
+	}
+	if got := AUC([]float64{0.1, 0.2}, []float64{1, 1}); !math.IsNaN(got) {
+		t.Errorf("AUC(one class) = %v; want NaN", got)
+	}
+}
+
+func TestLogLoss(t *testing.T) {
+	got, ok := LogLoss([]float64{0.8, 0.25}, []float64{1, 0})
+	if want := -(math.Log(0.8) + math.Log(0.75)) / 2; !ok || math.Abs(got-want) > 1e-12 {
+		t.Errorf("LogLoss = %v, %v; want %v, true", got, ok, want)
+	}
+	if got, ok := LogLoss([]float64{1, 0}, []float64{0, 1}); !ok || got < 34 || got > 35 {
+		t.Errorf("LogLoss(confidently wrong) = %v; want about -log(1e-15) = 34.5 (clipped, finite)", got)
+	}
+	if _, ok := LogLoss([]float64{0.5, 3}, []float64{0, 1}); ok {
+		t.Errorf("LogLoss of a non-probability score: ok = true; want false")
+	}
+}
