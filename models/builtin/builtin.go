@@ -7,6 +7,7 @@ import (
 	"github.com/recserve/recserve/models/content"
 	"github.com/recserve/recserve/models/gbm"
 	"github.com/recserve/recserve/models/itemknn"
+	"github.com/recserve/recserve/models/linear"
 	"github.com/recserve/recserve/models/popularity"
 	"github.com/recserve/recserve/models/userknn"
 )
@@ -20,6 +21,7 @@ func Kinds() *models.Kinds {
 		userknn.Kind:    userknn.Build,
 		content.Kind:    content.Build,
 		gbm.Kind:        gbm.Build,
+		linear.Kind:     linear.Build,
 	} {
 		if err := k.Register(kind, b); err != nil {
 			panic(err) // unreachable: the literal above has unique keys
