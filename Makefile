@@ -26,7 +26,16 @@ DEMO_USERS ?= 5000
 DEMO_ITEMS ?= 2000
 DEMO_SEED  ?= 1
 
-.PHONY: all build run demo train eval test lint proto proto-check tools bench bench-go bench-load clean
+# Python trainers run with Debian's interpreter and packages (PyPI is not
+# needed); `make pydeps` installs them when they are missing.
+PYTHON      ?= /usr/bin/python3
+PY_MODULES  := xgboost sklearn pandas numpy yaml
+PY_PACKAGES := python3-xgboost python3-sklearn python3-pandas python3-numpy python3-yaml
+comma       := ,
+space       := $(empty) $(empty)
+SUDO        := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+
+.PHONY: all build run demo train pydeps eval test lint proto proto-check tools bench bench-go bench-load clean
 
 all: build
 
@@ -44,14 +53,28 @@ demo: build $(DEMO)/data/interactions.csv $(DEMO)/repo/.trained
 $(DEMO)/data/interactions.csv:
 	bin/recctl datagen --out $(DEMO)/data --users $(DEMO_USERS) --items $(DEMO_ITEMS) --seed $(DEMO_SEED)
 
-## train: (re)build the model repository REPO from the data set DATA.
-train: build
+## pydeps: the Debian Python packages the trainers need (installed if missing).
+pydeps:
+	@$(PYTHON) -c 'import $(subst $(space),$(comma),$(PY_MODULES))' 2>/dev/null || \
+	  { echo "installing $(PY_PACKAGES)"; $(SUDO) apt-get update -qq && \
+	    $(SUDO) apt-get install -y -qq --no-install-recommends $(PY_PACKAGES); }
+
+## train: (re)build the model repository REPO from the data set DATA: the
+## Go-native recommenders, then the purchase-propensity scorers (features
+## exported by recctl, trained by the Python scripts, served natively).
+train: build pydeps
 	rm -rf $(REPO).tmp && mkdir -p $(REPO).tmp
 	bin/recctl train popularity --data $(DATA) --out $(REPO).tmp/popularity/1
 	bin/recctl train popularity --data $(DATA) --out $(REPO).tmp/trending/1 --param half_life_days=7 --param scope=category
 	bin/recctl train itemknn --data $(DATA) --out $(REPO).tmp/itemknn/1
 	bin/recctl train userknn --data $(DATA) --out $(REPO).tmp/userknn/1
 	bin/recctl train content --data $(DATA) --out $(REPO).tmp/content/1
+	bin/recctl features --data $(DATA) --out $(REPO).tmp/.features.csv
+	$(PYTHON) training/python/train_gbm.py --features $(REPO).tmp/.features.csv --out $(REPO).tmp/propensity/1
+	$(PYTHON) training/python/train_rf.py --features $(REPO).tmp/.features.csv --out $(REPO).tmp/propensity_rf/1
+	$(PYTHON) training/python/train_linear.py --features $(REPO).tmp/.features.csv --out $(REPO).tmp/propensity_lr/1
+	$(PYTHON) training/python/train_linear.py --model svm --features $(REPO).tmp/.features.csv --out $(REPO).tmp/propensity_svm/1
+	rm $(REPO).tmp/.features.csv
 	cp configs/routes.yaml $(REPO).tmp/routes.yaml
 	rm -rf $(REPO) && mv $(REPO).tmp $(REPO) && touch $(REPO)/.trained
 

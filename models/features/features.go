@@ -22,6 +22,7 @@ import (
 	"math"
 	"slices"
 	"strings"
+	"sync"
 
 	"github.com/recserve/recserve/dataset"
 	"github.com/recserve/recserve/models"
@@ -67,6 +68,10 @@ const (
 	sessionCategoryShare
 
 	numFeatures
+
+	// The item features are contiguous and depend on the snapshot only.
+	firstItem = itemViews
+	lastItem  = itemPriceVsCategory
 )
 
 // names is indexed by the constants above; read-only.
@@ -149,6 +154,8 @@ type itemStat struct {
 	recentViews, recentBuyers float64
 	first                     int64
 	seen                      bool // has at least one event
+	// static holds the item features (firstItem..lastItem), computed by New.
+	static [lastItem - firstItem + 1]float64
 }
 
 // categoryStat aggregates a category.
@@ -165,6 +172,7 @@ type Pipeline struct {
 	gap        int64
 	weights    models.EventWeights
 	items      map[string]*itemStat
+	unknown    *itemStat // an item without catalogue entry or events
 	categories map[string]*categoryStat
 	convRate   float64 // catalogue purchases / views
 	cartRate   float64 // catalogue carts / views
@@ -259,6 +267,11 @@ func New(items []dataset.Item, events []dataset.Interaction, opts Options) *Pipe
 		p.convRate = purchases / views
 		p.cartRate = carts / views
 	}
+	p.unknown = &itemStat{price: math.NaN()}
+	p.itemFeatures(p.unknown)
+	for _, s := range p.items {
+		p.itemFeatures(s)
+	}
 	return p
 }
 
@@ -274,10 +287,12 @@ func (p *Pipeline) category(name string) *categoryStat {
 // Now returns the reference time of recency features.
 func (p *Pipeline) Now() int64 { return p.now }
 
-// Binding computes the rows of one model's ordered feature names.
+// Binding computes the rows of one model's ordered feature names. It is
+// safe for concurrent use.
 type Binding struct {
-	p   *Pipeline
-	idx []int
+	p    *Pipeline
+	idx  []int
+	aggs sync.Pool // *userAgg scratch, reused across requests
 }
 
 // Bind implements models.Features: it resolves names to the pipeline's
@@ -291,6 +306,7 @@ func (p *Pipeline) BindNames(want []string) (*Binding, error) {
 		index[n] = i
 	}
 	b := &Binding{p: p, idx: make([]int, len(want))}
+	b.aggs.New = func() any { return newUserAgg() }
 	var unknown []string
 	for j, n := range want {
 		i, ok := index[n]
@@ -318,10 +334,13 @@ func (b *Binding) Rows(q models.Query, itemIDs []string, dst []float64) error {
 	if len(dst) != len(itemIDs)*w {
 		return fmt.Errorf("features: dst has %d values for %d rows of %d", len(dst), len(itemIDs), w)
 	}
-	u := b.p.user(q)
+	u := b.aggs.Get().(*userAgg)
+	defer b.aggs.Put(u)
+	b.p.summarise(u, q)
 	var row [numFeatures]float64
+	b.p.fillUser(u, &row)
 	for i, id := range itemIDs {
-		b.p.fill(&u, id, &row)
+		b.p.fill(u, id, &row)
 		out := dst[i*w : (i+1)*w]
 		for j, k := range b.idx {
 			out[j] = row[k]
@@ -337,32 +356,66 @@ type userItem struct {
 	session                 bool
 }
 
-// userAgg is a user's history summarised once per request.
+// userCategory is a user's engagement with one category.
+type userCategory struct {
+	weight, buys, session float64
+}
+
+// userAgg is a user's history summarised once per request. Its maps index
+// into slices so that a pooled userAgg summarises the next user without
+// allocating.
 type userAgg struct {
 	n, views, carts, purchases float64
 	last, lastPurchase         int64
 	hasLast, hasPurchase       bool
 	priceSum, priceN           float64
 	weight                     float64
-	category, brand            map[string]float64 // weighted events
-	categoryBuys               map[string]float64
-	items                      map[string]*userItem
 	sessionLen                 float64
-	sessionCategory            map[string]float64
+	items                      map[string]int32 // → itemList
+	itemList                   []userItem
+	categories                 map[string]int32 // → categoryList
+	categoryList               []userCategory
+	brands                     map[string]float64 // weighted events
 }
 
-// user summarises q's history (which already ends with the request's session
-// items). The current session is the trailing run of events less than the
-// session gap apart.
-func (p *Pipeline) user(q models.Query) userAgg {
-	h := q.History
-	u := userAgg{
-		category:        map[string]float64{},
-		brand:           map[string]float64{},
-		categoryBuys:    map[string]float64{},
-		items:           make(map[string]*userItem, len(h)),
-		sessionCategory: map[string]float64{},
+func newUserAgg() *userAgg {
+	return &userAgg{items: map[string]int32{}, categories: map[string]int32{}, brands: map[string]float64{}}
+}
+
+func (u *userAgg) reset() {
+	clear(u.items)
+	clear(u.categories)
+	clear(u.brands)
+	*u = userAgg{items: u.items, categories: u.categories, brands: u.brands,
+		itemList: u.itemList[:0], categoryList: u.categoryList[:0]}
+}
+
+func (u *userAgg) item(id string) *userItem {
+	k, ok := u.items[id]
+	if !ok {
+		k = int32(len(u.itemList))
+		u.items[id] = k
+		u.itemList = append(u.itemList, userItem{})
 	}
+	return &u.itemList[k]
+}
+
+func (u *userAgg) category(name string) *userCategory {
+	k, ok := u.categories[name]
+	if !ok {
+		k = int32(len(u.categoryList))
+		u.categories[name] = k
+		u.categoryList = append(u.categoryList, userCategory{})
+	}
+	return &u.categoryList[k]
+}
+
+// summarise fills u from q's history (which already ends with the request's
+// session items). The current session is the trailing run of events less
+// than the session gap apart.
+func (p *Pipeline) summarise(u *userAgg, q models.Query) {
+	u.reset()
+	h := q.History
 	start := len(h)
 	for start > 0 && (start == len(h) || h[start].Timestamp-h[start-1].Timestamp < p.gap) {
 		start--
@@ -372,13 +425,13 @@ func (p *Pipeline) user(q models.Query) userAgg {
 		if !u.hasLast || in.Timestamp > u.last {
 			u.last, u.hasLast = in.Timestamp, true
 		}
-		ui := u.items[in.ItemID]
-		if ui == nil {
-			ui = &userItem{}
-			u.items[in.ItemID] = ui
-		}
+		ui := u.item(in.ItemID)
 		ui.last = max(ui.last, in.Timestamp)
 		s := p.items[in.ItemID]
+		var uc *userCategory
+		if s != nil && s.category != "" {
+			uc = u.category(s.category)
+		}
 		switch in.Event {
 		case dataset.View:
 			u.views++
@@ -398,114 +451,128 @@ func (p *Pipeline) user(q models.Query) userAgg {
 			if !u.hasPurchase || in.Timestamp > u.lastPurchase {
 				u.lastPurchase, u.hasPurchase = in.Timestamp, true
 			}
-			if s != nil && s.category != "" {
-				u.categoryBuys[s.category]++
+			if uc != nil {
+				uc.buys++
 			}
 		}
 		wt := p.weights.Of(in)
 		u.weight += wt
-		if s != nil {
-			if s.category != "" {
-				u.category[s.category] += wt
-			}
-			if s.brand != "" {
-				u.brand[s.brand] += wt
-			}
+		if uc != nil {
+			uc.weight += wt
+		}
+		if s != nil && s.brand != "" {
+			u.brands[s.brand] += wt
 		}
 		if k >= start {
 			u.sessionLen++
 			ui.session = true
-			if s != nil && s.category != "" {
-				u.sessionCategory[s.category]++
+			if uc != nil {
+				uc.session++
 			}
 		}
 	}
-	return u
 }
 
-// fill writes every feature of (u, item) to row.
-func (p *Pipeline) fill(u *userAgg, itemID string, row *[numFeatures]float64) {
+// fillUser writes the user's features, the same for every item, to row.
+func (p *Pipeline) fillUser(u *userAgg, row *[numFeatures]float64) {
 	nan := math.NaN()
-	days := func(ts int64) float64 { return float64(p.now-ts) / day }
-
 	row[userEvents] = math.Log1p(u.n)
 	row[userViews] = math.Log1p(u.views)
 	row[userCarts] = math.Log1p(u.carts)
 	row[userPurchases] = math.Log1p(u.purchases)
-	row[userDistinctItems] = math.Log1p(float64(len(u.items)))
+	row[userDistinctItems] = math.Log1p(float64(len(u.itemList)))
 	row[userDaysSinceLast], row[userDaysSincePurchase] = nan, nan
 	if u.hasLast {
-		row[userDaysSinceLast] = days(u.last)
+		row[userDaysSinceLast] = p.days(u.last)
 	}
 	if u.hasPurchase {
-		row[userDaysSincePurchase] = days(u.lastPurchase)
+		row[userDaysSincePurchase] = p.days(u.lastPurchase)
 	}
 	row[userBuyRate] = u.purchases / max(1, u.views)
 	row[userAvgPrice] = nan
 	if u.priceN > 0 {
 		row[userAvgPrice] = u.priceSum / u.priceN
 	}
+	row[sessionLen] = math.Log1p(u.sessionLen)
+}
 
-	s := p.items[itemID]
-	if s == nil {
-		s = &itemStat{price: nan}
-	}
-	row[itemViews] = math.Log1p(s.views)
-	row[itemCarts] = math.Log1p(s.carts)
-	row[itemPurchases] = math.Log1p(s.purchases)
-	row[itemBuyers] = math.Log1p(s.buyers)
-	row[itemConversion] = (s.purchases + smoothing*p.convRate) / (s.views + smoothing)
-	row[itemCartRate] = (s.carts + smoothing*p.cartRate) / (s.views + smoothing)
-	row[itemRecentViews] = math.Log1p(s.recentViews)
-	row[itemRecentPurchases] = math.Log1p(s.recentBuyers)
-	row[itemPrice] = s.price
-	row[itemAgeDays] = nan
+func (p *Pipeline) days(ts int64) float64 { return float64(p.now-ts) / day }
+
+// itemFeatures computes s's item features, which depend on the snapshot
+// only; New stores them in s.static.
+func (p *Pipeline) itemFeatures(s *itemStat) {
+	nan := math.NaN()
+	f := &s.static
+	f[itemViews-firstItem] = math.Log1p(s.views)
+	f[itemCarts-firstItem] = math.Log1p(s.carts)
+	f[itemPurchases-firstItem] = math.Log1p(s.purchases)
+	f[itemBuyers-firstItem] = math.Log1p(s.buyers)
+	f[itemConversion-firstItem] = (s.purchases + smoothing*p.convRate) / (s.views + smoothing)
+	f[itemCartRate-firstItem] = (s.carts + smoothing*p.cartRate) / (s.views + smoothing)
+	f[itemRecentViews-firstItem] = math.Log1p(s.recentViews)
+	f[itemRecentPurchases-firstItem] = math.Log1p(s.recentBuyers)
+	f[itemPrice-firstItem] = s.price
+	f[itemAgeDays-firstItem] = nan
 	if s.seen {
-		row[itemAgeDays] = days(s.first)
+		f[itemAgeDays-firstItem] = p.days(s.first)
 	}
-	row[itemCategoryPurchases], row[itemPriceVsCategory] = nan, nan
+	f[itemCategoryPurchases-firstItem], f[itemPriceVsCategory-firstItem] = nan, nan
 	if c := p.categories[s.category]; c != nil && s.category != "" {
-		row[itemCategoryPurchases] = math.Log1p(c.purchases)
+		f[itemCategoryPurchases-firstItem] = math.Log1p(c.purchases)
 		if c.priceN > 0 && c.priceSum > 0 {
-			row[itemPriceVsCategory] = s.price / (c.priceSum / c.priceN)
+			f[itemPriceVsCategory-firstItem] = s.price / (c.priceSum / c.priceN)
 		}
 	}
+}
 
-	ui, touched := u.items[itemID]
-	if !touched {
-		ui = &userItem{}
+// fill writes the item and user×item features of (u, itemID) to row, whose
+// user features fillUser has written.
+func (p *Pipeline) fill(u *userAgg, itemID string, row *[numFeatures]float64) {
+	nan := math.NaN()
+	s := p.items[itemID]
+	if s == nil {
+		s = p.unknown
+	}
+	copy(row[firstItem:lastItem+1], s.static[:])
+
+	var ui userItem
+	k, touched := u.items[itemID]
+	if touched {
+		ui = u.itemList[k]
 	}
 	row[uiViews], row[uiCarts], row[uiPurchases] = ui.views, ui.carts, ui.purchases
 	row[uiDaysSince] = nan
 	if touched {
-		row[uiDaysSince] = days(ui.last)
+		row[uiDaysSince] = p.days(ui.last)
 	}
 	row[uiAbandonedCart] = 0
 	if ui.carts > 0 && ui.lastCart > ui.lastBuy {
 		row[uiAbandonedCart] = 1
 	}
+	var uc userCategory
+	if k, ok := u.categories[s.category]; ok {
+		uc = u.categoryList[k]
+	}
 	row[uiCategoryShare], row[uiBrandShare], row[uiCategoryPurchases] = nan, nan, nan
 	if u.weight > 0 {
 		if s.category != "" {
-			row[uiCategoryShare] = u.category[s.category] / u.weight
-			row[uiCategoryPurchases] = u.categoryBuys[s.category]
+			row[uiCategoryShare] = uc.weight / u.weight
+			row[uiCategoryPurchases] = uc.buys
 		}
 		if s.brand != "" {
-			row[uiBrandShare] = u.brand[s.brand] / u.weight
+			row[uiBrandShare] = u.brands[s.brand] / u.weight
 		}
 	}
 	row[uiPriceRatio] = nan
 	if u.priceN > 0 && u.priceSum > 0 {
 		row[uiPriceRatio] = s.price / (u.priceSum / u.priceN)
 	}
-
-	row[sessionLen] = math.Log1p(u.sessionLen)
 	row[sessionItem] = 0
 	if ui.session {
 		row[sessionItem] = 1
 	}
 	row[sessionCategoryShare] = nan
 	if u.sessionLen > 0 && s.category != "" {
-		row[sessionCategoryShare] = u.sessionCategory[s.category] / u.sessionLen
+		row[sessionCategoryShare] = uc.session / u.sessionLen
 	}
 }

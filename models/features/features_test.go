@@ -100,7 +100,7 @@ func TestRowsByHand(t *testing.T) {
 			"user_purchases": math.Log1p(1), "user_distinct_items": math.Log1p(3),
 			"user_days_since_last": 1 - 120.0/day, "user_days_since_purchase": 8, "user_buy_rate": 0.25,
 			"user_avg_price": avg,
-			"item_views": math.Log1p(2), "item_carts": math.Log1p(1), "item_purchases": math.Log1p(2),
+			"item_views":     math.Log1p(2), "item_carts": math.Log1p(1), "item_purchases": math.Log1p(2),
 			"item_buyers": math.Log1p(1), "item_conversion": (2 + 20*conv) / (2 + 20), "item_cart_rate": (1 + 20*cart) / (2 + 20),
 			"item_recent_views": math.Log1p(1), "item_recent_purchases": math.Log1p(2), "item_price": 40, "item_age_days": 9,
 			"item_category_purchases": math.Log1p(3), "item_price_vs_category": 40.0 / 50,
