@@ -71,7 +71,7 @@ train: build pydeps
 	bin/recctl train content --data $(DATA) --out $(REPO).tmp/content/1
 	bin/recctl features --data $(DATA) --out $(REPO).tmp/.features.csv
 	$(PYTHON) training/python/train_gbm.py --features $(REPO).tmp/.features.csv --out $(REPO).tmp/propensity/1
-	$(PYTHON) training/python/train_rf.py --features $(REPO).tmp/.features.csv --out $(REPO).tmp/propensity_rf/1
+	$(PYTHON) training/python/train_rf.py --trees 100 --features $(REPO).tmp/.features.csv --out $(REPO).tmp/propensity_rf/1
 	$(PYTHON) training/python/train_linear.py --features $(REPO).tmp/.features.csv --out $(REPO).tmp/propensity_lr/1
 	$(PYTHON) training/python/train_linear.py --model svm --features $(REPO).tmp/.features.csv --out $(REPO).tmp/propensity_svm/1
 	rm $(REPO).tmp/.features.csv
@@ -90,9 +90,11 @@ eval: build $(DEMO)/data/interactions.csv
 	bin/recctl eval --cold-items --repo $(EVAL_REPO) --train $(SPLIT)/train --test $(SPLIT)/test --k 10
 
 ## test: generated code up to date, vet, and every test with the race detector.
-test: proto-check
+test: proto-check pydeps
 	$(GO) vet ./...
 	$(GO) test -race -count=1 ./...
+	$(PYTHON) -m unittest discover -s training/python -p 'test_*.py'
+
 
 lint: $(TOOLS)/staticcheck
 	@out=$$(gofmt -l $$(git ls-files '*.go' | grep -v '\.pb\.go$$')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi

@@ -67,6 +67,13 @@ func withFeatures(f Features, m Model) (Model, error) {
 	return &featureScorer{RowModel: rm, rows: rows, width: len(rm.Features())}, nil
 }
 
+// Probabilities reports whether the row model's predictions are
+// probabilities (it says so with a Probabilities method).
+func (s *featureScorer) Probabilities() bool {
+	p, ok := s.RowModel.(interface{ Probabilities() bool })
+	return ok && p.Probabilities()
+}
+
 // scoreChunk bounds the rows computed between cancellation checks and the
 // size of a pooled buffer.
 const scoreChunk = 256

@@ -19,10 +19,10 @@ const Kind = "gbm"
 // feature names its input rows carry. It is immutable and safe for concurrent
 // use.
 //
-// Scorer does not implement models.Scorer yet: turning a (user, item) pair
-// into a feature row needs the shared feature pipeline (models/features),
-// which does not exist. Until then it scores ready-made feature rows, as
-// `recctl predict` does.
+// Scorer scores ready-made feature rows (models.RowModel), as `recctl
+// predict` does; loaded with a feature pipeline in models.Env (the server,
+// `recctl eval`) it also gets the models.Scorer role, its feature names bound
+// to the pipeline's.
 type Scorer struct {
 	model    ensemble
 	features []string
@@ -161,6 +161,16 @@ func (s *Scorer) NumOutputs() int { return s.model.NumOutputs() }
 // which should have NumOutputs() elements. NaN marks a missing value, as do
 // features beyond len(x).
 func (s *Scorer) PredictRow(x []float64, out []float64) { s.model.PredictMulti(x, out) }
+
+// Probabilities reports whether predictions are probabilities of the
+// positive class (logistic objectives), so that log loss means something.
+func (s *Scorer) Probabilities() bool {
+	p, ok := s.model.(interface{ probabilities() bool })
+	return ok && p.probabilities()
+}
+
+func (m *Model) probabilities() bool         { return m.transform == logistic }
+func (m *LightGBMModel) probabilities() bool { return m.transform == logistic }
 
 // Close implements models.Model; the ensemble holds no resources.
 func (s *Scorer) Close() error { return nil }

@@ -434,6 +434,10 @@ func (m *Model) Algorithm() string { return m.algorithm }
 // Link returns LinkLogistic or LinkIdentity.
 func (m *Model) Link() string { return m.link }
 
+// Probabilities reports whether predictions are probabilities (the logistic
+// link), so that log loss means something.
+func (m *Model) Probabilities() bool { return m.link == "logistic" }
+
 // Margin returns intercept + Σ coefficients_j * z_j for row x (laid out as
 // Features()). NaN marks a missing value, as do features beyond len(x);
 // values beyond the model's features are ignored. An infinite input gives an

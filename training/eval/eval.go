@@ -241,8 +241,10 @@ func Run(ctx context.Context, o Options) (Report, error) {
 			continue
 		}
 		if _, ok := l.Model.(models.Recommender); !ok {
-			rep.Skipped[name] = "not a recommender"
-			continue
+			if _, ok := l.Model.(models.Scorer); !ok || o.ColdItems {
+				rep.Skipped[name] = "not a recommender"
+			}
+			continue // a scorer is evaluated below
 		}
 		res, err := Evaluate(ctx, rt, router.Request{Model: name}, cases, o.K, catalog, o.Workers)
 		if err != nil {

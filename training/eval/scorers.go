@@ -48,8 +48,9 @@ func ScoreExamples(train, test *dataset.Dataset, st *store.Memory) []features.Ex
 }
 
 // EvaluateScorer scores examples (sorted by user) with model through sc, one
-// request per user, on workers goroutines (0 = GOMAXPROCS).
-func EvaluateScorer(ctx context.Context, sc Scorer, model string, examples []features.Example, workers int) (ScorerResult, error) {
+// request per user, on workers goroutines (0 = GOMAXPROCS). Log loss is
+// computed when probabilities is set: for ranking scores it means nothing.
+func EvaluateScorer(ctx context.Context, sc Scorer, model string, examples []features.Example, probabilities bool, workers int) (ScorerResult, error) {
 	if workers <= 0 {
 		workers = runtime.GOMAXPROCS(0)
 	}
@@ -105,7 +106,7 @@ func EvaluateScorer(ctx context.Context, sc Scorer, model string, examples []fea
 		}
 	}
 	res.AUC = AUC(scores, labels)
-	if ll, ok := LogLoss(scores, labels); ok {
+	if ll, ok := LogLoss(scores, labels); ok && probabilities {
 		res.LogLoss = &ll
 	}
 	return res, nil
@@ -126,7 +127,8 @@ func evalScorers(ctx context.Context, rep *Report, rt *router.Router, repo *repo
 		if examples == nil {
 			examples = ScoreExamples(train, test, st)
 		}
-		res, err := EvaluateScorer(ctx, rt, name, examples, workers)
+		p, ok := l.Model.(interface{ Probabilities() bool })
+		res, err := EvaluateScorer(ctx, rt, name, examples, ok && p.Probabilities(), workers)
 		if err != nil {
 			return fmt.Errorf("scorer %s: %w", name, err)
 		}
