@@ -95,7 +95,6 @@ test: proto-check pydeps
 	$(GO) test -race -count=1 ./...
 	$(PYTHON) -m unittest discover -s training/python -p 'test_*.py'
 
-
 lint: $(TOOLS)/staticcheck
 	@out=$$(gofmt -l $$(git ls-files '*.go' | grep -v '\.pb\.go$$')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
