@@ -79,7 +79,7 @@ func (r *Router) TargetAudience(ctx context.Context, req AudienceRequest) (Audie
 		return AudienceResponse{}, err
 	}
 	users := r.candidates(req.ItemID, category, maxCand)
-	top, err := r.scoreUsers(ctx, sc, users, targets, req)
+	top, err := r.scoreUsers(ctx, sc, users, targets, n, req)
 	if err != nil {
 		return AudienceResponse{}, fmt.Errorf("target audience with %q: %w", l.Name, err)
 	}
@@ -149,11 +149,7 @@ func (r *Router) candidates(itemID, category string, limit int) []string {
 // scoreUsers scores every user against targets on GOMAXPROCS workers, each
 // taking batches of users, and keeps the best; a user's score is their best
 // over the targets they may be offered.
-func (r *Router) scoreUsers(ctx context.Context, sc models.Scorer, users, targets []string, req AudienceRequest) (*topk.Collector, error) {
-	n := req.N
-	if n == 0 {
-		n = DefaultAudience
-	}
+func (r *Router) scoreUsers(ctx context.Context, sc models.Scorer, users, targets []string, n int, req AudienceRequest) (*topk.Collector, error) {
 	workers := min(runtime.GOMAXPROCS(0), max(1, len(users)/audienceScoreBatch))
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
