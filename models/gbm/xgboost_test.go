@@ -1,17 +1,16 @@
 package gbm_test
 
 import (
-	"bufio"
 	"bytes"
 	"errors"
 	"math"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"testing"
 
+	"github.com/recserve/recserve/internal/fixtures"
 	"github.com/recserve/recserve/models/gbm"
 )
 
@@ -30,40 +29,12 @@ var parityModels = []struct {
 	{"dart", "binary:logistic", 1},
 }
 
-// readCSV reads a numeric CSV; an empty cell is NaN. With header set the
-// first line is returned separately.
+// readCSV reads a numeric parity fixture (fixtures.ReadCSV), failing t on
+// error.
 func readCSV(t testing.TB, path string, header bool) ([]string, [][]float64) {
 	t.Helper()
-	f, err := os.Open(path)
+	names, rows, err := fixtures.ReadCSV(path, header)
 	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	var names []string
-	var rows [][]float64
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		line := sc.Text()
-		if header && names == nil {
-			names = strings.Split(line, ",")
-			continue
-		}
-		cells := strings.Split(line, ",")
-		row := make([]float64, len(cells))
-		for i, c := range cells {
-			if c == "" {
-				row[i] = math.NaN()
-				continue
-			}
-			v, err := strconv.ParseFloat(c, 64)
-			if err != nil {
-				t.Fatalf("%s: %v", path, err)
-			}
-			row[i] = v
-		}
-		rows = append(rows, row)
-	}
-	if err := sc.Err(); err != nil {
 		t.Fatal(err)
 	}
 	return names, rows
