@@ -23,6 +23,15 @@ type RowModel interface {
 	PredictRow(x []float64, out []float64)
 }
 
+// RowBatcher is a RowModel that predicts many rows faster than one at a
+// time (a tree ensemble walks each tree over a block of rows while the tree
+// is in cache). The Scorer role uses it when present.
+type RowBatcher interface {
+	// PredictRows predicts the rows stored row-major in xs (stride
+	// len(Features())), writing NumOutputs() values per row to out.
+	PredictRows(xs []float64, out []float64)
+}
+
 // Features is the feature pipeline as model builders see it; the one
 // implementation is models/features, shared by serving and the training
 // export so a model sees the same numbers in both.
@@ -98,6 +107,10 @@ func (s *featureScorer) Score(ctx context.Context, q Query, itemIDs []string) ([
 		rows := buf[:len(ids)*s.width]
 		if err := s.rows.Rows(q, ids, rows); err != nil {
 			return nil, err
+		}
+		if b, ok := s.RowModel.(RowBatcher); ok {
+			b.PredictRows(rows, out[lo:lo+len(ids)])
+			continue
 		}
 		for i := range ids {
 			s.PredictRow(rows[i*s.width:(i+1)*s.width], out[lo+i:lo+i+1])

@@ -162,6 +162,20 @@ func (s *Scorer) NumOutputs() int { return s.model.NumOutputs() }
 // features beyond len(x).
 func (s *Scorer) PredictRow(x []float64, out []float64) { s.model.PredictMulti(x, out) }
 
+// PredictRows implements models.RowBatcher: rows stored row-major in xs
+// (stride len(Features())), NumOutputs() values per row written to out.
+// XGBoost models walk blocks of rows tree by tree; results equal PredictRow's.
+func (s *Scorer) PredictRows(xs []float64, out []float64) {
+	type batcher interface{ PredictBatch(xs, out []float64) error }
+	w, k := len(s.features), s.model.NumOutputs()
+	if b, ok := s.model.(batcher); ok && w == s.model.NumFeatures() && b.PredictBatch(xs, out) == nil {
+		return
+	}
+	for i := 0; i*w < len(xs); i++ {
+		s.model.PredictMulti(xs[i*w:(i+1)*w], out[i*k:(i+1)*k])
+	}
+}
+
 // Probabilities reports whether predictions are probabilities of the
 // positive class (logistic objectives), so that log loss means something.
 func (s *Scorer) Probabilities() bool {

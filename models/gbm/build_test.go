@@ -80,7 +80,7 @@ func TestBuildPredictsLikeXGBoost(t *testing.T) {
 				t.Fatalf("Build: %v", err)
 			}
 			if _, isScorer := any(s).(models.Scorer); isScorer {
-				t.Errorf("*gbm.Scorer implements models.Scorer; it must not until the feature pipeline exists")
+				t.Errorf("*gbm.Scorer implements models.Scorer itself; the role comes from binding to a feature pipeline")
 			}
 			if got, want := strings.Join(s.Features(), ","), strings.Join(tenFeatures, ","); got != want {
 				t.Errorf("Features() = %s; want %s", got, want)
@@ -90,11 +90,21 @@ func TestBuildPredictsLikeXGBoost(t *testing.T) {
 			}
 			_, want := readCSV(t, filepath.Join("testdata", pm.name+".pred.csv"), false)
 			out := make([]float64, s.NumOutputs())
+			k := s.NumOutputs()
+			var xs []float64
+			for _, x := range inputs {
+				xs = append(xs, x...)
+			}
+			batch := make([]float64, len(inputs)*k)
+			s.PredictRows(xs, batch)
 			for r, x := range inputs {
 				s.PredictRow(x, out)
 				for j, v := range out {
 					if d := math.Abs(v - want[r][j]); !(d <= parityTol) {
 						t.Fatalf("row %d: PredictRow[%d] = %v; want %v", r, j, v, want[r][j])
+					}
+					if batch[r*k+j] != v {
+						t.Fatalf("row %d: PredictRows[%d] = %v; want PredictRow's %v", r, j, batch[r*k+j], v)
 					}
 				}
 			}
@@ -220,10 +230,13 @@ func TestBuildLightGBM(t *testing.T) {
 		t.Fatal(err)
 	}
 	out := make([]float64, 1)
-	for _, x := range [][]float64{{0, 0}, {1.5, math.NaN()}, {math.NaN(), 3}, {-2, 10}} {
+	rows := [][]float64{{0, 0}, {1.5, math.NaN()}, {math.NaN(), 3}, {-2, 10}}
+	batch := make([]float64, len(rows))
+	s.PredictRows(slices.Concat(rows...), batch)
+	for i, x := range rows {
 		s.PredictRow(x, out)
-		if want := ref.Predict(x); out[0] != want {
-			t.Errorf("PredictRow(%v) = %v; want %v (LoadLightGBM)", x, out[0], want)
+		if want := ref.Predict(x); out[0] != want || batch[i] != want {
+			t.Errorf("PredictRow(%v) = %v, PredictRows %v; want %v (LoadLightGBM)", x, out[0], batch[i], want)
 		}
 	}
 }

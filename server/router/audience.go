@@ -9,6 +9,7 @@ import (
 	"github.com/recserve/recserve/dataset"
 	"github.com/recserve/recserve/models"
 	"github.com/recserve/recserve/models/topk"
+	"github.com/recserve/recserve/store"
 )
 
 // Limits and defaults of TargetAudience.
@@ -181,7 +182,7 @@ func (r *Router) scoreUsers(ctx context.Context, sc models.Scorer, users, target
 					}
 					offer = offer[:0]
 					for _, id := range targets {
-						if req.IncludeBuyers || !bought(prof.History, id) {
+						if req.IncludeBuyers || !bought(prof, id) {
 							offer = append(offer, id)
 						}
 					}
@@ -220,9 +221,13 @@ func (r *Router) scoreUsers(ctx context.Context, sc models.Scorer, users, target
 	return top, nil
 }
 
-// bought reports whether history holds a purchase of itemID.
-func bought(history []dataset.Interaction, itemID string) bool {
-	for _, in := range history {
+// bought reports whether the user purchased itemID; the seen set rules out
+// most items without scanning the history.
+func bought(p store.Profile, itemID string) bool {
+	if _, ok := p.Seen[itemID]; !ok {
+		return false
+	}
+	for _, in := range p.History {
 		if in.ItemID == itemID && in.Event == dataset.Purchase {
 			return true
 		}
