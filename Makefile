@@ -12,6 +12,11 @@ PROTOC_GEN_GO_GRPC_VERSION := v1.6.2
 STATICCHECK_VERSION        := v0.8.2
 GRPCURL_VERSION            := v1.9.4
 GHZ_VERSION                := v0.93.0
+# onnxruntime shared library for the onnx model kind (`make ort`): taken from
+# the npm package onnxruntime-node; 1.24.x matches onnxruntime_go v1.27.0
+# (ORT_API_VERSION 24 in its bundled onnxruntime_c_api.h).
+ORT_VERSION                := 1.24.3
+ORT_SHA256                 := 92ba8e44d31b80a34f5e805076a044122c3be1fffe0d88ed790de7267b0b2682
 
 TOOLS := .tools
 ADDR  ?= localhost:50051
@@ -44,8 +49,26 @@ build:
 	$(GO) build -o bin/recctl ./cmd/recctl
 
 ## run: build, prepare the demo data set and model repository, serve on $(ADDR).
-run: build demo
+run: build demo ort
 	bin/recserve --addr $(ADDR) --repo $(REPO) --data $(DATA)
+
+## ort: the onnxruntime shared library (.ort/libonnxruntime.so.1, linux/x64)
+## from the npm package onnxruntime-node@$(ORT_VERSION); skipped when
+## .ort/VERSION already says $(ORT_VERSION). The library is self-contained (it
+## dlopens libonnxruntime_providers_shared.so only for GPU providers).
+.PHONY: ort
+ort:
+	@if [ "$$(cat .ort/VERSION 2>/dev/null)" = "$(ORT_VERSION)" ] && [ -f .ort/libonnxruntime.so.1 ]; then \
+	  echo "onnxruntime $(ORT_VERSION) present in .ort/"; exit 0; fi; \
+	set -e; tmp=$$(mktemp -d); trap 'rm -rf "$$tmp"' EXIT; \
+	echo "fetching onnxruntime-node@$(ORT_VERSION) (npm)"; \
+	(cd "$$tmp" && npm pack --silent onnxruntime-node@$(ORT_VERSION) >/dev/null); \
+	tar -xzf "$$tmp"/onnxruntime-node-$(ORT_VERSION).tgz -C "$$tmp" package/bin/napi-v6/linux/x64/libonnxruntime.so.1; \
+	echo "$(ORT_SHA256)  $$tmp/package/bin/napi-v6/linux/x64/libonnxruntime.so.1" | sha256sum -c --quiet -; \
+	mkdir -p .ort; rm -f .ort/VERSION; \
+	mv "$$tmp"/package/bin/napi-v6/linux/x64/libonnxruntime.so.1 .ort/libonnxruntime.so.1; \
+	echo "$(ORT_VERSION)" > .ort/VERSION; \
+	echo "onnxruntime $(ORT_VERSION) installed in .ort/"
 
 ## demo: the demo data set (recctl datagen) and its model repository.
 demo: build $(DEMO)/data/interactions.csv $(DEMO)/repo/.trained
