@@ -49,6 +49,8 @@ const (
 	colCategory    = "category"
 	colBrand       = "brand"
 	colPrice       = "price"
+	colInStock     = "in_stock"
+	colHidden      = "hidden"
 	colDescription = "description"
 )
 
@@ -57,8 +59,8 @@ const (
 var (
 	interactionColumns  = []string{colUserID, colItemID, colEvent, colValue, colTimestamp, colSessionID}
 	interactionRequired = []bool{true, true, true, false, true, false}
-	itemColumns         = []string{colItemID, colTitle, colCategory, colBrand, colPrice, colDescription}
-	itemRequired        = []bool{true, false, false, false, false, false}
+	itemColumns         = []string{colItemID, colTitle, colCategory, colBrand, colPrice, colDescription, colInStock, colHidden}
+	itemRequired        = []bool{true, false, false, false, false, false, false, false}
 )
 
 // Read loads the data set stored in dir. interactions.csv is required;
@@ -274,8 +276,33 @@ func ReadItems(r io.Reader, name string) ([]Item, error) {
 			}
 			it.Price = v
 		}
+		inStock, err := parseFlag(field(rec, idx[6]), true)
+		if err != nil {
+			return nil, lineError(cr, name, fmt.Errorf("in_stock: %w", err))
+		}
+		it.OutOfStock = !inStock
+		if it.Hidden, err = parseFlag(field(rec, idx[7]), false); err != nil {
+			return nil, lineError(cr, name, fmt.Errorf("hidden: %w", err))
+		}
 		items = append(items, it)
 	}
+}
+
+// parseFlag reads an optional boolean cell: empty means def; true/false,
+// yes/no, 1/0 in any case; for in_stock a stock count (> 0 is in stock).
+func parseFlag(s string, def bool) (bool, error) {
+	switch strings.ToLower(s) {
+	case "":
+		return def, nil
+	case "true", "yes", "y", "t":
+		return true, nil
+	case "false", "no", "n", "f":
+		return false, nil
+	}
+	if n, err := strconv.ParseFloat(s, 64); err == nil && !math.IsNaN(n) {
+		return n > 0, nil
+	}
+	return false, fmt.Errorf("bad value %q: want true/false, yes/no or a number", s)
 }
 
 // ReadUsers reads a users.csv from r; name is the file name used in errors.
@@ -477,16 +504,28 @@ func Write(dir string, d *Dataset) error {
 		return err
 	}
 	err = writeFile(dir, ItemsFile, func(w *csv.Writer) error {
-		if err := w.Write(itemColumns); err != nil {
+		// The availability columns are written only when some item needs
+		// them, so plain catalogues keep the six documented columns.
+		cols := itemColumns[:6]
+		for _, it := range d.Items {
+			if it.OutOfStock || it.Hidden {
+				cols = itemColumns
+				break
+			}
+		}
+		if err := w.Write(cols); err != nil {
 			return err
 		}
-		rec := make([]string, len(itemColumns))
+		rec := make([]string, len(cols))
 		for _, it := range d.Items {
 			price := ""
 			if !math.IsNaN(it.Price) {
 				price = strconv.FormatFloat(it.Price, 'g', -1, 64)
 			}
 			rec[0], rec[1], rec[2], rec[3], rec[4], rec[5] = it.ID, it.Title, it.Category, it.Brand, price, it.Description
+			if len(cols) > 6 {
+				rec[6], rec[7] = strconv.FormatBool(!it.OutOfStock), strconv.FormatBool(it.Hidden)
+			}
 			if err := w.Write(rec); err != nil {
 				return err
 			}

@@ -385,3 +385,37 @@ func BenchmarkRead(b *testing.B) {
 		}
 	}
 }
+
+func TestItemAvailability(t *testing.T) {
+	in := "item_id,price,in_stock,hidden\ni1,1,true,\ni2,2,0,\ni3,3,,yes\ni4,4,5,no\n"
+	items, err := ReadItems(strings.NewReader(in), "items.csv")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []struct{ out, hidden bool }{{false, false}, {true, false}, {false, true}, {false, false}}
+	for i, w := range want {
+		if items[i].OutOfStock != w.out || items[i].Hidden != w.hidden {
+			t.Errorf("%s: out of stock %v hidden %v; want %v %v", items[i].ID, items[i].OutOfStock, items[i].Hidden, w.out, w.hidden)
+		}
+	}
+	_, err = ReadItems(strings.NewReader("item_id,in_stock\ni1,maybe\n"), "items.csv")
+	var pe *ParseError
+	if !errors.As(err, &pe) || pe.Line != 2 || !strings.Contains(err.Error(), "in_stock") {
+		t.Errorf("ReadItems(bad in_stock) error = %v; want a ParseError on line 2 naming in_stock", err)
+	}
+	// Round trip through Write keeps the flags; plain catalogues keep six columns.
+	dir := t.TempDir()
+	d := &Dataset{Items: items}
+	if err := Write(dir, d); err != nil {
+		t.Fatal(err)
+	}
+	back, err := Read(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range items {
+		if back.Items[i].OutOfStock != items[i].OutOfStock || back.Items[i].Hidden != items[i].Hidden {
+			t.Errorf("round trip of %s lost its flags", items[i].ID)
+		}
+	}
+}

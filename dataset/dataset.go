@@ -74,6 +74,11 @@ type Item struct {
 	Brand       string
 	Price       float64
 	Description string
+	// OutOfStock and Hidden come from the optional items.csv columns
+	// in_stock (false = out of stock) and hidden; routes can filter such
+	// items out while models keep them (an item may come back in stock).
+	OutOfStock bool
+	Hidden     bool
 }
 
 // User is one row of the optional users.csv: the id plus any further columns,
