@@ -20,13 +20,32 @@ func TestLoadConfigGood(t *testing.T) {
 				DefaultRoute:   "main",
 				DefaultScorer:  "gbm",
 				Fallback:       "pop",
-				DefaultSimilar: router.DefaultSimilarModel,
+				DefaultSimilar: "content",
+				NewUserEvents:  3,
+				Rules: []router.Rule{
+					{Context: map[string]string{"page": "home"}, User: router.UserAnonymous, Route: "cold"},
+					{User: router.UserKnown, Experiment: "ranker"},
+				},
+				Experiments: []router.Experiment{{Name: "ranker", Salt: "2026-11", Arms: []router.Arm{
+					{Name: "control", Route: "main", Percent: 70}, {Name: "treatment", Route: "cold", Percent: 30},
+				}}},
 				Routes: []router.Route{
-					{Name: "main", Sources: []router.Source{
-						{Model: "itemknn", Weight: 2, Candidates: 50},
-						{Model: "pop", Weight: 1},
-					}},
-					{Name: "cold", Fallback: "trending", Sources: []router.Source{{Model: "trending", Weight: 1}}},
+					{
+						Name: "main", Blend: router.BlendRRF, RRFK: 30,
+						Sources: []router.Source{
+							{Model: "itemknn", Weight: 2, Candidates: 50, TimeoutMS: 20},
+							{Model: "pop", Weight: 1},
+						},
+						Rerank: &router.Rerank{Model: "gbm", TopN: 20, Weight: 0.5},
+						Filters: router.RouteFilters{
+							Exclude: router.ExcludePurchased, IncludeOutOfStock: true, PriceMin: ptr(5), PriceMax: ptr(50),
+							ExcludeCategories: []string{"gifts"}, IncludeCategories: []string{"shoes", "hats"},
+						},
+						Diversity: &router.Diversity{MaxPerCategory: 3, MMRLambda: 0.7},
+					},
+					{Name: "cold", Blend: router.BlendMinMax, RRFK: 60, Fallback: router.Chain{"trending", "pop"},
+						Filters: router.RouteFilters{Exclude: router.ExcludeSeen},
+						Sources: []router.Source{{Model: "trending", Weight: 1}}},
 				},
 			},
 		},
@@ -37,7 +56,10 @@ func TestLoadConfigGood(t *testing.T) {
 				DefaultScorer:  router.DefaultFallback,
 				Fallback:       router.DefaultFallback,
 				DefaultSimilar: router.DefaultSimilarModel,
-				Routes:         []router.Route{{Name: "only", Sources: []router.Source{{Model: "knn", Weight: 1}}}},
+				NewUserEvents:  5,
+				Routes: []router.Route{{Name: "only", Blend: router.BlendMinMax, RRFK: 60,
+					Filters: router.RouteFilters{Exclude: router.ExcludeSeen},
+					Sources: []router.Source{{Model: "knn", Weight: 1}}}},
 			},
 		},
 	}
@@ -55,6 +77,8 @@ func TestLoadConfigGood(t *testing.T) {
 	}
 }
 
+func ptr(v float64) *float64 { return &v }
+
 func TestLoadConfigBad(t *testing.T) {
 	tests := []struct {
 		file string
@@ -70,7 +94,17 @@ func TestLoadConfigBad(t *testing.T) {
 		{"negative_weight.yaml", "routes[0].sources[0]: weight"},
 		{"nan_weight.yaml", "routes[0].sources[0]: weight"},
 		{"inf_weight.yaml", "routes[0].sources[0]: weight"},
-		{"negative_candidates.yaml", "routes[0].sources[0]: weight and candidates must be non-negative"},
+		{"negative_candidates.yaml", "routes[0].sources[0]: weight, candidates and timeout_ms must be non-negative"},
+		{"bad_blend.yaml", `routes[0].blend: "mean" is not minmax, rank or rrf`},
+		{"percents.yaml", `experiments[0].arms: percents of "e" sum to 90, want 100`},
+		{"rule_both.yaml", "rules[0]: exactly one of route and experiment is required"},
+		{"rule_route.yaml", `rules[0].route: no route named "nope"`},
+		{"rule_user.yaml", `rules[0].user: "robot" is not anonymous, new or known`},
+		{"arm_route.yaml", `experiments[0].arms[0].route: no route named "nope"`},
+		{"rerank_weight.yaml", "routes[0].rerank: top_n must be positive and weight in (0, 1]"},
+		{"prices.yaml", "routes[0].filters: price_min 10 above price_max 5"},
+		{"exclude.yaml", `routes[0].filters.exclude: "viewed" is not seen, purchased or none`},
+		{"lambda.yaml", "routes[0].diversity: max_per_category must be non-negative and mmr_lambda in [0, 1)"},
 		{"unknown_default_route.yaml", `default_route: no route named "nope"`},
 		{"syntax.yaml", "yaml:"},
 		{"wrong_type.yaml", "cannot unmarshal"},

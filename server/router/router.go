@@ -15,13 +15,11 @@ import (
 	"math"
 	"strconv"
 	"strings"
-	"sync"
 	"sync/atomic"
 
 	"github.com/recserve/recserve/dataset"
 	"github.com/recserve/recserve/models"
 	"github.com/recserve/recserve/models/repository"
-	"github.com/recserve/recserve/models/topk"
 	"github.com/recserve/recserve/store"
 )
 
@@ -64,8 +62,12 @@ type Filters struct {
 	ExcludeItems      []string
 	ExcludeCategories []string
 	IncludeCategories []string
-	// IncludeSeen allows items already in the user's history.
+	// IncludeSeen allows items already in the user's history (the route's
+	// filters.exclude still applies).
 	IncludeSeen bool
+	// PriceMin and PriceMax, when set, bound item prices; an item without a
+	// price is then left out.
+	PriceMin, PriceMax *float64
 }
 
 // Item is one recommended item with the models that proposed it.
@@ -132,10 +134,11 @@ type Options struct {
 // Router answers requests. It is safe for concurrent use; SetConfig swaps the
 // routing configuration atomically.
 type Router struct {
-	models Models
-	store  Store
-	log    *slog.Logger
-	cfg    atomic.Pointer[Config]
+	models  Models
+	store   Store
+	log     *slog.Logger
+	cfg     atomic.Pointer[Config]
+	metrics metrics
 }
 
 // New returns a Router; opts.Config must have been validated (LoadConfig or
@@ -170,366 +173,6 @@ func (r *Router) SetConfig(cfg Config) error {
 
 // Config returns a copy of the current routing configuration.
 func (r *Router) Config() Config { return r.cfg.Load().clone() }
-
-// plan is a resolved request: the sources to run and the fallback.
-type plan struct {
-	route    string
-	sources  []Source
-	fallback string
-}
-
-// Recommend answers a recommendation request.
-func (r *Router) Recommend(ctx context.Context, req Request) (Response, error) {
-	cfg := r.cfg.Load()
-	k, err := validateK(req.K)
-	if err != nil {
-		return Response{}, err
-	}
-	if req.UserID == "" && len(req.SessionItems) == 0 {
-		return Response{}, fieldErr("user_id", "user_id or session_items is required")
-	}
-	if err := validateSession(req.SessionItems); err != nil {
-		return Response{}, err
-	}
-	if err := validateContext(req.Context); err != nil {
-		return Response{}, err
-	}
-	p, err := r.resolve(cfg, req)
-	if err != nil {
-		return Response{}, err
-	}
-	prof, err := r.profile(ctx, req.UserID, req.SessionItems)
-	if err != nil {
-		return Response{}, err
-	}
-	history := prof.History
-	q := models.Query{UserID: req.UserID, History: history, Session: req.SessionItems, K: k, Context: req.Context,
-		Allow: r.allow(prof, req.Filters)}
-
-	resp := Response{Route: p.route, ColdStart: len(history) == 0}
-	sources := p.sources
-	if resp.ColdStart && req.Model == "" {
-		sources = []Source{{Model: p.fallback, Weight: 1}}
-	}
-	results := r.runSources(ctx, sources, q)
-	for _, res := range results {
-		if res.err != nil {
-			if ctxErr := ctx.Err(); ctxErr != nil {
-				return Response{}, ctxErr
-			}
-			if req.Model != "" {
-				return Response{}, res.err
-			}
-			r.log.Warn("source failed", "route", p.route, "model", res.source.Model, "err", res.err)
-			continue
-		}
-		resp.Models = append(resp.Models, ModelVersion{res.source.Model, res.version})
-	}
-	blended := blend(results, k)
-	if len(blended) < k && req.Model == "" {
-		blended, err = r.backfill(ctx, &resp, blended, p.fallback, q)
-		if err != nil {
-			return Response{}, err
-		}
-	}
-	resp.Items = blended
-	return resp, nil
-}
-
-// resolve picks the sources for req.
-func (r *Router) resolve(cfg *Config, req Request) (plan, error) {
-	if req.Model != "" {
-		l, err := r.models.Get(req.Model)
-		if err != nil {
-			return plan{}, &FieldError{Field: "model", Err: err}
-		}
-		if _, ok := l.Model.(models.Recommender); !ok {
-			return plan{}, fieldErr("model", "model %q (kind %s) cannot recommend", req.Model, l.Spec.Kind)
-		}
-		return plan{route: "model:" + req.Model, sources: []Source{{Model: req.Model, Weight: 1}}, fallback: cfg.Fallback}, nil
-	}
-	name := req.Route
-	if name == "" {
-		name = cfg.DefaultRoute
-	}
-	rt, ok := cfg.route(name)
-	if !ok {
-		return plan{}, &FieldError{Field: "route", Err: fmt.Errorf("route %q: %w", name, models.ErrNotFound)}
-	}
-	fb := rt.Fallback
-	if fb == "" {
-		fb = cfg.Fallback
-	}
-	return plan{route: rt.Name, sources: rt.Sources, fallback: fb}, nil
-}
-
-// profile is the user's stored profile with the session items appended to
-// the history (as views) and to the seen set. The stored profile is shared and
-// never modified.
-func (r *Router) profile(ctx context.Context, userID string, session []string) (store.Profile, error) {
-	var p store.Profile
-	if userID != "" {
-		var err error
-		if p, err = r.store.Profile(ctx, userID); err != nil {
-			return store.Profile{}, fmt.Errorf("profile of %q: %w", userID, err)
-		}
-	}
-	if len(session) == 0 {
-		return p, nil
-	}
-	h := make([]dataset.Interaction, 0, len(p.History)+len(session))
-	h = append(h, p.History...)
-	var ts int64
-	if len(p.History) > 0 {
-		ts = p.History[len(p.History)-1].Timestamp
-	}
-	seen := make(map[string]struct{}, len(p.Seen)+len(session))
-	for id := range p.Seen {
-		seen[id] = struct{}{}
-	}
-	for _, id := range session {
-		h = append(h, dataset.Interaction{UserID: userID, ItemID: id, Event: dataset.View, Value: 1, Timestamp: ts})
-		seen[id] = struct{}{}
-	}
-	return store.Profile{History: h, Seen: seen}, nil
-}
-
-// allow builds the item filter of a request. It allocates only for the
-// request's own exclusions; the seen set is the store's.
-func (r *Router) allow(p store.Profile, f Filters) func(string) bool {
-	seen := p.Seen
-	if f.IncludeSeen {
-		seen = nil
-	}
-	excluded := setOf(f.ExcludeItems)
-	exCat := setOf(f.ExcludeCategories)
-	inCat := setOf(f.IncludeCategories)
-	needItem := len(exCat) > 0 || len(inCat) > 0
-	return func(id string) bool {
-		if _, ok := seen[id]; ok {
-			return false
-		}
-		if _, ok := excluded[id]; ok {
-			return false
-		}
-		if !needItem {
-			return true
-		}
-		it, ok := r.store.Item(id)
-		if !ok {
-			return len(inCat) == 0
-		}
-		if _, ok := exCat[it.Category]; ok {
-			return false
-		}
-		if len(inCat) > 0 {
-			_, ok := inCat[it.Category]
-			return ok
-		}
-		return true
-	}
-}
-
-func setOf(xs []string) map[string]struct{} {
-	if len(xs) == 0 {
-		return nil
-	}
-	s := make(map[string]struct{}, len(xs))
-	for _, x := range xs {
-		s[x] = struct{}{}
-	}
-	return s
-}
-
-// sourceResult is the outcome of one source.
-type sourceResult struct {
-	source  Source
-	version string
-	items   []models.Scored
-	err     error
-}
-
-// runSources runs every source concurrently (inline when there is one) and
-// returns the results in source order.
-func (r *Router) runSources(ctx context.Context, sources []Source, q models.Query) []sourceResult {
-	out := make([]sourceResult, len(sources))
-	if len(sources) == 1 {
-		out[0] = r.runSource(ctx, sources[0], q)
-		return out
-	}
-	var wg sync.WaitGroup
-	for i, s := range sources {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			out[i] = r.runSource(ctx, s, q)
-		}()
-	}
-	wg.Wait()
-	return out
-}
-
-func (r *Router) runSource(ctx context.Context, s Source, q models.Query) (res sourceResult) {
-	res.source = s
-	l, err := r.models.Get(s.Model)
-	if err != nil {
-		res.err = err
-		return res
-	}
-	res.version = l.Version
-	rec, ok := l.Model.(models.Recommender)
-	if !ok {
-		res.err = fmt.Errorf("model %q cannot recommend: %w", s.Model, models.ErrUnsupported)
-		return res
-	}
-	if s.Candidates > 0 {
-		q.K = s.Candidates
-	} else if len(q.History) > 0 {
-		q.K = 2 * q.K
-	}
-	res.items, res.err = rec.Recommend(ctx, q)
-	return res
-}
-
-// blend merges the successful sources' candidates: a single source keeps its
-// own scores; several are combined by the weighted sum of min-max normalised
-// scores. The top k are returned.
-func blend(results []sourceResult, k int) []Item {
-	ok := 0
-	for _, res := range results {
-		if res.err == nil {
-			ok++
-		}
-	}
-	if ok == 1 {
-		for _, res := range results {
-			if res.err == nil {
-				return single(res, k)
-			}
-		}
-	}
-	type acc struct {
-		score   float64
-		sources []string
-	}
-	byItem := map[string]*acc{}
-	var order []string
-	for _, res := range results {
-		if res.err != nil || len(res.items) == 0 {
-			continue
-		}
-		// One shared slice per source: cap 1 makes a second append copy.
-		src := []string{res.source.Model}
-		lo, hi := res.items[len(res.items)-1].Score, res.items[0].Score
-		for _, it := range res.items {
-			s := it.Score
-			if ok > 1 {
-				s = res.source.Weight * normalise(s, lo, hi)
-			}
-			a, seen := byItem[it.ItemID]
-			if !seen {
-				a = &acc{}
-				byItem[it.ItemID] = a
-				order = append(order, it.ItemID)
-			}
-			a.score += s
-			if a.sources == nil {
-				a.sources = src
-			} else {
-				a.sources = append(a.sources, res.source.Model)
-			}
-		}
-	}
-	c := topk.New(k)
-	for _, id := range order {
-		c.Push(id, byItem[id].score)
-	}
-	top := c.Sorted()
-	out := make([]Item, len(top))
-	for i, s := range top {
-		out[i] = Item{ItemID: s.ItemID, Score: s.Score, Sources: byItem[s.ItemID].sources}
-	}
-	return out
-}
-
-// single converts one source's answer, keeping its scores and order.
-func single(res sourceResult, k int) []Item {
-	items := res.items[:min(k, len(res.items))]
-	src := []string{res.source.Model}
-	out := make([]Item, len(items))
-	for i, s := range items {
-		out[i] = Item{ItemID: s.ItemID, Score: s.Score, Sources: src}
-	}
-	return out
-}
-
-// normalise maps s from [lo,hi] to [0,1]; a constant source maps to 1.
-func normalise(s, lo, hi float64) float64 {
-	if hi-lo <= 0 || math.IsInf(hi-lo, 0) {
-		return 1
-	}
-	return (s - lo) / (hi - lo)
-}
-
-// backfill tops up items from the fallback model, below every item already
-// chosen.
-func (r *Router) backfill(ctx context.Context, resp *Response, items []Item, fallback string, q models.Query) ([]Item, error) {
-	chosen := make(map[string]struct{}, len(items))
-	floor := math.Inf(1)
-	for _, it := range items {
-		chosen[it.ItemID] = struct{}{}
-		floor = min(floor, it.Score)
-	}
-	allow := q.Allow
-	q.Allow = func(id string) bool {
-		if _, ok := chosen[id]; ok {
-			return false
-		}
-		return allow == nil || allow(id)
-	}
-	need := q.K - len(items)
-	q.K = need
-	// Candidates pins the fallback to exactly the missing count: without it
-	// runSource asks for 2*need when the user has history, overshooting k.
-	res := r.runSource(ctx, Source{Model: fallback, Weight: 1, Candidates: need}, q)
-	if res.err != nil {
-		if len(items) > 0 && ctx.Err() == nil {
-			r.log.Warn("fallback failed", "model", fallback, "err", res.err)
-			return items, nil
-		}
-		if ctx.Err() != nil {
-			return nil, ctx.Err()
-		}
-		return nil, fmt.Errorf("fallback %q: %w", fallback, res.err)
-	}
-	if len(res.items) > need {
-		res.items = res.items[:need]
-	}
-	if len(res.items) == 0 {
-		return items, nil
-	}
-	if !contains(resp.Models, fallback) {
-		resp.Models = append(resp.Models, ModelVersion{fallback, res.version})
-	}
-	// Keep backfilled items below the blended ones whatever their scale.
-	shift := 0.0
-	if len(items) > 0 && res.items[0].Score >= floor {
-		shift = res.items[0].Score - floor + 1
-	}
-	for _, s := range res.items {
-		items = append(items, Item{ItemID: s.ItemID, Score: s.Score - shift, Sources: []string{fallback}})
-	}
-	return items, nil
-}
-
-func contains(ms []ModelVersion, name string) bool {
-	for _, m := range ms {
-		if m.Name == name {
-			return true
-		}
-	}
-	return false
-}
 
 // Score answers a scoring request.
 func (r *Router) Score(ctx context.Context, req ScoreRequest) (ScoreResponse, error) {
@@ -597,7 +240,7 @@ func (r *Router) SimilarItems(ctx context.Context, req SimilarRequest) (SimilarR
 	if err != nil {
 		return SimilarResponse{}, err
 	}
-	allow := r.allow(prof, req.Filters)
+	allow := r.allow(prof, req.Filters, RouteFilters{})
 	items, err := sim.SimilarItems(ctx, models.SimilarQuery{ItemID: req.ItemID, K: k, Allow: func(id string) bool {
 		return id != req.ItemID && allow(id)
 	}})

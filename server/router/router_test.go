@@ -39,7 +39,7 @@ func baseConfig() router.Config {
 			{Name: "flaky", Sources: []router.Source{{Model: "main"}, {Model: "broken"}, {Model: "missing"}}},
 			{Name: "dead", Sources: []router.Source{{Model: "broken"}}},
 			{Name: "short", Sources: []router.Source{{Model: "short"}}},
-			{Name: "ownfb", Sources: []router.Source{{Model: "main"}}, Fallback: "pop2"},
+			{Name: "ownfb", Sources: []router.Source{{Model: "main"}}, Fallback: router.Chain{"pop2"}},
 		},
 	}
 }
