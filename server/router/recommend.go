@@ -66,9 +66,22 @@ func (r *Router) Recommend(ctx context.Context, req Request) (resp Response, err
 		Allow: r.allow(prof, req.Filters, rf)}
 	resp = Response{Route: p.name, Arm: p.arm, ColdStart: len(prof.History) == 0}
 
+	// The pool is what the sources are asked for: more than k when a rerank
+	// or diversity stage chooses among them.
+	pool := k
+	if rt := p.route; rt != nil {
+		if rt.Rerank != nil {
+			pool = max(pool, rt.Rerank.TopN)
+		}
+		if rt.Diversity != nil {
+			pool = max(pool, 4*k)
+		}
+	}
 	var results []sourceResult
 	if !resp.ColdStart || req.Model != "" {
-		results = r.runSources(ctx, p.sources, q)
+		sq := q
+		sq.K = pool
+		results = r.runSources(ctx, p.sources, sq)
 		if err := ctx.Err(); err != nil {
 			return Response{}, err
 		}
@@ -86,13 +99,6 @@ func (r *Router) Recommend(ctx context.Context, req Request) (resp Response, err
 	}
 	var items []Item
 	if p.route != nil {
-		pool := k
-		if p.route.Rerank != nil {
-			pool = max(pool, p.route.Rerank.TopN)
-		}
-		if p.route.Diversity != nil {
-			pool = max(pool, 4*k)
-		}
 		items = blendRoute(results, p.route, pool)
 		if p.route.Rerank != nil && len(items) > 1 {
 			if items, err = r.rerank(ctx, &resp, items, p.route.Rerank, q); err != nil {
@@ -189,14 +195,22 @@ func assignmentKey(req Request) string {
 	return "s:" + req.SessionItems[0]
 }
 
-// assign picks the arm of key: a 64-bit FNV-1a hash of salt and key, mapped
-// to [0, 100) and matched against the arms' cumulative percents.
+// assign picks the arm of key: a 64-bit FNV-1a hash of salt and key, mixed
+// by the SplitMix64 finaliser (FNV's high bits alone are skewed for similar
+// short keys), mapped to [0, 100) and matched against the arms' cumulative
+// percents. It depends on nothing but its inputs, so every replica agrees.
 func (e *Experiment) assign(key string) Arm {
 	h := fnv.New64a()
 	h.Write([]byte(e.Salt))
 	h.Write([]byte{0})
 	h.Write([]byte(key))
-	x := float64(h.Sum64()>>11) / float64(1<<53) * 100
+	v := h.Sum64()
+	v ^= v >> 30
+	v *= 0xbf58476d1ce4e5b9
+	v ^= v >> 27
+	v *= 0x94d049bb133111eb
+	v ^= v >> 31
+	x := float64(v>>11) / float64(1<<53) * 100
 	var cum float64
 	for _, a := range e.Arms {
 		cum += a.Percent
