@@ -3,11 +3,14 @@ package router_test
 import (
 	"context"
 	"fmt"
+	"slices"
 	"testing"
+	"time"
 
 	"github.com/recserve/recserve/models"
 	"github.com/recserve/recserve/models/popularity"
 	"github.com/recserve/recserve/models/repository"
+	"github.com/recserve/recserve/models/userknn"
 	"github.com/recserve/recserve/server/router"
 	"github.com/recserve/recserve/store"
 	"github.com/recserve/recserve/training/datagen"
@@ -63,6 +66,73 @@ func BenchmarkRecommend(b *testing.B) {
 				}
 				i++
 			}
+		})
+	}
+}
+
+// BenchmarkEnsemble compares a three-source route (itemknn, userknn,
+// trending: the shipped default) with each source alone, in process on the
+// demo data, and reports p50 and p99 latency. Sources run concurrently, so
+// the ensemble's p50 should stay close to its slowest member's.
+//
+//	go test -run '^$' -bench Ensemble -benchtime 3000x ./server/router/
+func BenchmarkEnsemble(b *testing.B) {
+	ctx := context.Background()
+	d, err := datagen.Generate(datagen.Config{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	st := store.New(d)
+	ms := staticModels{}
+	trending, err := trainer.FitPopularity(d, trainer.PopularityOptions{Scope: popularity.Category, HalfLifeDays: 7})
+	if err != nil {
+		b.Fatal(err)
+	}
+	ik, err := trainer.FitItemKNN(ctx, d, trainer.DefaultItemKNNOptions())
+	if err != nil {
+		b.Fatal(err)
+	}
+	uk, err := trainer.FitUserKNN(ctx, d, userknn.DefaultOptions(), 0)
+	if err != nil {
+		b.Fatal(err)
+	}
+	for name, m := range map[string]models.Model{"trending": trending, "itemknn": ik, "userknn": uk, "popularity": trending} {
+		ms[name] = &repository.Loaded{Name: name, Version: "1", Model: m}
+	}
+	cfg := router.Config{DefaultRoute: "ensemble", Fallback: "popularity", Routes: []router.Route{
+		{Name: "ensemble", Sources: []router.Source{{Model: "itemknn", Weight: 1}, {Model: "userknn", Weight: 0.3}, {Model: "trending", Weight: 0.5}}},
+		{Name: "itemknn", Sources: []router.Source{{Model: "itemknn"}}},
+		{Name: "userknn", Sources: []router.Source{{Model: "userknn"}}},
+		{Name: "trending", Sources: []router.Source{{Model: "trending"}}},
+	}}
+	r, err := router.New(router.Options{Models: ms, Store: st, Config: cfg})
+	if err != nil {
+		b.Fatal(err)
+	}
+	seen := map[string]bool{}
+	var users []string
+	for _, in := range d.Interactions {
+		if !seen[in.UserID] && len(users) < 1000 {
+			seen[in.UserID] = true
+			users = append(users, in.UserID)
+		}
+	}
+	for _, route := range []string{"itemknn", "userknn", "trending", "ensemble"} {
+		b.Run("route="+route, func(b *testing.B) {
+			lat := make([]time.Duration, 0, b.N)
+			i := 0
+			for b.Loop() {
+				start := time.Now()
+				resp, err := r.Recommend(ctx, router.Request{UserID: users[i%len(users)], K: 10, Route: route})
+				lat = append(lat, time.Since(start))
+				if err != nil || len(resp.Items) != 10 {
+					b.Fatalf("Recommend(%s) = %d items, %v", route, len(resp.Items), err)
+				}
+				i++
+			}
+			slices.Sort(lat)
+			b.ReportMetric(float64(lat[len(lat)/2].Microseconds()), "p50-µs")
+			b.ReportMetric(float64(lat[len(lat)*99/100].Microseconds()), "p99-µs")
 		})
 	}
 }
