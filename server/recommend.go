@@ -73,6 +73,8 @@ func filters(f *pb.Filters) router.Filters {
 		ExcludeCategories: f.GetExcludeCategories(),
 		IncludeCategories: f.GetIncludeCategories(),
 		IncludeSeen:       f.GetIncludeSeen(),
+		PriceMin:          f.PriceMin, // nil when unset (proto3 optional)
+		PriceMax:          f.PriceMax,
 	}
 }
 

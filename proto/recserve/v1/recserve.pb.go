@@ -199,8 +199,13 @@ type Filters struct {
 	// include_categories, when set, restricts results to these categories.
 	IncludeCategories []string `protobuf:"bytes,3,rep,name=include_categories,json=includeCategories,proto3" json:"include_categories,omitempty"`
 	// include_seen returns items already in the user's history; by default they
-	// are excluded.
-	IncludeSeen   bool `protobuf:"varint,4,opt,name=include_seen,json=includeSeen,proto3" json:"include_seen,omitempty"`
+	// are excluded (a route may exclude only purchased items, or none).
+	IncludeSeen bool `protobuf:"varint,4,opt,name=include_seen,json=includeSeen,proto3" json:"include_seen,omitempty"`
+	// price_min and price_max, when set, bound item prices; items without a
+	// price are then left out. Hidden and out-of-stock catalogue items are
+	// never returned unless a route says otherwise.
+	PriceMin      *float64 `protobuf:"fixed64,5,opt,name=price_min,json=priceMin,proto3,oneof" json:"price_min,omitempty"`
+	PriceMax      *float64 `protobuf:"fixed64,6,opt,name=price_max,json=priceMax,proto3,oneof" json:"price_max,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -261,6 +266,20 @@ func (x *Filters) GetIncludeSeen() bool {
 		return x.IncludeSeen
 	}
 	return false
+}
+
+func (x *Filters) GetPriceMin() float64 {
+	if x != nil && x.PriceMin != nil {
+		return *x.PriceMin
+	}
+	return 0
+}
+
+func (x *Filters) GetPriceMax() float64 {
+	if x != nil && x.PriceMax != nil {
+		return *x.PriceMax
+	}
+	return 0
 }
 
 // RecommendResponse is the ranked answer to a RecommendRequest.
@@ -1283,12 +1302,18 @@ const file_recserve_v1_recserve_proto_rawDesc = "" +
 	"\afilters\x18\a \x01(\v2\x14.recserve.v1.FiltersR\afilters\x1a:\n" +
 	"\fContextEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\xaf\x01\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\x8f\x02\n" +
 	"\aFilters\x12#\n" +
 	"\rexclude_items\x18\x01 \x03(\tR\fexcludeItems\x12-\n" +
 	"\x12exclude_categories\x18\x02 \x03(\tR\x11excludeCategories\x12-\n" +
 	"\x12include_categories\x18\x03 \x03(\tR\x11includeCategories\x12!\n" +
-	"\finclude_seen\x18\x04 \x01(\bR\vincludeSeen\"\xd0\x01\n" +
+	"\finclude_seen\x18\x04 \x01(\bR\vincludeSeen\x12 \n" +
+	"\tprice_min\x18\x05 \x01(\x01H\x00R\bpriceMin\x88\x01\x01\x12 \n" +
+	"\tprice_max\x18\x06 \x01(\x01H\x01R\bpriceMax\x88\x01\x01B\f\n" +
+	"\n" +
+	"_price_minB\f\n" +
+	"\n" +
+	"_price_max\"\xd0\x01\n" +
 	"\x11RecommendResponse\x122\n" +
 	"\x05items\x18\x01 \x03(\v2\x1c.recserve.v1.RecommendedItemR\x05items\x12\x14\n" +
 	"\x05route\x18\x02 \x01(\tR\x05route\x12\x10\n" +
@@ -1463,6 +1488,7 @@ func file_recserve_v1_recserve_proto_init() {
 	if File_recserve_v1_recserve_proto != nil {
 		return
 	}
+	file_recserve_v1_recserve_proto_msgTypes[1].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
