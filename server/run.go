@@ -13,6 +13,7 @@ import (
 	"github.com/recserve/recserve/models"
 	"github.com/recserve/recserve/models/builtin"
 	"github.com/recserve/recserve/models/features"
+	"github.com/recserve/recserve/models/onnx"
 	"github.com/recserve/recserve/models/repository"
 	"github.com/recserve/recserve/server/router"
 	"github.com/recserve/recserve/store"
@@ -31,6 +32,11 @@ type Config struct {
 	DebugAddr string
 	// Server configures the gRPC server.
 	Server Options
+	// ONNXRuntimeLib is the onnxruntime shared library the onnx model kind
+	// runs on; empty finds it with onnx.FindLibrary ($ONNXRUNTIME_LIB, else
+	// .ort/libonnxruntime.so.1 from `make ort`). Without it onnx models fail
+	// to load and every other model serves.
+	ONNXRuntimeLib string
 }
 
 // Validate reports a configuration that cannot start.
@@ -76,7 +82,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, started func(addr ne
 	go func() { serveErr <- srv.Serve(ctx, lis) }()
 	log.Info("listening", "addr", lis.Addr().String())
 	if cfg.DebugAddr != "" {
-		stopDebug, err := serveDebug(cfg.DebugAddr, log)
+		stopDebug, err := serveDebug(cfg.DebugAddr, log, lazy.routeMetrics)
 		if err != nil {
 			srv.grpc.Stop()
 			<-serveErr
@@ -85,7 +91,9 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, started func(addr ne
 		defer stopDebug()
 	}
 
-	repo, err := load(ctx, cfg, log, lazy)
+	kinds, closeONNX := onnxKinds(cfg, log)
+	defer closeONNX() // after repo.Close (deferred below): models first
+	repo, err := load(ctx, cfg, log, lazy, kinds)
 	if err != nil {
 		srv.grpc.Stop()
 		<-serveErr
@@ -100,7 +108,32 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, started func(addr ne
 	return <-serveErr
 }
 
-func load(ctx context.Context, cfg Config, log *slog.Logger, lazy *lazyDeps) (*repository.Repository, error) {
+// onnxKinds loads onnxruntime for the onnx model kind and returns the model
+// kinds with it, and the function releasing it at exit. A library that is
+// missing or fails to load is a warning, not an error: the onnx models then
+// fail to load with the reason, and the Go-native models serve.
+func onnxKinds(cfg Config, log *slog.Logger) (*models.Kinds, func()) {
+	path, err := cfg.ONNXRuntimeLib, error(nil)
+	if path == "" {
+		path, err = onnx.FindLibrary()
+	}
+	var rt *onnx.Runtime
+	if err == nil {
+		rt, err = onnx.NewRuntime(path)
+	}
+	if err != nil {
+		log.Warn("onnxruntime not loaded: onnx models will not load (run `make ort` or set "+onnx.LibraryEnv+")", "err", err)
+		return builtin.Kinds(builtin.WithONNX(nil, err)), func() {}
+	}
+	log.Info("onnxruntime loaded", "onnxruntime", rt.Version(), "lib", rt.Path())
+	return builtin.Kinds(builtin.WithONNX(rt, nil)), func() {
+		if err := rt.Close(); err != nil {
+			log.Warn("onnxruntime close", "err", err)
+		}
+	}
+}
+
+func load(ctx context.Context, cfg Config, log *slog.Logger, lazy *lazyDeps, kinds *models.Kinds) (*repository.Repository, error) {
 	start := time.Now()
 	d, err := dataset.Read(cfg.Data)
 	if err != nil {
@@ -111,7 +144,7 @@ func load(ctx context.Context, cfg Config, log *slog.Logger, lazy *lazyDeps) (*r
 	feats := features.New(d.Items, d.Interactions, features.Options{})
 	log.Info("data set loaded", "dir", cfg.Data, "users", st.Users(), "items", len(st.ItemIDs()), "events", st.Events(), "dur", time.Since(start))
 	repo, err := repository.Open(ctx, repository.Options{
-		Dir: cfg.Repo, Kinds: builtin.Kinds(), Env: models.Env{Logger: log, Features: feats}, Logger: log,
+		Dir: cfg.Repo, Kinds: kinds, Env: models.Env{Logger: log, Features: feats}, Logger: log,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("open model repository: %w", err)

@@ -32,6 +32,8 @@ func toStatus(ctx context.Context, log *slog.Logger, err error) error {
 		return status.Error(codes.Canceled, err.Error())
 	case errors.Is(err, errLoading):
 		return status.Error(codes.Unavailable, err.Error())
+	case errors.Is(err, models.ErrOverloaded):
+		return status.Error(codes.ResourceExhausted, err.Error())
 	case errors.Is(err, models.ErrNotFound):
 		code = codes.NotFound
 	case errors.Is(err, models.ErrNotReady):

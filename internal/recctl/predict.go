@@ -79,7 +79,9 @@ func loadRowPredictor(ctx context.Context, dir string) (rowPredictor, error) {
 		return nil, err
 	}
 	v := models.Version{Name: filepath.Base(filepath.Dir(abs)), ID: filepath.Base(abs), Dir: dir, Spec: spec}
-	m, err := builtin.Kinds().Build(ctx, models.Env{}, v)
+	onnxOpt, releaseONNX := builtin.LoadONNX() // onnx models need onnxruntime (make ort)
+	defer releaseONNX()                        // a loaded model keeps it until closed
+	m, err := builtin.Kinds(onnxOpt).Build(ctx, models.Env{}, v)
 	if err != nil {
 		return nil, err
 	}

@@ -214,7 +214,9 @@ func Run(ctx context.Context, o Options) (Report, error) {
 	st := store.New(train)
 	// Scorers see a feature snapshot of the train data, as the server would.
 	env := models.Env{Features: features.New(train.Items, train.Interactions, features.Options{})}
-	repo, err := repository.Open(ctx, repository.Options{Dir: o.Repo, Kinds: builtin.Kinds(), Env: env})
+	onnxOpt, releaseONNX := builtin.LoadONNX() // onnx models need onnxruntime (make ort)
+	defer releaseONNX()
+	repo, err := repository.Open(ctx, repository.Options{Dir: o.Repo, Kinds: builtin.Kinds(onnxOpt), Env: env})
 	if err != nil {
 		return Report{}, err
 	}
