@@ -587,6 +587,33 @@ func TestConcurrentRecommend(t *testing.T) {
 	}
 }
 
+// TestCancelDuringRun cancels requests at random points around their Run
+// (run it with -race): each answer is a result or the context's error, and
+// the session keeps serving.
+func TestCancelDuringRun(t *testing.T) {
+	rt := newRuntime(t)
+	m := load(t, rt, version(t, uvSpec(nil), "user_vector.onnx", "items.txt")).(models.Scorer)
+	q := models.Query{History: history("i01", dataset.View)}
+	var wg sync.WaitGroup
+	for g := range 8 {
+		wg.Go(func() {
+			for i := range 200 {
+				ctx, cancel := context.WithTimeout(t.Context(), time.Duration((g*200+i)%40)*time.Microsecond)
+				_, err := m.Score(ctx, q, allItems())
+				cancel()
+				if err != nil && !errors.Is(err, context.DeadlineExceeded) {
+					t.Errorf("Score = %v; want nil or DeadlineExceeded", err)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	if _, err := m.Score(t.Context(), q, allItems()); err != nil {
+		t.Errorf("Score after cancellations = %v", err)
+	}
+}
+
 // TestBatchingEqualsDirect scores many users at once through a batching
 // model and checks each answer against the same model run directly.
 func TestBatchingEqualsDirect(t *testing.T) {

@@ -32,6 +32,41 @@ type session[T element] struct {
 	sess    *ort.DynamicAdvancedSession
 	t       tensors
 	batcher *batcher.Batcher[[]T, []float32] // nil: run directly
+	// runOpts is a free list of run options (each carries a terminate flag
+	// for one Run at a time), so a cancellable Run does not create and
+	// destroy one per call.
+	runOpts chan *ort.RunOptions
+}
+
+// runOptionsFree bounds the run options kept for reuse per session.
+const runOptionsFree = 64
+
+// runOptions takes run options from the free list or creates them.
+func (s *session[T]) runOptions() (*ort.RunOptions, error) {
+	select {
+	case ro := <-s.runOpts:
+		return ro, nil
+	default:
+	}
+	ro, err := ort.NewRunOptions()
+	if err != nil {
+		return nil, fmt.Errorf("run options: %w", err)
+	}
+	return ro, nil
+}
+
+// putRunOptions returns ro to the free list (clearing its terminate flag
+// when it was set) or destroys it when the list is full.
+func (s *session[T]) putRunOptions(ro *ort.RunOptions, terminated bool) {
+	if terminated && ro.UnsetTerminate() != nil {
+		ro.Destroy()
+		return
+	}
+	select {
+	case s.runOpts <- ro:
+	default:
+		ro.Destroy()
+	}
 }
 
 // newSession creates the session for path with the tensors t (checked by
@@ -52,7 +87,7 @@ func newSession[T element](path string, t tensors, c config) (*session[T], error
 	if err != nil {
 		return nil, fmt.Errorf("%s: create session: %w", path, err)
 	}
-	s := &session[T]{sess: sess, t: t}
+	s := &session[T]{sess: sess, t: t, runOpts: make(chan *ort.RunOptions, runOptionsFree)}
 	if err := s.warmUp(); err != nil {
 		return nil, errors.Join(err, s.close())
 	}
@@ -156,12 +191,22 @@ func (s *session[T]) run(ctx context.Context, rows [][]T) ([][]float32, error) {
 	defer out.Destroy()
 	var ro *ort.RunOptions
 	if ctx.Done() != nil {
-		if ro, err = ort.NewRunOptions(); err != nil {
-			return nil, fmt.Errorf("run options: %w", err)
+		if ro, err = s.runOptions(); err != nil {
+			return nil, err
 		}
-		defer ro.Destroy()
-		stop := context.AfterFunc(ctx, func() { ro.Terminate() })
-		defer stop()
+		terminated := make(chan struct{})
+		stop := context.AfterFunc(ctx, func() {
+			defer close(terminated)
+			ro.Terminate()
+		})
+		defer func() {
+			if stop() {
+				s.putRunOptions(ro, false) // the hook never ran
+				return
+			}
+			<-terminated // the hook ran or runs: wait before reusing ro
+			s.putRunOptions(ro, true)
+		}()
 	}
 	if err := s.sess.RunWithOptions([]ort.Value{in}, []ort.Value{out}, ro); err != nil {
 		if cerr := ctx.Err(); cerr != nil {
@@ -203,6 +248,15 @@ func (s *session[T]) close() error {
 	if s.sess != nil {
 		errs = append(errs, s.sess.Destroy())
 		s.sess = nil
+	}
+	for {
+		select {
+		case ro := <-s.runOpts:
+			ro.Destroy()
+			continue
+		default:
+		}
+		break
 	}
 	return errors.Join(errs...)
 }
