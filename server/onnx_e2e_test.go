@@ -1,6 +1,7 @@
 package server_test
 
 import (
+	"context"
 	"encoding/json"
 	"math"
 	"os"
@@ -8,7 +9,12 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
+	"time"
+
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 
 	"github.com/recserve/recserve/models"
 	"github.com/recserve/recserve/models/onnx"
@@ -127,6 +133,26 @@ func TestForeignONNXModels(t *testing.T) {
 		t.Fatalf("python output %q: %v", out, err)
 	}
 
+	// slow: the mlp with a one-request queue whose batches wait 10s to
+	// fill, so concurrent requests overflow it.
+	slow := filepath.Join(repo, "slow", "1")
+	if err := os.MkdirAll(slow, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range []string{"model.onnx", "items.txt"} {
+		b, err := os.ReadFile(filepath.Join(repo, "mlp", "1", f))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(slow, f), b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := models.WriteSpec(slow, models.Spec{Kind: onnx.Kind, File: "model.onnx", Items: "items.txt", Signature: onnx.UserVector,
+		Params: map[string]any{"max_batch_size": 1000, "max_queue_delay_us": 10_000_000, "max_queue_size": 1, "runners": 1}}); err != nil {
+		t.Fatal(err)
+	}
+
 	conn := runServer(t, data, repo)
 	rec := pb.NewRecommendServiceClient(conn)
 	ms := pb.NewModelServiceClient(conn)
@@ -199,6 +225,28 @@ func TestForeignONNXModels(t *testing.T) {
 			}
 		})
 	}
+
+	t.Run("full queue is ResourceExhausted", func(t *testing.T) {
+		got := make([]codes.Code, 6)
+		var wg sync.WaitGroup
+		for i := range codes {
+			wg.Go(func() {
+				ctx, cancel := context.WithTimeout(ctx, 500*time.Millisecond)
+				defer cancel()
+				_, err := rec.Recommend(ctx, &pb.RecommendRequest{UserId: "u1", K: 3, Model: "slow"})
+				got[i] = status.Code(err)
+			})
+		}
+		wg.Wait()
+		if !slices.Contains(got, codes.ResourceExhausted) {
+			t.Errorf("codes of %d concurrent Recommends on a one-request queue = %v; want some ResourceExhausted", len(got), got)
+		}
+		for _, c := range got {
+			if c != codes.ResourceExhausted && c != codes.DeadlineExceeded {
+				t.Errorf("code %v; want ResourceExhausted or DeadlineExceeded", c)
+			}
+		}
+	})
 
 	list, err := ms.ListModels(ctx, &pb.ListModelsRequest{})
 	if err != nil {
