@@ -229,7 +229,7 @@ func TestForeignONNXModels(t *testing.T) {
 	t.Run("full queue is ResourceExhausted", func(t *testing.T) {
 		got := make([]codes.Code, 6)
 		var wg sync.WaitGroup
-		for i := range codes {
+		for i := range got {
 			wg.Go(func() {
 				ctx, cancel := context.WithTimeout(ctx, 500*time.Millisecond)
 				defer cancel()
