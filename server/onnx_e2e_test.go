@@ -108,8 +108,8 @@ func TestForeignONNXModels(t *testing.T) {
 	if err := exec.Command(python, "-c", "import torch, onnx").Run(); err != nil {
 		t.Skipf("%s with torch and onnx is not available: %v", python, err)
 	}
-	if _, err := onnx.FindLibrary(); err != nil {
-		t.Skipf("onnxruntime library not found (run `make ort` or set %s): %v", onnx.LibraryEnv, err)
+	if lib, err := onnx.FindLibrary(); err != nil || !fileExists(lib) {
+		t.Skipf("onnxruntime library not found (run `make ort` or set %s): %q, %v", onnx.LibraryEnv, lib, err)
 	}
 	data, repo := writeE2EData(t), writeE2ERepo(t)
 	users, err := json.Marshal(e2eHistory)
@@ -268,6 +268,11 @@ func TestForeignONNXModels(t *testing.T) {
 	if info := found["popularity"]; info == nil || info.GetState() != pb.ModelState_MODEL_STATE_READY {
 		t.Errorf("ListModels: popularity = %v; want READY", info)
 	}
+}
+
+func fileExists(path string) bool {
+	_, err := os.Stat(path)
+	return err == nil
 }
 
 // TestONNXWithoutLibrary starts the server with a library path that does not

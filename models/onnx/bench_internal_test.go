@@ -3,6 +3,7 @@ package onnx
 import (
 	"context"
 	"fmt"
+	"os"
 	"testing"
 
 	"github.com/recserve/recserve/models"
@@ -14,6 +15,9 @@ import (
 // options with a terminate hook).
 func BenchmarkSessionRun(b *testing.B) {
 	path, err := FindLibrary()
+	if err == nil {
+		_, err = os.Stat(path)
+	}
 	if err != nil {
 		b.Skipf("onnxruntime library not found (run `make ort`): %v", err)
 	}

@@ -29,10 +29,7 @@ import (
 // library is not installed.
 func newRuntime(t testing.TB) *onnx.Runtime {
 	t.Helper()
-	path, err := onnx.FindLibrary()
-	if err != nil {
-		t.Skipf("onnxruntime library not found (run `make ort` or set %s): %v", onnx.LibraryEnv, err)
-	}
+	path := libraryOrSkip(t)
 	rt, err := onnx.NewRuntime(path)
 	if err != nil {
 		t.Fatalf("NewRuntime(%s) = %v", path, err)
@@ -43,6 +40,20 @@ func newRuntime(t testing.TB) *onnx.Runtime {
 		}
 	})
 	return rt
+}
+
+// libraryOrSkip returns the onnxruntime library, or skips the test when it
+// is not installed.
+func libraryOrSkip(t testing.TB) string {
+	t.Helper()
+	path, err := onnx.FindLibrary()
+	if err == nil {
+		_, err = os.Stat(path)
+	}
+	if err != nil {
+		t.Skipf("onnxruntime library not found (run `make ort` or set %s): %v", onnx.LibraryEnv, err)
+	}
+	return path
 }
 
 // version copies testdata files into a fresh version directory described by
@@ -489,10 +500,7 @@ func TestMissingLibrary(t *testing.T) {
 // environment: two at once, a model outliving the runtime that built it,
 // and a new environment after the last one was destroyed.
 func TestRuntimeShared(t *testing.T) {
-	path, err := onnx.FindLibrary()
-	if err != nil {
-		t.Skipf("onnxruntime library not found (run `make ort`): %v", err)
-	}
+	path := libraryOrSkip(t)
 	for round := range 2 {
 		a, err := onnx.NewRuntime(path)
 		if err != nil {
