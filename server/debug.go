@@ -8,11 +8,13 @@ import (
 	"net/http"
 	"net/http/pprof"
 	"time"
+
+	"github.com/recserve/recserve/server/router"
 )
 
-// serveDebug serves the pprof handlers on addr until the returned stop
-// function is called.
-func serveDebug(addr string, log *slog.Logger) (stop func(), err error) {
+// serveDebug serves the pprof handlers and /metrics (Prometheus text) on
+// addr until the returned stop function is called.
+func serveDebug(addr string, log *slog.Logger, metrics func() []router.RouteMetrics) (stop func(), err error) {
 	lis, err := net.Listen("tcp", addr)
 	if err != nil {
 		return nil, err
@@ -23,6 +25,7 @@ func serveDebug(addr string, log *slog.Logger) (stop func(), err error) {
 	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
 	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
 	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	mux.Handle("/metrics", metricsHandler(metrics))
 	hs := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
 	done := make(chan struct{})
 	go func() {

@@ -58,6 +58,14 @@ func (l *lazyDeps) TargetAudience(ctx context.Context, req router.AudienceReques
 	return r.TargetAudience(ctx, req)
 }
 
+// routeMetrics returns the router's metrics, or nil while loading.
+func (l *lazyDeps) routeMetrics() []router.RouteMetrics {
+	if r := l.r.Load(); r != nil {
+		return r.Metrics()
+	}
+	return nil
+}
+
 func (l *lazyDeps) List() ([]repository.Info, error) {
 	if repo := l.repo.Load(); repo != nil {
 		return repo.List(), nil

@@ -37,6 +37,9 @@ type Config struct {
 	// .ort/libonnxruntime.so.1 from `make ort`). Without it onnx models fail
 	// to load and every other model serves.
 	ONNXRuntimeLib string
+	// RoutesReload is how often <repo>/routes.yaml is checked for changes
+	// (0 means DefaultRoutesReload; negative turns reloading off).
+	RoutesReload time.Duration
 }
 
 // Validate reports a configuration that cannot start.
@@ -103,6 +106,19 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, started func(addr ne
 		return err
 	}
 	defer repo.Close()
+	if cfg.RoutesReload >= 0 {
+		interval := cfg.RoutesReload
+		if interval == 0 {
+			interval = DefaultRoutesReload
+		}
+		wctx, stopWatch := context.WithCancel(ctx)
+		watched := make(chan struct{})
+		go func() {
+			defer close(watched)
+			watchRoutes(wctx, filepath.Join(cfg.Repo, router.ConfigFile), lazy.r.Load(), interval, log)
+		}()
+		defer func() { stopWatch(); <-watched }()
+	}
 	srv.SetServing(true)
 	log.Info("serving", "addr", lis.Addr().String())
 	return <-serveErr
