@@ -132,12 +132,15 @@ routes:
 // runServer starts server.Run on 127.0.0.1:0 and returns a client connection
 // once health reports SERVING. Teardown closes the connection, cancels Run's
 // context and requires Run to return nil.
-func runServer(t *testing.T, data, repo string) *grpc.ClientConn {
+func runServer(t *testing.T, data, repo string, opts ...func(*server.Config)) *grpc.ClientConn {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	addrc := make(chan net.Addr, 1)
 	runErr := make(chan error, 1)
 	cfg := server.Config{Addr: "127.0.0.1:0", Repo: repo, Data: data, Server: server.DefaultOptions()}
+	for _, o := range opts {
+		o(&cfg)
+	}
 	go func() { runErr <- server.Run(ctx, cfg, nil, func(a net.Addr) { addrc <- a }) }()
 	var addr net.Addr
 	select {
