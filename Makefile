@@ -108,7 +108,7 @@ $(DEMO)/repo/.trained: $(DEMO)/data/interactions.csv Makefile configs/routes.yam
 eval: build $(DEMO)/data/interactions.csv
 	bin/recctl split --in $(DEMO)/data --out $(SPLIT) --method time --test-frac 0.2
 	$(MAKE) train DATA=$(SPLIT)/train REPO=$(EVAL_REPO)
-	bin/recctl eval --repo $(EVAL_REPO) --train $(SPLIT)/train --test $(SPLIT)/test --k 10
+	bin/recctl eval --routes --repo $(EVAL_REPO) --train $(SPLIT)/train --test $(SPLIT)/test --k 10
 	@echo "cold-start items only (test interactions on items absent from train):"
 	bin/recctl eval --cold-items --repo $(EVAL_REPO) --train $(SPLIT)/train --test $(SPLIT)/test --k 10
 
