@@ -49,6 +49,7 @@ func runEval(ctx context.Context, e *env, args []string) error {
 	fs.IntVar(&o.K, "k", 10, "cut-off K")
 	fs.BoolVar(&o.Routes, "routes", false, "also evaluate every route of REPO/routes.yaml")
 	fs.BoolVar(&o.ColdItems, "cold-items", false, "count only test items absent from train")
+	fs.BoolVar(&o.NextItem, "next-item", false, "count only each user's next item: the first test item not touched in train")
 	var only stringList
 	fs.Var(&only, "models", "evaluate only these models (comma-separated)")
 	asJSON := fs.Bool("json", false, "print JSON instead of a table")

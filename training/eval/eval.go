@@ -92,6 +92,36 @@ func Cases(train, test *dataset.Dataset, coldItems bool) []Case {
 	return out
 }
 
+// NextItemCases builds next-item cases: for each test user, the one item of
+// their earliest test event (ties in file order) that they had not touched
+// in train: what they did next, the question session-based models answer.
+func NextItemCases(train, test *dataset.Dataset) []Case {
+	seen := map[string]map[string]struct{}{}
+	for _, in := range train.Interactions {
+		s := seen[in.UserID]
+		if s == nil {
+			s = map[string]struct{}{}
+			seen[in.UserID] = s
+		}
+		s[in.ItemID] = struct{}{}
+	}
+	first := map[string]dataset.Interaction{}
+	for _, in := range test.Interactions {
+		if _, ok := seen[in.UserID][in.ItemID]; ok {
+			continue
+		}
+		if f, ok := first[in.UserID]; !ok || in.Timestamp < f.Timestamp {
+			first[in.UserID] = in
+		}
+	}
+	out := make([]Case, 0, len(first))
+	for u, in := range first {
+		out = append(out, Case{UserID: u, Relevant: map[string]struct{}{in.ItemID: {}}})
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].UserID < out[j].UserID })
+	return out
+}
+
 // Evaluate asks rec for the top k of every case, with base as the request
 // template (its Model or Route selects what is evaluated), on workers
 // goroutines (0 = GOMAXPROCS), and averages the metrics. catalog is the
@@ -180,6 +210,8 @@ type Options struct {
 	Routes bool
 	// ColdItems counts only test items absent from train.
 	ColdItems bool
+	// NextItem counts only each user's next item (NextItemCases).
+	NextItem bool
 	// Models restricts the models evaluated; empty means every recommender.
 	Models []string
 	// Workers is the evaluation parallelism (0 = GOMAXPROCS).
@@ -229,7 +261,13 @@ func Run(ctx context.Context, o Options) (Report, error) {
 	if err != nil {
 		return Report{}, err
 	}
+	if o.NextItem && o.ColdItems {
+		return Report{}, errors.New("eval: next-item and cold-items cannot be combined")
+	}
 	cases := Cases(train, test, o.ColdItems)
+	if o.NextItem {
+		cases = NextItemCases(train, test)
+	}
 	rep := Report{K: o.K, Skipped: map[string]string{}}
 	names := o.Models
 	if len(names) == 0 {

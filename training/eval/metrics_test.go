@@ -3,6 +3,8 @@ package eval
 import (
 	"math"
 	"testing"
+
+	"github.com/recserve/recserve/dataset"
 )
 
 func set(ids ...string) map[string]struct{} {
@@ -87,5 +89,27 @@ func TestLogLoss(t *testing.T) {
 	}
 	if _, ok := LogLoss([]float64{0.5, 3}, []float64{0, 1}); ok {
 		t.Errorf("LogLoss of a non-probability score: ok = true; want false")
+	}
+}
+
+func TestNextItemCases(t *testing.T) {
+	ev := func(u, i string, ts int64) dataset.Interaction {
+		return dataset.Interaction{UserID: u, ItemID: i, Event: dataset.View, Timestamp: ts}
+	}
+	train := &dataset.Dataset{Interactions: []dataset.Interaction{ev("a", "x", 1), ev("b", "y", 1)}}
+	test := &dataset.Dataset{Interactions: []dataset.Interaction{
+		ev("a", "z", 9), ev("a", "x", 2), ev("a", "w", 5), // x was seen: w (ts 5) is next
+		ev("b", "y", 3), // only a seen item: no case
+		ev("c", "q", 4), ev("c", "r", 4), // a tie keeps file order
+	}}
+	got := NextItemCases(train, test)
+	if len(got) != 2 || got[0].UserID != "a" || got[1].UserID != "c" {
+		t.Fatalf("NextItemCases = %+v; want cases for a and c", got)
+	}
+	if _, ok := got[0].Relevant["w"]; !ok || len(got[0].Relevant) != 1 {
+		t.Errorf("a's next item = %v; want w", got[0].Relevant)
+	}
+	if _, ok := got[1].Relevant["q"]; !ok || len(got[1].Relevant) != 1 {
+		t.Errorf("c's next item = %v; want q", got[1].Relevant)
 	}
 }
