@@ -56,4 +56,3 @@ func watchRoutes(ctx context.Context, path string, r routesSetter, interval time
 		log.Info("routes.yaml reloaded", "path", path, "routes", len(cfg.Routes), "default_route", cfg.DefaultRoute)
 	}
 }
-
