@@ -99,7 +99,7 @@ func TestNextItemCases(t *testing.T) {
 	train := &dataset.Dataset{Interactions: []dataset.Interaction{ev("a", "x", 1), ev("b", "y", 1)}}
 	test := &dataset.Dataset{Interactions: []dataset.Interaction{
 		ev("a", "z", 9), ev("a", "x", 2), ev("a", "w", 5), // x was seen: w (ts 5) is next
-		ev("b", "y", 3), // only a seen item: no case
+		ev("b", "y", 3),                  // only a seen item: no case
 		ev("c", "q", 4), ev("c", "r", 4), // a tie keeps file order
 	}}
 	got := NextItemCases(train, test)
