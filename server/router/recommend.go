@@ -8,6 +8,7 @@ import (
 	"math"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/recserve/recserve/dataset"
@@ -401,14 +402,30 @@ type sourceResult struct {
 }
 
 // runSources runs every source concurrently and returns the results in
-// source order. A source that misses its own timeout (or the request's
-// deadline) is reported as failed at that moment, without waiting for it: a
-// hung model cannot hold the request. A lone source without a timeout runs
-// inline.
+// source order. When any source has a timeout, a source that misses its own
+// timeout (or the request's deadline) is reported as failed at that moment,
+// without waiting for it: a hung model cannot hold the request. Without
+// timeouts the first source runs on the caller's goroutine and every source
+// is trusted to honour ctx (give a source you do not trust a timeout_ms).
 func (r *Router) runSources(ctx context.Context, sources []Source, q models.Query) []sourceResult {
 	out := make([]sourceResult, len(sources))
-	if len(sources) == 1 && sources[0].TimeoutMS == 0 {
+	timeouts := false
+	for _, s := range sources {
+		timeouts = timeouts || s.TimeoutMS > 0
+	}
+	if !timeouts {
+		// Nothing to time out: the caller's goroutine runs the first source
+		// while the others run beside it.
+		var wg sync.WaitGroup
+		for i := 1; i < len(sources); i++ {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				out[i] = r.runSource(ctx, sources[i], q)
+			}()
+		}
 		out[0] = r.runSource(ctx, sources[0], q)
+		wg.Wait()
 		return out
 	}
 	type done struct {
@@ -431,8 +448,15 @@ func (r *Router) runSources(ctx context.Context, sources []Source, q models.Quer
 	}
 	pending := len(sources)
 	finished := make([]bool, len(sources))
+	receive := func(d done) {
+		if !finished[d.i] {
+			out[d.i], finished[d.i] = d.res, true
+			pending--
+		}
+	}
 	for pending > 0 {
-		var timer <-chan time.Time
+		var timer *time.Timer
+		var fire <-chan time.Time
 		next := time.Time{}
 		for i, d := range deadlines {
 			if !finished[i] && !d.IsZero() && (next.IsZero() || d.Before(next)) {
@@ -440,17 +464,23 @@ func (r *Router) runSources(ctx context.Context, sources []Source, q models.Quer
 			}
 		}
 		if !next.IsZero() {
-			t := time.NewTimer(time.Until(next))
-			defer t.Stop()
-			timer = t.C
+			timer = time.NewTimer(time.Until(next))
+			fire = timer.C
 		}
 		select {
 		case d := <-ch:
-			if !finished[d.i] {
-				out[d.i], finished[d.i] = d.res, true
-				pending--
+			receive(d)
+		case <-fire:
+			// Results that arrived in time count even if the timer won
+			// the select.
+			for drained := false; !drained; {
+				select {
+				case d := <-ch:
+					receive(d)
+				default:
+					drained = true
+				}
 			}
-		case <-timer:
 			now := time.Now()
 			for i, d := range deadlines {
 				if !finished[i] && !d.IsZero() && !now.Before(d) {
@@ -468,6 +498,9 @@ func (r *Router) runSources(ctx context.Context, sources []Source, q models.Quer
 				}
 			}
 			pending = 0
+		}
+		if timer != nil {
+			timer.Stop()
 		}
 	}
 	return out
