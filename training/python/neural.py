@@ -22,7 +22,8 @@ Inputs, exactly as the Go side must build them from a user's history:
     with vocabulary item j of weight(event), where weight is view 1, cart 3,
     purchase 5 and rating 1 x value (models.EventWeights.Of); interactions
     with items outside the vocabulary are skipped. No normalisation outside
-    the graph: the graph clamps at 0, takes log1p and L2-normalises itself.
+    the graph: the graph binarises (or log1p-compresses, see
+    params.graph_normalize) and L2-normalises itself.
     An all-zero row (no history) is valid.
   sequence (CNN, RNN): int64 [L]; take the user's interactions in time order
     (ties in file order), keep the events listed in params.events, map each

@@ -3,8 +3,10 @@
 
 Mult-DAE (Liang et al. 2018, "Variational Autoencoders for Collaborative
 Filtering", the denoising variant): the user's weighted history vector
-(view 1, cart 3, purchase 5, rating 1 x value, summed per item) is clamped
-at 0, log1p-compressed and L2-normalised inside the graph, dropped out
+(view 1, cart 3, purchase 5, rating 1 x value, summed per item) is turned
+into 1 where positive (--input binary, the default: it ranks better on the
+demo data) or log1p(max(x, 0)) (--input log1p) and L2-normalised inside the
+graph, so the Go side only sums weights; it is dropped out
 (training only), encoded by tanh layer(s) and decoded to one logit per
 vocabulary item; the loss is the multinomial log-likelihood of the user's
 items (binary: every touched item counts once) under softmax(logits).
@@ -18,7 +20,7 @@ input rule the Go side implements and the files of the version directory.
 Usage:
   /usr/bin/python3 training/python/train_ae.py --data DATASET_DIR --out VERSION_DIR \\
       [--epochs 150] [--patience 15] [--seed 7] [--hidden 600] [--dropout 0.5] \\
-      [--weight-decay 0] [--batch-size 256] [--lr 1e-3] [--valid-users 0.2] \\
+      [--input binary] [--vae] [--weight-decay 0] [--batch-size 256] [--lr 1e-3] [--valid-users 0.2] \\
       [--valid-holdout 0.2] [--test TEST_DIR] [--force]
 """
 import os
@@ -32,32 +34,52 @@ from neural import TrainError, log  # noqa: E402
 TRAINER = "train_ae.py"
 
 
-def build_model(n_items, hidden, dropout):
+def build_model(n_items, hidden, dropout, latent=0, binary=False):
+    """Mult-DAE with hidden layer sizes hidden (decoder mirrored); with
+    latent > 0 Mult-VAE: the encoder ends in a Gaussian of size latent (the
+    mean is used outside training, so the exported graph is deterministic)."""
     import torch
     import torch.nn.functional as F
     from torch import nn
 
-    class MultDAE(nn.Module):
+    class MultAE(nn.Module):
         def __init__(self):
             super().__init__()
             self.drop = nn.Dropout(dropout)
             dims = [n_items] + hidden
-            self.enc = nn.ModuleList([nn.Linear(a, b) for a, b in zip(dims[:-1], dims[1:])])
-            rdims = dims[::-1]
-            self.dec = nn.ModuleList([nn.Linear(a, b) for a, b in zip(rdims[:-1], rdims[1:])])
+            enc = list(zip(dims[:-1], dims[1:]))
+            dec_dims = dims[::-1]
+            if latent > 0:
+                enc.append((dims[-1], 2 * latent))
+                dec_dims = [latent] + dec_dims
+            self.enc = nn.ModuleList([nn.Linear(a, b) for a, b in enc])
+            self.dec = nn.ModuleList([nn.Linear(a, b) for a, b in zip(dec_dims[:-1], dec_dims[1:])])
+            self.kl = None
 
         def forward(self, history):
-            x = F.normalize(torch.log1p(torch.relu(history)), p=2.0, dim=1)
-            h = self.drop(x)
-            for layer in self.enc:
-                h = torch.tanh(layer(h))
+            if binary:
+                x = (history > 0).to(history.dtype)
+            else:
+                x = torch.log1p(torch.relu(history))
+            h = self.drop(F.normalize(x, p=2.0, dim=1))
+            for i, layer in enumerate(self.enc):
+                h = layer(h)
+                if latent == 0 or i < len(self.enc) - 1:
+                    h = torch.tanh(h)
+            if latent > 0:
+                mu, logvar = h[:, :latent], h[:, latent:]
+                if self.training:
+                    h = mu + torch.randn_like(mu) * torch.exp(0.5 * logvar)
+                    self.kl = (0.5 * (-logvar + torch.exp(logvar) + mu * mu - 1).sum(1)).mean()
+                else:
+                    h = mu
             for i, layer in enumerate(self.dec):
                 h = layer(h)
                 if i < len(self.dec) - 1:
                     h = torch.tanh(h)
             return h
 
-    return MultDAE()
+    return MultAE()
 
 
 def main():
@@ -67,6 +89,14 @@ def main():
     p.add_argument("--hidden", default="600", help="hidden layer sizes, comma-separated (decoder mirrors them)")
     p.add_argument("--dropout", type=float, default=0.5, help="dropout on the normalised input")
     p.add_argument("--weight-decay", type=float, default=0.0, help="Adam weight decay (L2)")
+    p.add_argument("--input", choices=("log1p", "binary"), default="binary",
+                   help="what the graph makes of the weight sums before L2-normalising: log1p(max(x,0)), "
+                        "or 1 where x > 0")
+    p.add_argument("--vae", action="store_true", help="Mult-VAE instead of Mult-DAE")
+    p.add_argument("--latent", type=int, default=200, help="Mult-VAE latent size")
+    p.add_argument("--beta", type=float, default=0.2, help="Mult-VAE maximum KL weight")
+    p.add_argument("--anneal-steps", type=int, default=400,
+                   help="Mult-VAE: training steps over which the KL weight grows from 0 to --beta")
     p.add_argument("--valid-users", type=float, default=0.2, help="share of users with held-out items")
     p.add_argument("--valid-holdout", type=float, default=0.2, help="share of a validation user's items held out")
     args = p.parse_args()
@@ -126,7 +156,10 @@ def main():
             % (len(users), len(valid_rows), sum(len(t) for t in valid_targets)))
         xt = torch.as_tensor(x)
         target = (xt > 0).float()
-        model = build_model(n, hidden, args.dropout)
+        if args.vae and (args.latent < 1 or args.beta < 0 or args.anneal_steps < 1):
+            raise TrainError("--latent and --anneal-steps must be >= 1 and --beta >= 0")
+        model = build_model(n, hidden, args.dropout, args.latent if args.vae else 0, args.input == "binary")
+        step = [0]
         opt = torch.optim.Adam(model.parameters(), lr=args.lr, weight_decay=args.weight_decay)
         gen = torch.Generator().manual_seed(args.seed)
         vx = xt[valid_rows]
@@ -139,6 +172,9 @@ def main():
                 idx = perm[b:b + args.batch_size]
                 logits = model(xt[idx])
                 loss = -(F.log_softmax(logits, 1) * target[idx]).sum(1).mean()
+                if args.vae:
+                    loss = loss + min(args.beta, args.beta * step[0] / args.anneal_steps) * model.kl
+                    step[0] += 1
                 opt.zero_grad()
                 loss.backward()
                 opt.step()
@@ -179,11 +215,15 @@ def main():
         pusers = neural.parity_users(users, args.seed)
         rows = [full[u] for u in pusers] + [np.zeros(n, dtype=np.float32)] * 3
         onnx_bytes = neural.export_onnx(model, torch.as_tensor(np.stack(rows[:2])), "history", "scores")
-        hyper = {"model": "mult-dae", "hidden": hidden, "activation": "tanh", "dropout": args.dropout,
+        hyper = {"model": "mult-vae" if args.vae else "mult-dae", "hidden": hidden, "activation": "tanh",
+                 "input": args.input,
+                 "dropout": args.dropout,
                  "weight_decay": args.weight_decay, "batch_size": args.batch_size, "lr": args.lr,
                  "max_epochs": args.epochs, "patience": args.patience, "seed": args.seed,
                  "valid_users": args.valid_users, "valid_holdout": args.valid_holdout,
                  "loss": "multinomial log-likelihood of the binary item set"}
+        if args.vae:
+            hyper.update({"latent": args.latent, "beta": args.beta, "anneal_steps": args.anneal_steps})
         spec = {
             "kind": "onnx",
             "file": neural.MODEL_FILE,
@@ -194,7 +234,8 @@ def main():
             "params": {
                 "weights": neural.weights_param(),
                 "normalize": "none",
-                "graph_normalize": "max(x,0), log1p, L2 (inside the graph; feed raw weight sums)",
+                "graph_normalize": ("max(x,0), log1p, L2" if args.input == "log1p" else "x > 0 -> 1, L2")
+                + " (inside the graph; feed raw weight sums)",
                 "input": "entry j = sum of weight(event) over the user's interactions with vocabulary "
                          "item j (rating: weight x value); items not in items.txt are skipped; "
                          "all zeros for no history",

@@ -16,7 +16,7 @@ implements and the files of the version directory.
 
 Usage:
   /usr/bin/python3 training/python/train_cnn.py --data DATASET_DIR --out VERSION_DIR \\
-      [--epochs 30] [--patience 3] [--seed 7] [--max-len 5] [--events auto] [--no-dedupe] \\
+      [--epochs 10] [--patience 2] [--seed 7] [--max-len 5] [--events auto] [--no-dedupe] \\
       [--dim 64] [--horizontal 16] [--vertical 4] [--dropout 0.3] [--batch-size 512] \\
       [--lr 2e-3] [--test TEST_DIR] [--force]
 """
@@ -71,7 +71,7 @@ def build_model(n_items, max_len, dim, n_h, n_v, dropout):
 def main():
     p = neural.parser(__doc__.split("\n")[0])
     neural.add_common_args(p, max_len=5)
-    p.set_defaults(batch_size=512, lr=2e-3)
+    p.set_defaults(batch_size=512, lr=2e-3, epochs=10, patience=2)
     p.add_argument("--dim", type=int, default=64, help="item embedding size")
     p.add_argument("--horizontal", type=int, default=16, help="horizontal filters per height (0: none)")
     p.add_argument("--vertical", type=int, default=4, help="vertical filters (0: none)")

@@ -12,8 +12,8 @@ side implements and the files of the version directory.
 
 Usage:
   /usr/bin/python3 training/python/train_rnn.py --data DATASET_DIR --out VERSION_DIR \\
-      [--epochs 30] [--patience 3] [--seed 7] [--max-len 50] [--events auto] [--no-dedupe] \\
-      [--dim 64] [--hidden 128] [--dropout 0.2] [--batch-size 128] [--lr 2e-3] \\
+      [--epochs 10] [--patience 2] [--seed 7] [--max-len 50] [--events auto] [--no-dedupe] \\
+      [--dim 64] [--hidden 128] [--dropout 0.2] [--batch-size 128] [--lr 5e-3] \\
       [--test TEST_DIR] [--force]
 """
 import os
@@ -54,7 +54,7 @@ def build_model(n_items, dim, hidden, dropout):
 def main():
     p = neural.parser(__doc__.split("\n")[0])
     neural.add_common_args(p, max_len=50)
-    p.set_defaults(batch_size=128, lr=2e-3)
+    p.set_defaults(batch_size=128, lr=5e-3, epochs=10, patience=2)
     p.add_argument("--dim", type=int, default=64, help="item embedding size")
     p.add_argument("--hidden", type=int, default=128, help="GRU hidden size")
     p.add_argument("--dropout", type=float, default=0.2, help="dropout on embeddings and GRU outputs")
