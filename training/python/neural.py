@@ -711,9 +711,10 @@ def finish_sequence(args, trainer, model, data, best, best_epoch, epochs_run, se
     })
 
 
-def next_item_windows(seqs, max_len):
+def next_item_windows(seqs, max_len, targets=1):
     """Caser-style training rows: for every position t >= 1 of every sequence,
-    (last max_len items before t, left-padded; target line s[t]-1)."""
+    (last max_len items before t, left-padded; target lines s[t..t+targets-1]
+    - 1, -100 = none past the end)."""
     xs, ys = [], []
     for s in seqs.values():
         if len(s) < 2:
@@ -721,7 +722,8 @@ def next_item_windows(seqs, max_len):
         padded = np.concatenate([np.zeros(max_len, np.int64), s])
         win = np.lib.stride_tricks.sliding_window_view(padded, max_len)  # win[t] = padded[t:t+L]
         xs.append(win[1:len(s)])  # inputs ending before s[t], t = 1..n-1
-        ys.append(s[1:] - 1)
+        tail = np.concatenate([s - 1, np.full(targets - 1, -100, np.int64)])
+        ys.append(np.stack([tail[1 + k:len(s) + k] for k in range(targets)], axis=1))
     return np.concatenate(xs), np.concatenate(ys)
 
 

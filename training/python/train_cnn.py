@@ -18,7 +18,7 @@ Usage:
   /usr/bin/python3 training/python/train_cnn.py --data DATASET_DIR --out VERSION_DIR \\
       [--epochs 10] [--patience 2] [--seed 7] [--max-len 5] [--events auto] [--no-dedupe] \\
       [--dim 64] [--horizontal 16] [--vertical 4] [--dropout 0.3] [--batch-size 512] \\
-      [--lr 2e-3] [--test TEST_DIR] [--force]
+      [--lr 2e-3] [--targets 1] [--test TEST_DIR] [--force]
 """
 import os
 import sys
@@ -76,6 +76,8 @@ def main():
     p.add_argument("--horizontal", type=int, default=16, help="horizontal filters per height (0: none)")
     p.add_argument("--vertical", type=int, default=4, help="vertical filters (0: none)")
     p.add_argument("--dropout", type=float, default=0.3, help="dropout before the fully-connected layer")
+    p.add_argument("--targets", type=int, default=1,
+                   help="Caser's T: each row predicts the next T items (mean cross-entropy over them)")
     args = p.parse_args()
 
     def run():
@@ -92,7 +94,9 @@ def main():
         neural.setup_torch(args.seed, args.threads)
         data = neural.SequenceData(args)
         train, valid = data.split_last()
-        x, y = neural.next_item_windows(train, args.max_len)
+        if args.targets < 1:
+            raise TrainError("--targets %d: want at least 1" % args.targets)
+        x, y = neural.next_item_windows(train, args.max_len, args.targets)
         log("training rows: %d (last %d items -> next item), validation users: %d"
             % (len(x), args.max_len, len(valid)))
         x, y = torch.as_tensor(x.copy()), torch.as_tensor(y)
@@ -106,7 +110,10 @@ def main():
             total = 0.0
             for b in range(0, len(x), args.batch_size):
                 idx = perm[b:b + args.batch_size]
-                loss = F.cross_entropy(model(x[idx]), y[idx])
+                logits = model(x[idx])
+                yi = y[idx]
+                loss = F.cross_entropy(logits.unsqueeze(2).expand(-1, -1, yi.shape[1]), yi,
+                                       ignore_index=-100)
                 opt.zero_grad()
                 loss.backward()
                 opt.step()
@@ -120,7 +127,8 @@ def main():
                  "vertical_filters": args.vertical, "dropout": args.dropout, "max_len": args.max_len,
                  "user_embedding": False, "batch_size": args.batch_size, "lr": args.lr,
                  "max_epochs": args.epochs, "patience": args.patience, "seed": args.seed,
-                 "loss": "full softmax cross-entropy, next item",
+                 "loss": "full softmax cross-entropy, next %d item(s)" % args.targets,
+                 "targets": args.targets,
                  "events": ",".join(data.events), "dedupe_consecutive": not args.no_dedupe}
         neural.finish_sequence(args, TRAINER, model, data, best, best_epoch, epochs_run, seconds, hyper)
 
