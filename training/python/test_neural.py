@@ -74,6 +74,15 @@ class NeuralHelpersTest(unittest.TestCase):
         self.assertEqual(neural.pad_left(np.array([1, 2, 3, 4, 5]), 3).tolist(), [3, 4, 5])
         self.assertEqual(neural.pad_left(np.zeros(0, np.int64), 2).tolist(), [0, 0])
 
+    def test_windows(self):
+        import neural
+        x, y = neural.next_item_windows({"u": np.array([5, 6, 7])}, 2, targets=2)
+        self.assertEqual(x.tolist(), [[0, 5], [5, 6]])
+        self.assertEqual(y.tolist(), [[5, 6], [6, -100]])
+        x, y = neural.seq2seq_windows({"u": np.array([5, 6, 7, 8])}, 2)
+        self.assertEqual(x.tolist(), [[6, 7], [0, 5]])
+        self.assertEqual(y.tolist(), [[6, 7], [-100, 5]])
+
     def test_sequences_and_weights(self):
         import neural
         tmp = tempfile.mkdtemp()
