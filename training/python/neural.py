@@ -546,18 +546,19 @@ run = propensity.run
 
 
 def sequence_params(args, events):
+    """The model.yaml params of a sequence model: exactly the keys the Go onnx
+    kind reads (it rejects unknown keys, so a typo cannot silently change how
+    inputs are built). The rule in words goes to metadata (SEQUENCE_RULES)."""
     return {
         "max_len": int(args.max_len),
         "events": ",".join(events),
         "dedupe_consecutive": not args.no_dedupe,
-        "padding": "left",
-        "pad_index": 0,
-        "index_offset": 1,
-        "unknown_items": "skip",
-        "order": "history in time order (ties: file order), then session items; keep params.events, "
-                 "map item to vocabulary line j -> index j+1 skipping unknown items, collapse consecutive "
-                 "duplicates if dedupe_consecutive, keep the last max_len, left-pad with 0",
     }
+
+
+SEQUENCE_RULES = ("history in time order (ties: file order), then session items; keep params.events; "
+                  "map the item on vocabulary line j to index j+1, skipping unknown items; collapse "
+                  "consecutive duplicates if dedupe_consecutive; keep the last max_len; left-pad with 0")
 
 
 class SequenceData:
@@ -703,6 +704,7 @@ def finish_sequence(args, trainer, model, data, best, best_epoch, epochs_run, se
         "params": sequence_params(args, data.events),
         "metadata": metadata(trainer, data.inter, metrics, hyper),
     }
+    spec["metadata"]["input_rules"] = SEQUENCE_RULES
     return write_version(args, spec, {
         MODEL_FILE: onnx_bytes,
         ITEMS_FILE: vocab_bytes(data.vocab),

@@ -238,7 +238,8 @@ class TrainersTest(unittest.TestCase):
         self.assertEqual(r.returncode, 0, r.stderr)
         spec, vocab, par, users = self.check_version(out, "train_ae.py", "user_vector", "history")
         self.assertEqual(spec["params"]["weights"], "view:1,cart:3,purchase:5,rating:1")
-        self.assertEqual(spec["params"]["normalize"], "none")
+        self.assertEqual(set(spec["params"]), {"weights"})  # only what the Go onnx kind reads
+        self.assertIn("input_rules", spec["metadata"])
         self.check_onnx(os.path.join(out, "model.onnx"), "history", 1, len(vocab), len(vocab))
         self.assertGreaterEqual(users.count(None), 1)
         for row, user in zip(par["inputs"], users):

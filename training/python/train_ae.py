@@ -231,18 +231,16 @@ def main():
             "signature": "user_vector",
             "inputs": ["history"],
             "outputs": ["scores"],
-            "params": {
-                "weights": neural.weights_param(),
-                "normalize": "none",
-                "graph_normalize": ("max(x,0), log1p, L2" if args.input == "log1p" else "x > 0 -> 1, L2")
-                + " (inside the graph; feed raw weight sums)",
-                "input": "entry j = sum of weight(event) over the user's interactions with vocabulary "
-                         "item j (rating: weight x value); items not in items.txt are skipped; "
-                         "all zeros for no history",
-                "unknown_items": "skip",
-            },
+            "params": {"weights": neural.weights_param()},
             "metadata": neural.metadata(TRAINER, inter, metrics, hyper),
         }
+        # How to build the input, in words: params holds only what the Go
+        # onnx kind reads (it rejects unknown keys).
+        spec["metadata"]["input_rules"] = (
+            "entry j = sum of weight(event) over the user's interactions with vocabulary item j "
+            "(rating: weight x value); items not in items.txt are skipped; all zeros for no history; "
+            "no normalisation outside the graph, which applies "
+            + ("max(x,0), log1p, L2" if args.input == "log1p" else "x > 0 -> 1, L2"))
         neural.write_version(args, spec, {
             neural.MODEL_FILE: onnx_bytes,
             neural.ITEMS_FILE: neural.vocab_bytes(vocab),
