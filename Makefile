@@ -34,8 +34,8 @@ DEMO_SEED  ?= 1
 # Python trainers run with Debian's interpreter and packages (PyPI is not
 # needed); `make pydeps` installs them when they are missing.
 PYTHON      ?= /usr/bin/python3
-PY_MODULES  := xgboost sklearn pandas numpy yaml
-PY_PACKAGES := python3-xgboost python3-sklearn python3-pandas python3-numpy python3-yaml
+PY_MODULES  := xgboost sklearn pandas numpy yaml torch onnx
+PY_PACKAGES := python3-xgboost python3-sklearn python3-pandas python3-numpy python3-yaml python3-torch python3-onnx
 comma       := ,
 space       := $(empty) $(empty)
 SUDO        := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
@@ -83,8 +83,9 @@ pydeps:
 	    $(SUDO) apt-get install -y -qq --no-install-recommends $(PY_PACKAGES); }
 
 ## train: (re)build the model repository REPO from the data set DATA: the
-## Go-native recommenders, then the purchase-propensity scorers (features
-## exported by recctl, trained by the Python scripts, served natively).
+## Go-native recommenders, the purchase-propensity scorers (features exported
+## by recctl, trained by the Python scripts, served natively) and the neural
+## recommenders (PyTorch, exported to ONNX, served by onnxruntime).
 train: build pydeps
 	rm -rf $(REPO).tmp && mkdir -p $(REPO).tmp
 	bin/recctl train popularity --data $(DATA) --out $(REPO).tmp/popularity/1
@@ -98,6 +99,9 @@ train: build pydeps
 	$(PYTHON) training/python/train_linear.py --features $(REPO).tmp/.features.csv --out $(REPO).tmp/propensity_lr/1
 	$(PYTHON) training/python/train_linear.py --model svm --features $(REPO).tmp/.features.csv --out $(REPO).tmp/propensity_svm/1
 	rm $(REPO).tmp/.features.csv
+	$(PYTHON) training/python/train_ae.py --data $(DATA) --out $(REPO).tmp/autoencoder/1
+	$(PYTHON) training/python/train_cnn.py --data $(DATA) --out $(REPO).tmp/cnn/1
+	$(PYTHON) training/python/train_rnn.py --data $(DATA) --out $(REPO).tmp/rnn/1
 	cp configs/routes.yaml $(REPO).tmp/routes.yaml
 	rm -rf $(REPO) && mv $(REPO).tmp $(REPO) && touch $(REPO)/.trained
 
@@ -115,7 +119,7 @@ eval: build $(DEMO)/data/interactions.csv
 ## test: generated code up to date, vet, and every test with the race detector.
 test: proto-check pydeps
 	$(GO) vet ./...
-	$(GO) test -race -count=1 ./...
+	$(GO) test -race -count=1 -timeout 45m ./...
 	$(PYTHON) -m unittest discover -s training/python -p 'test_*.py'
 
 lint: $(TOOLS)/staticcheck
