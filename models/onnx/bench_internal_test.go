@@ -2,9 +2,13 @@ package onnx
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"os"
+	"path/filepath"
+	"slices"
 	"testing"
+	"time"
 
 	"github.com/recserve/recserve/models"
 )
@@ -58,5 +62,73 @@ func BenchmarkSessionRun(b *testing.B) {
 				b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*batch), "ns/row")
 			})
 		}
+	}
+}
+
+// BenchmarkTrainedRun measures raw onnxruntime Run (one tensor, one Run, the
+// output split; no input building, no gRPC) of a trained model version named
+// by ONNX_BENCH_MODEL (e.g. var/demo/repo/rnn/1), on its own parity rows, at
+// batch 1 and 32, and reports p50 per call: the baseline scripts/onnxbench.sh
+// subtracts from the server's end-to-end latency.
+//
+//	ONNX_BENCH_MODEL=var/demo/repo/rnn/1 go test -run '^$' -bench TrainedRun ./models/onnx/
+func BenchmarkTrainedRun(b *testing.B) {
+	dir := os.Getenv("ONNX_BENCH_MODEL")
+	if dir == "" {
+		b.Skip("set ONNX_BENCH_MODEL to a version directory")
+	}
+	path, err := FindLibrary()
+	if err != nil {
+		b.Skipf("onnxruntime library not found (run `make ort`): %v", err)
+	}
+	rt, err := NewRuntime(path)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer rt.Close()
+	spec, err := models.ReadSpec(dir)
+	if err != nil {
+		b.Fatal(err)
+	}
+	m, err := build(context.Background(), rt, models.Env{}, models.Version{Name: "bench", ID: "1", Dir: dir, Spec: spec})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer m.Close()
+	raw, err := os.ReadFile(filepath.Join(dir, "parity.json"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	var p struct{ Inputs [][]float64 }
+	if err := json.Unmarshal(raw, &p); err != nil {
+		b.Fatal(err)
+	}
+	for _, batch := range []int{1, 32} {
+		b.Run(fmt.Sprintf("batch=%d", batch), func(b *testing.B) {
+			rows := make([][]float64, batch)
+			for i := range rows {
+				rows[i] = p.Inputs[i%len(p.Inputs)]
+			}
+			lat := make([]time.Duration, 0, b.N)
+			run := func() error { return nil }
+			switch c := m.(*Ranker).core.(type) {
+			case *rankCore[float32]:
+				in := convert[float32](rows)
+				run = func() error { _, err := c.s.run(context.Background(), in); return err }
+			case *rankCore[int64]:
+				in := convert[int64](rows)
+				run = func() error { _, err := c.s.run(context.Background(), in); return err }
+			}
+			for b.Loop() {
+				start := time.Now()
+				if err := run(); err != nil {
+					b.Fatal(err)
+				}
+				lat = append(lat, time.Since(start))
+			}
+			slices.Sort(lat)
+			b.ReportMetric(float64(lat[len(lat)/2].Microseconds()), "p50-µs")
+			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*batch)/1000, "µs/row")
+		})
 	}
 }
