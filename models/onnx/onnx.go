@@ -268,9 +268,62 @@ func (m *Ranker) Recommend(ctx context.Context, q models.Query) ([]models.Scored
 	return m.top(scores, &q), nil
 }
 
-// top selects the K best allowed items of scores with a max-heap built in
-// O(N) and popped in rank order, so only the items examined pay for Allow.
+// top selects the K best allowed items of scores. Most items are rejected by
+// one comparison against a bounded min-heap of the best few candidates
+// (4K+16, without consulting Allow); the candidates are then taken best
+// first until K are allowed. Only if too many of them are filtered out does
+// it fall back to a max-heap over every item, popped in rank order, so
+// filtered items never shrink the answer. Either way only the items examined
+// pay for Allow.
 func (m *Ranker) top(scores []float32, q *models.Query) []models.Scored {
+	want := min(q.K, len(scores))
+	c := min(4*q.K+16, len(scores))
+	cand := scoreHeap{idx: make([]int32, 0, c), score: scores, rank: m.rank}
+	for i, s := range scores {
+		if math.IsNaN(float64(s)) {
+			continue
+		}
+		j := int32(i)
+		if len(cand.idx) < c {
+			cand.idx = append(cand.idx, j)
+			if len(cand.idx) == c {
+				cand.initMin()
+			}
+			continue
+		}
+		if cand.better(j, cand.idx[0]) {
+			cand.idx[0] = j
+			cand.downMin(0)
+		}
+	}
+	// Best first: sort the candidates by the heap's order.
+	slices.SortFunc(cand.idx, func(a, b int32) int {
+		if cand.better(a, b) {
+			return -1
+		}
+		if cand.better(b, a) {
+			return 1
+		}
+		return 0
+	})
+	out := make([]models.Scored, 0, want)
+	for _, i := range cand.idx {
+		if id := m.items.ID(i); q.Allowed(id) {
+			out = append(out, models.Scored{ItemID: id, Score: float64(scores[i])})
+			if len(out) == want {
+				return out
+			}
+		}
+	}
+	if len(cand.idx) < c || c == len(scores) {
+		return out // every item was a candidate
+	}
+	return m.topAll(scores, q)
+}
+
+// topAll is top over every item: a max-heap built in O(N) and popped in
+// rank order until K allowed items are found.
+func (m *Ranker) topAll(scores []float32, q *models.Query) []models.Scored {
 	idx := make([]int32, 0, len(scores))
 	for i, s := range scores {
 		if !math.IsNaN(float64(s)) {
@@ -444,6 +497,31 @@ func (h *scoreHeap) pop() (int32, bool) {
 	h.idx[0], h.idx[h.n] = h.idx[h.n], h.idx[0]
 	h.down(0)
 	return top, true
+}
+
+// initMin orders idx as a min-heap (the worst candidate at the root).
+func (h *scoreHeap) initMin() {
+	for i := len(h.idx)/2 - 1; i >= 0; i-- {
+		h.downMin(i)
+	}
+}
+
+func (h *scoreHeap) downMin(i int) {
+	idx := h.idx
+	for {
+		worst := i
+		if l := 2*i + 1; l < len(idx) && h.better(idx[worst], idx[l]) {
+			worst = l
+		}
+		if r := 2*i + 2; r < len(idx) && h.better(idx[worst], idx[r]) {
+			worst = r
+		}
+		if worst == i {
+			return
+		}
+		idx[i], idx[worst] = idx[worst], idx[i]
+		i = worst
+	}
 }
 
 func (h *scoreHeap) down(i int) {
