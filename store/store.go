@@ -37,6 +37,10 @@ type Memory struct {
 	itemUsers     map[string][]string
 	categoryUsers map[string][]Affinity
 	categoryItems map[string][]string
+	// unavailable holds the hidden or out-of-stock items only: usually
+	// empty, so the per-candidate check on the request path is one length
+	// test.
+	unavailable map[string]dataset.Item
 }
 
 // Affinity is a user's weighted engagement with a category (view 1, cart 3,
@@ -95,7 +99,26 @@ func New(d *dataset.Dataset) *Memory {
 	}
 	sort.Strings(m.itemIDs)
 	m.indexAudience()
+	for id, it := range m.items {
+		if it.Hidden || it.OutOfStock {
+			if m.unavailable == nil {
+				m.unavailable = map[string]dataset.Item{}
+			}
+			m.unavailable[id] = it
+		}
+	}
 	return m
+}
+
+// Availability reports whether an item is hidden or out of stock
+// (items.csv columns hidden and in_stock). It is cheap for the common
+// catalogue where every item is available.
+func (m *Memory) Availability(id string) (hidden, outOfStock bool) {
+	if len(m.unavailable) == 0 {
+		return false, false
+	}
+	it := m.unavailable[id]
+	return it.Hidden, it.OutOfStock
 }
 
 // indexAudience builds the targeting indexes from the profiles.

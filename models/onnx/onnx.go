@@ -270,14 +270,14 @@ func (m *Ranker) Recommend(ctx context.Context, q models.Query) ([]models.Scored
 
 // top selects the K best allowed items of scores. Most items are rejected by
 // one comparison against a bounded min-heap of the best few candidates
-// (4K+16, without consulting Allow); the candidates are then taken best
+// (1.5K+8, without consulting Allow); the candidates are then taken best
 // first until K are allowed. Only if too many of them are filtered out does
 // it fall back to a max-heap over every item, popped in rank order, so
 // filtered items never shrink the answer. Either way only the items examined
 // pay for Allow.
 func (m *Ranker) top(scores []float32, q *models.Query) []models.Scored {
 	want := min(q.K, len(scores))
-	c := min(4*q.K+16, len(scores))
+	c := min(q.K+q.K/2+8, len(scores))
 	cand := scoreHeap{idx: make([]int32, 0, c), score: scores, rank: m.rank}
 	for i, s := range scores {
 		if math.IsNaN(float64(s)) {

@@ -290,6 +290,8 @@ func (r *Router) allow(p store.Profile, f Filters, rf RouteFilters) func(string)
 	exCat := union(setOf(f.ExcludeCategories), setOf(rf.ExcludeCategories))
 	inCat := intersectCats(setOf(f.IncludeCategories), setOf(rf.IncludeCategories))
 	lo, hi := priceBounds(f, rf)
+	bounded := !math.IsInf(lo, -1) || !math.IsInf(hi, 1)
+	needItem := exCat != nil || inCat != nil || bounded
 	return func(id string) bool {
 		if _, ok := seen[id]; ok {
 			return false
@@ -300,12 +302,15 @@ func (r *Router) allow(p store.Profile, f Filters, rf RouteFilters) func(string)
 		if _, ok := excluded[id]; ok {
 			return false
 		}
+		if hidden, out := r.store.Availability(id); hidden || out && !rf.IncludeOutOfStock {
+			return false
+		}
+		if !needItem {
+			return true
+		}
 		it, ok := r.store.Item(id)
 		if !ok {
-			return inCat == nil && math.IsInf(lo, -1) && math.IsInf(hi, 1)
-		}
-		if it.Hidden || it.OutOfStock && !rf.IncludeOutOfStock {
-			return false
+			return inCat == nil && !bounded
 		}
 		if _, ok := exCat[it.Category]; ok {
 			return false
@@ -315,10 +320,8 @@ func (r *Router) allow(p store.Profile, f Filters, rf RouteFilters) func(string)
 				return false
 			}
 		}
-		if !math.IsInf(lo, -1) || !math.IsInf(hi, 1) {
-			if math.IsNaN(it.Price) || it.Price < lo || it.Price > hi {
-				return false
-			}
+		if bounded && (math.IsNaN(it.Price) || it.Price < lo || it.Price > hi) {
+			return false
 		}
 		return true
 	}

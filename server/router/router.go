@@ -41,6 +41,7 @@ type Models interface {
 type Store interface {
 	Profile(ctx context.Context, userID string) (store.Profile, error)
 	Item(id string) (dataset.Item, bool)
+	Availability(id string) (hidden, outOfStock bool)
 	ItemUsers(itemID string) []string
 	CategoryUsers(category string) []store.Affinity
 	CategoryItems(category string) []string
