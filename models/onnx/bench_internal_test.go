@@ -4,11 +4,17 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/recserve/recserve/dataset"
 
 	"github.com/recserve/recserve/models"
 )
@@ -130,5 +136,93 @@ func BenchmarkTrainedRun(b *testing.B) {
 			b.ReportMetric(float64(lat[len(lat)/2].Microseconds()), "p50-µs")
 			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*batch)/1000, "µs/row")
 		})
+	}
+}
+
+// BenchmarkTrainedConcurrent measures Recommend on a trained version
+// (ONNX_BENCH_MODEL) in process, without gRPC, from 1, 8, 32 and 64
+// goroutines, with dynamic batching off and on (max_batch_size 32, queue
+// delay 2 ms, 1 runner), reporting requests/s and p99: the batcher's effect
+// on the model path alone, which the end-to-end numbers of
+// scripts/onnxbench.sh dilute with gRPC and client CPU on a 2-core machine.
+//
+//	ONNX_BENCH_MODEL=$PWD/var/demo/repo/cnn/1 go test -run '^$' -bench TrainedConcurrent -benchtime 3s ./models/onnx/
+func BenchmarkTrainedConcurrent(b *testing.B) {
+	dir := os.Getenv("ONNX_BENCH_MODEL")
+	if dir == "" {
+		b.Skip("set ONNX_BENCH_MODEL to a version directory")
+	}
+	path, err := FindLibrary()
+	if err != nil {
+		b.Skipf("onnxruntime library not found (run `make ort`): %v", err)
+	}
+	rt, err := NewRuntime(path)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer rt.Close()
+	spec, err := models.ReadSpec(dir)
+	if err != nil {
+		b.Fatal(err)
+	}
+	raw, err := os.ReadFile(filepath.Join(dir, "items.txt"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	items := strings.Fields(string(raw))
+	// Synthetic histories over the vocabulary: 20 events per user.
+	queries := make([]models.Query, 256)
+	for u := range queries {
+		h := make([]dataset.Interaction, 20)
+		for i := range h {
+			h[i] = dataset.Interaction{ItemID: items[(u*31+i*7)%len(items)], Event: dataset.View, Value: 1, Timestamp: int64(i)}
+		}
+		queries[u] = models.Query{History: h, K: 10}
+	}
+	for _, batched := range []bool{false, true} {
+		s := spec
+		s.Params = maps.Clone(spec.Params)
+		if s.Params == nil {
+			s.Params = map[string]any{}
+		}
+		if batched {
+			s.Params["max_batch_size"], s.Params["max_queue_delay_us"], s.Params["runners"] = 32, 2000, 1
+		}
+		m, err := build(context.Background(), rt, models.Env{}, models.Version{Name: "bench", ID: "1", Dir: dir, Spec: s})
+		if err != nil {
+			b.Fatal(err)
+		}
+		for _, conc := range []int{1, 8, 32, 64} {
+			b.Run(fmt.Sprintf("batching=%v/concurrency=%d", batched, conc), func(b *testing.B) {
+				var next atomic.Int64
+				lat := make([][]time.Duration, conc)
+				var wg sync.WaitGroup
+				start := time.Now()
+				for g := range conc {
+					wg.Add(1)
+					go func() {
+						defer wg.Done()
+						for {
+							i := next.Add(1)
+							if i > int64(b.N) {
+								return
+							}
+							t0 := time.Now()
+							if _, err := m.(*Ranker).Recommend(context.Background(), queries[i%int64(len(queries))]); err != nil {
+								b.Error(err)
+								return
+							}
+							lat[g] = append(lat[g], time.Since(t0))
+						}
+					}()
+				}
+				wg.Wait()
+				all := slices.Concat(lat...)
+				slices.Sort(all)
+				b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "req/s")
+				b.ReportMetric(float64(all[len(all)*99/100].Microseconds()), "p99-µs")
+			})
+		}
+		m.Close()
 	}
 }

@@ -279,8 +279,11 @@ func (m *Ranker) top(scores []float32, q *models.Query) []models.Scored {
 	want := min(q.K, len(scores))
 	c := min(q.K+q.K/2+8, len(scores))
 	cand := scoreHeap{idx: make([]int32, 0, c), score: scores, rank: m.rank}
+	// floor is the score of the worst candidate once the heap is full: an
+	// item scoring below it is rejected by one float comparison.
+	floor := float32(math.Inf(-1))
 	for i, s := range scores {
-		if math.IsNaN(float64(s)) {
+		if s < floor || s != s { // NaN: never a candidate
 			continue
 		}
 		j := int32(i)
@@ -288,12 +291,14 @@ func (m *Ranker) top(scores []float32, q *models.Query) []models.Scored {
 			cand.idx = append(cand.idx, j)
 			if len(cand.idx) == c {
 				cand.initMin()
+				floor = scores[cand.idx[0]]
 			}
 			continue
 		}
 		if cand.better(j, cand.idx[0]) {
 			cand.idx[0] = j
 			cand.downMin(0)
+			floor = scores[cand.idx[0]]
 		}
 	}
 	// Best first: sort the candidates by the heap's order.
