@@ -6,6 +6,7 @@ import (
 	"math"
 
 	"github.com/recserve/recserve/models"
+	"github.com/recserve/recserve/models/topk"
 )
 
 const (
@@ -116,11 +117,11 @@ func (m *Model) Recommend(ctx context.Context, q models.Query) ([]models.Scored,
 	}
 	// A max-heap over the candidates, built in O(n) and popped in rank order:
 	// only the candidates examined before K are accepted pay for Allow.
-	h := candHeap{idx: s.touched, score: s.score, rank: m.rank}
-	h.init()
+	h := topk.IndexHeap[float64]{Idx: s.touched, Score: s.score, Rank: m.rank}
+	h.Init()
 	out := make([]models.Scored, 0, min(q.K, len(s.touched)))
 	for len(out) < q.K {
-		i, ok := h.pop()
+		i, ok := h.Pop()
 		if !ok || s.score[i] <= 0 {
 			break
 		}
@@ -182,57 +183,4 @@ func (m *Model) SimilarItems(ctx context.Context, q models.SimilarQuery) ([]mode
 		}
 	}
 	return out, nil
-}
-
-// candHeap is a max-heap of candidate indices ordered by descending score,
-// ties by ascending id rank. Popping moves the item past the heap's end, so
-// idx keeps every candidate (putScratch needs them all).
-type candHeap struct {
-	idx   []int32
-	n     int
-	score []float64
-	rank  []int32
-}
-
-func (h *candHeap) better(a, b int32) bool {
-	if sa, sb := h.score[a], h.score[b]; sa != sb {
-		return sa > sb
-	}
-	return h.rank[a] < h.rank[b]
-}
-
-func (h *candHeap) init() {
-	h.n = len(h.idx)
-	for i := h.n/2 - 1; i >= 0; i-- {
-		h.down(i)
-	}
-}
-
-func (h *candHeap) pop() (int32, bool) {
-	if h.n == 0 {
-		return 0, false
-	}
-	top := h.idx[0]
-	h.n--
-	h.idx[0], h.idx[h.n] = h.idx[h.n], h.idx[0]
-	h.down(0)
-	return top, true
-}
-
-func (h *candHeap) down(i int) {
-	idx := h.idx[:h.n]
-	for {
-		best := i
-		if l := 2*i + 1; l < len(idx) && h.better(idx[l], idx[best]) {
-			best = l
-		}
-		if r := 2*i + 2; r < len(idx) && h.better(idx[r], idx[best]) {
-			best = r
-		}
-		if best == i {
-			return
-		}
-		idx[i], idx[best] = idx[best], idx[i]
-		i = best
-	}
 }

@@ -45,6 +45,7 @@ import (
 	ort "github.com/yalue/onnxruntime_go"
 
 	"github.com/recserve/recserve/models"
+	"github.com/recserve/recserve/models/topk"
 	"github.com/recserve/recserve/models/vocab"
 )
 
@@ -278,7 +279,7 @@ func (m *Ranker) Recommend(ctx context.Context, q models.Query) ([]models.Scored
 func (m *Ranker) top(scores []float32, q *models.Query) []models.Scored {
 	want := min(q.K, len(scores))
 	c := min(q.K+q.K/2+8, len(scores))
-	cand := scoreHeap{idx: make([]int32, 0, c), score: scores, rank: m.rank}
+	cand := topk.IndexHeap[float32]{Idx: make([]int32, 0, c), Score: scores, Rank: m.rank}
 	// floor is the score of the worst candidate once the heap is full: an
 	// item scoring below it is rejected by one float comparison.
 	floor := float32(math.Inf(-1))
@@ -287,32 +288,31 @@ func (m *Ranker) top(scores []float32, q *models.Query) []models.Scored {
 			continue
 		}
 		j := int32(i)
-		if len(cand.idx) < c {
-			cand.idx = append(cand.idx, j)
-			if len(cand.idx) == c {
-				cand.initMin()
-				floor = scores[cand.idx[0]]
+		if len(cand.Idx) < c {
+			cand.Idx = append(cand.Idx, j)
+			if len(cand.Idx) == c {
+				cand.InitMin()
+				floor = scores[cand.Idx[0]]
 			}
 			continue
 		}
-		if cand.better(j, cand.idx[0]) {
-			cand.idx[0] = j
-			cand.downMin(0)
-			floor = scores[cand.idx[0]]
+		if cand.Better(j, cand.Idx[0]) {
+			cand.ReplaceMin(j)
+			floor = scores[cand.Idx[0]]
 		}
 	}
 	// Best first: sort the candidates by the heap's order.
-	slices.SortFunc(cand.idx, func(a, b int32) int {
-		if cand.better(a, b) {
+	slices.SortFunc(cand.Idx, func(a, b int32) int {
+		if cand.Better(a, b) {
 			return -1
 		}
-		if cand.better(b, a) {
+		if cand.Better(b, a) {
 			return 1
 		}
 		return 0
 	})
 	out := make([]models.Scored, 0, want)
-	for _, i := range cand.idx {
+	for _, i := range cand.Idx {
 		if id := m.items.ID(i); q.Allowed(id) {
 			out = append(out, models.Scored{ItemID: id, Score: float64(scores[i])})
 			if len(out) == want {
@@ -320,7 +320,7 @@ func (m *Ranker) top(scores []float32, q *models.Query) []models.Scored {
 			}
 		}
 	}
-	if len(cand.idx) < c || c == len(scores) {
+	if len(cand.Idx) < c || c == len(scores) {
 		return out // every item was a candidate
 	}
 	return m.topAll(scores, q)
@@ -335,11 +335,11 @@ func (m *Ranker) topAll(scores []float32, q *models.Query) []models.Scored {
 			idx = append(idx, int32(i))
 		}
 	}
-	h := scoreHeap{idx: idx, score: scores, rank: m.rank}
-	h.init()
+	h := topk.IndexHeap[float32]{Idx: idx, Score: scores, Rank: m.rank}
+	h.Init()
 	out := make([]models.Scored, 0, min(q.K, len(idx)))
 	for len(out) < q.K {
-		i, ok := h.pop()
+		i, ok := h.Pop()
 		if !ok {
 			break
 		}
@@ -468,81 +468,4 @@ func (m *RowScorer) PredictRows(xs []float64, out []float64) {
 func (m *RowScorer) Close() error {
 	m.closeOnce.Do(func() { m.closeErr = errors.Join(m.s.close(), releaseEnv()) })
 	return m.closeErr
-}
-
-// scoreHeap is a max-heap of item indices by descending score, ties by
-// ascending id rank.
-type scoreHeap struct {
-	idx   []int32
-	n     int
-	score []float32
-	rank  []int32
-}
-
-func (h *scoreHeap) better(a, b int32) bool {
-	if sa, sb := h.score[a], h.score[b]; sa != sb {
-		return sa > sb
-	}
-	return h.rank[a] < h.rank[b]
-}
-
-func (h *scoreHeap) init() {
-	h.n = len(h.idx)
-	for i := h.n/2 - 1; i >= 0; i-- {
-		h.down(i)
-	}
-}
-
-func (h *scoreHeap) pop() (int32, bool) {
-	if h.n == 0 {
-		return 0, false
-	}
-	top := h.idx[0]
-	h.n--
-	h.idx[0], h.idx[h.n] = h.idx[h.n], h.idx[0]
-	h.down(0)
-	return top, true
-}
-
-// initMin orders idx as a min-heap (the worst candidate at the root).
-func (h *scoreHeap) initMin() {
-	for i := len(h.idx)/2 - 1; i >= 0; i-- {
-		h.downMin(i)
-	}
-}
-
-func (h *scoreHeap) downMin(i int) {
-	idx := h.idx
-	for {
-		worst := i
-		if l := 2*i + 1; l < len(idx) && h.better(idx[worst], idx[l]) {
-			worst = l
-		}
-		if r := 2*i + 2; r < len(idx) && h.better(idx[worst], idx[r]) {
-			worst = r
-		}
-		if worst == i {
-			return
-		}
-		idx[i], idx[worst] = idx[worst], idx[i]
-		i = worst
-	}
-}
-
-func (h *scoreHeap) down(i int) {
-	idx := h.idx[:h.n]
-	for {
-		best := i
-		if l := 2*i + 1; l < len(idx) && h.better(idx[l], idx[best]) {
-			best = l
-		}
-		if r := 2*i + 2; r < len(idx) && h.better(idx[r], idx[best]) {
-			best = r
-		}
-		if best == i {
-			return
-		}
-		idx[i], idx[best] = idx[best], idx[i]
-		i = best
-	}
 }
