@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"sync"
 	"testing"
 	"time"
 
@@ -116,6 +117,41 @@ func BenchmarkEnsemble(b *testing.B) {
 			seen[in.UserID] = true
 			users = append(users, in.UserID)
 		}
+	}
+	// The same three models called directly, one after another and from
+	// three goroutines: how much the machine lets CPU-bound sources overlap,
+	// whatever the router does.
+	direct := []models.Recommender{ik, uk, trending}
+	for _, parallel := range []bool{false, true} {
+		b.Run(fmt.Sprintf("direct/parallel=%v", parallel), func(b *testing.B) {
+			lat := make([]time.Duration, 0, b.N)
+			i := 0
+			for b.Loop() {
+				prof, err := st.Profile(ctx, users[i%len(users)])
+				if err != nil {
+					b.Fatal(err)
+				}
+				q := models.Query{UserID: users[i%len(users)], History: prof.History, K: 20}
+				start := time.Now()
+				if parallel {
+					var wg sync.WaitGroup
+					for _, m := range direct[1:] {
+						wg.Add(1)
+						go func() { defer wg.Done(); m.Recommend(ctx, q) }()
+					}
+					direct[0].Recommend(ctx, q)
+					wg.Wait()
+				} else {
+					for _, m := range direct {
+						m.Recommend(ctx, q)
+					}
+				}
+				lat = append(lat, time.Since(start))
+				i++
+			}
+			slices.Sort(lat)
+			b.ReportMetric(float64(lat[len(lat)/2].Microseconds()), "p50-µs")
+		})
 	}
 	for _, route := range []string{"itemknn", "userknn", "trending", "ensemble"} {
 		b.Run("route="+route, func(b *testing.B) {
