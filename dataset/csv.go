@@ -570,11 +570,28 @@ func Write(dir string, d *Dataset) error {
 	})
 }
 
-// writeFile writes name in dir atomically: body fills a temporary file in the
-// same directory, which is synced and renamed over name. On failure the
-// temporary file is removed and any existing name is left untouched.
-func writeFile(dir, name string, body func(*csv.Writer) error) (err error) {
-	f, err := os.CreateTemp(dir, "."+name+".tmp-*")
+// writeFile writes name in dir atomically (WriteFileAtomic) as CSV.
+func writeFile(dir, name string, body func(*csv.Writer) error) error {
+	err := WriteFileAtomic(filepath.Join(dir, name), func(w io.Writer) error {
+		cw := csv.NewWriter(w)
+		if err := body(cw); err != nil {
+			return err
+		}
+		cw.Flush()
+		return cw.Error()
+	})
+	if err != nil {
+		return fmt.Errorf("write %s: %w", name, err)
+	}
+	return nil
+}
+
+// WriteFileAtomic writes path through body into a buffered temporary file in
+// the same directory, which is synced and renamed over path, so readers see
+// the old file or the whole new one. On failure the temporary file is
+// removed and any existing path is left untouched.
+func WriteFileAtomic(path string, body func(io.Writer) error) (err error) {
+	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp-*")
 	if err != nil {
 		return err
 	}
@@ -585,16 +602,11 @@ func writeFile(dir, name string, body func(*csv.Writer) error) (err error) {
 		}
 	}()
 	bw := bufio.NewWriterSize(f, 64<<10)
-	w := csv.NewWriter(bw)
-	if err = body(w); err != nil {
-		return fmt.Errorf("write %s: %w", name, err)
-	}
-	w.Flush()
-	if err = w.Error(); err != nil {
-		return fmt.Errorf("write %s: %w", name, err)
+	if err = body(bw); err != nil {
+		return err
 	}
 	if err = bw.Flush(); err != nil {
-		return fmt.Errorf("write %s: %w", name, err)
+		return err
 	}
 	if err = f.Chmod(0o644); err != nil {
 		return err
@@ -605,7 +617,7 @@ func writeFile(dir, name string, body func(*csv.Writer) error) (err error) {
 	if err = f.Close(); err != nil {
 		return err
 	}
-	return os.Rename(f.Name(), filepath.Join(dir, name))
+	return os.Rename(f.Name(), path)
 }
 
 // Validate reports the first problem that would make d unreadable after Write

@@ -2,8 +2,8 @@ package recctl
 
 import (
 	"context"
-	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -50,19 +50,13 @@ func runFeatures(ctx context.Context, e *env, args []string) error {
 	if err := os.MkdirAll(filepath.Dir(*out), 0o755); err != nil {
 		return err
 	}
-	tmp, err := os.CreateTemp(filepath.Dir(*out), filepath.Base(*out)+".tmp-*")
+	var sum features.ExportSummary
+	err = dataset.WriteFileAtomic(*out, func(w io.Writer) error {
+		sum, err = features.Export(ctx, w, d, opts)
+		return err
+	})
 	if err != nil {
 		return err
-	}
-	sum, err := features.Export(ctx, tmp, d, opts)
-	if cerr := tmp.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp.Name(), *out)
-	}
-	if err != nil {
-		return errors.Join(err, os.Remove(tmp.Name()))
 	}
 	fmt.Fprintf(e.stdout, "wrote %d rows (%d positive, %.1f%%) over %d cuts, %d features, to %s\n",
 		sum.Rows, sum.Positives, 100*float64(sum.Positives)/float64(sum.Rows), len(sum.Cuts), len(features.Names()), *out)

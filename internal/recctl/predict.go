@@ -1,7 +1,6 @@
 package recctl
 
 import (
-	"bufio"
 	"context"
 	"encoding/csv"
 	"errors"
@@ -121,30 +120,11 @@ func predictFile(ctx context.Context, m rowPredictor, in, out string, o predictO
 		return 0, err
 	}
 	defer f.Close()
-	tmp, err := os.CreateTemp(filepath.Dir(out), "."+filepath.Base(out)+".tmp-*")
+	err = dataset.WriteFileAtomic(out, func(w io.Writer) error {
+		n, err = predictStream(ctx, m, f, in, w, o)
+		return err
+	})
 	if err != nil {
-		return 0, err
-	}
-	defer func() {
-		if err != nil {
-			tmp.Close()
-			os.Remove(tmp.Name())
-		}
-	}()
-	bw := bufio.NewWriterSize(tmp, 64<<10)
-	if n, err = predictStream(ctx, m, f, in, bw, o); err != nil {
-		return 0, err
-	}
-	if err = bw.Flush(); err != nil {
-		return 0, err
-	}
-	if err = tmp.Chmod(0o644); err != nil {
-		return 0, err
-	}
-	if err = tmp.Close(); err != nil {
-		return 0, err
-	}
-	if err = os.Rename(tmp.Name(), out); err != nil {
 		return 0, err
 	}
 	return n, nil

@@ -1,9 +1,9 @@
 package features
 
 import (
-	"bufio"
 	"cmp"
 	"context"
+	"encoding/csv"
 	"errors"
 	"fmt"
 	"io"
@@ -221,9 +221,8 @@ func Export(ctx context.Context, w io.Writer, d *dataset.Dataset, opts ExportOpt
 	for _, it := range d.Items {
 		catalogue = append(catalogue, it.ID)
 	}
-	bw := bufio.NewWriter(w)
-	header := append([]string{"user_id", "item_id", "cut", "label"}, Names()...)
-	if err := writeCSVLine(bw, header); err != nil {
+	cw := csv.NewWriter(w)
+	if err := cw.Write(append([]string{"user_id", "item_id", "cut", "label"}, Names()...)); err != nil {
 		return sum, err
 	}
 	for c := cuts; c >= 1; c-- {
@@ -244,7 +243,7 @@ func Export(ctx context.Context, w io.Writer, d *dataset.Dataset, opts ExportOpt
 		for _, in := range history {
 			byUser[in.UserID] = append(byUser[in.UserID], in)
 		}
-		n, pos, err := p.writeRows(ctx, bw, examples, byUser, cut)
+		n, pos, err := p.writeRows(ctx, cw, examples, byUser, cut)
 		if err != nil {
 			return sum, err
 		}
@@ -252,7 +251,8 @@ func Export(ctx context.Context, w io.Writer, d *dataset.Dataset, opts ExportOpt
 		sum.Positives += pos
 		sum.Cuts = append(sum.Cuts, cut)
 	}
-	if err := bw.Flush(); err != nil {
+	cw.Flush()
+	if err := cw.Error(); err != nil {
 		return sum, err
 	}
 	if sum.Rows == 0 {
@@ -263,7 +263,7 @@ func Export(ctx context.Context, w io.Writer, d *dataset.Dataset, opts ExportOpt
 
 // writeRows writes the rows of examples (sorted by user), computing each
 // user's summary once.
-func (p *Pipeline) writeRows(ctx context.Context, w *bufio.Writer, examples []Example, byUser map[string][]dataset.Interaction, cut int64) (n, pos int, err error) {
+func (p *Pipeline) writeRows(ctx context.Context, w *csv.Writer, examples []Example, byUser map[string][]dataset.Interaction, cut int64) (n, pos int, err error) {
 	b, err := p.BindNames(Names())
 	if err != nil {
 		return 0, 0, err
@@ -271,7 +271,7 @@ func (p *Pipeline) writeRows(ctx context.Context, w *bufio.Writer, examples []Ex
 	cutStr := strconv.FormatInt(cut, 10)
 	var ids []string
 	var rows []float64
-	var line []byte
+	rec := make([]string, 4+numFeatures)
 	for lo := 0; lo < len(examples); {
 		if err := ctx.Err(); err != nil {
 			return n, pos, err
@@ -288,21 +288,15 @@ func (p *Pipeline) writeRows(ctx context.Context, w *bufio.Writer, examples []Ex
 			return n, pos, err
 		}
 		for i, ex := range examples[lo:hi] {
-			line = appendCSVField(line[:0], ex.UserID)
-			line = append(line, ',')
-			line = appendCSVField(line, ex.ItemID)
-			line = append(line, ',')
-			line = append(line, cutStr...)
-			line = append(line, ',')
-			line = strconv.AppendFloat(line, ex.Label, 'g', -1, 64)
-			for _, v := range rows[i*numFeatures : (i+1)*numFeatures] {
-				line = append(line, ',')
+			rec[0], rec[1], rec[2] = ex.UserID, ex.ItemID, cutStr
+			rec[3] = strconv.FormatFloat(ex.Label, 'g', -1, 64)
+			for j, v := range rows[i*numFeatures : (i+1)*numFeatures] {
+				rec[4+j] = ""
 				if !math.IsNaN(v) {
-					line = strconv.AppendFloat(line, v, 'g', -1, 64)
+					rec[4+j] = strconv.FormatFloat(v, 'g', -1, 64)
 				}
 			}
-			line = append(line, '\n')
-			if _, err := w.Write(line); err != nil {
+			if err := w.Write(rec); err != nil {
 				return n, pos, err
 			}
 			n++
@@ -313,38 +307,4 @@ func (p *Pipeline) writeRows(ctx context.Context, w *bufio.Writer, examples []Ex
 		lo = hi
 	}
 	return n, pos, nil
-}
-
-func writeCSVLine(w *bufio.Writer, fields []string) error {
-	var line []byte
-	for i, f := range fields {
-		if i > 0 {
-			line = append(line, ',')
-		}
-		line = appendCSVField(line, f)
-	}
-	_, err := w.Write(append(line, '\n'))
-	return err
-}
-
-// appendCSVField quotes f when CSV requires it.
-func appendCSVField(b []byte, f string) []byte {
-	needs := false
-	for i := 0; i < len(f); i++ {
-		switch f[i] {
-		case ',', '"', '\n', '\r':
-			needs = true
-		}
-	}
-	if !needs {
-		return append(b, f...)
-	}
-	b = append(b, '"')
-	for i := 0; i < len(f); i++ {
-		if f[i] == '"' {
-			b = append(b, '"')
-		}
-		b = append(b, f[i])
-	}
-	return append(b, '"')
 }
