@@ -2,15 +2,12 @@ package server_test
 
 import (
 	"context"
-	"net"
 	"os"
 	"slices"
 	"strings"
 	"testing"
 	"time"
 
-	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 
 	"github.com/recserve/recserve/dataset"
@@ -23,8 +20,9 @@ import (
 // of any call) and Recommend with each model named in RECSERVE_BENCH_MODELS
 // (comma-separated; default rnn), for the repository RECSERVE_BENCH_REPO
 // over the data set RECSERVE_BENCH_DATA, cycling through 1,000 users. It
-// reports p50 and p99; scripts/onnxbench.sh subtracts the raw Run p50 of
-// BenchmarkTrainedRun to get the server's overhead.
+// reports p50 and p99; minus the raw Run p50 of the model's
+// BenchmarkTrainedRun (models/onnx) it gives the server's overhead
+// (docs/PERFORMANCE.md).
 func BenchmarkServing(b *testing.B) {
 	repo, data := os.Getenv("RECSERVE_BENCH_REPO"), os.Getenv("RECSERVE_BENCH_DATA")
 	if repo == "" || data == "" {
@@ -46,27 +44,9 @@ func BenchmarkServing(b *testing.B) {
 			users = append(users, in.UserID)
 		}
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	addrc := make(chan net.Addr, 1)
-	done := make(chan error, 1)
-	cfg := server.Config{Addr: "127.0.0.1:0", Repo: repo, Data: data, Server: server.DefaultOptions(), RoutesReload: -1}
-	go func() { done <- server.Run(ctx, cfg, nil, func(a net.Addr) { addrc <- a }) }()
-	defer func() { cancel(); <-done }()
-	conn, err := grpc.NewClient((<-addrc).String(), grpc.WithTransportCredentials(insecure.NewCredentials()))
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer conn.Close()
+	conn := runServer(b, data, repo, func(c *server.Config) { c.RoutesReload = -1 })
+	ctx := context.Background()
 	hc := healthpb.NewHealthClient(conn)
-	for deadline := time.Now().Add(60 * time.Second); ; time.Sleep(10 * time.Millisecond) {
-		r, err := hc.Check(ctx, &healthpb.HealthCheckRequest{})
-		if err == nil && r.GetStatus() == healthpb.HealthCheckResponse_SERVING {
-			break
-		}
-		if time.Now().After(deadline) {
-			b.Fatalf("server not SERVING: %v", err)
-		}
-	}
 	rec := pb.NewRecommendServiceClient(conn)
 	measure := func(b *testing.B, call func(i int) error) {
 		lat := make([]time.Duration, 0, b.N)

@@ -132,7 +132,7 @@ routes:
 // runServer starts server.Run on 127.0.0.1:0 and returns a client connection
 // once health reports SERVING. Teardown closes the connection, cancels Run's
 // context and requires Run to return nil.
-func runServer(t *testing.T, data, repo string, opts ...func(*server.Config)) *grpc.ClientConn {
+func runServer(t testing.TB, data, repo string, opts ...func(*server.Config)) *grpc.ClientConn {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	addrc := make(chan net.Addr, 1)
@@ -163,7 +163,7 @@ func runServer(t *testing.T, data, repo string, opts ...func(*server.Config)) *g
 
 // waitServing polls Health/Check with a short deadline until service is
 // SERVING, failing the test after 20s.
-func waitServing(t *testing.T, hc healthpb.HealthClient, service string) {
+func waitServing(t testing.TB, hc healthpb.HealthClient, service string) {
 	t.Helper()
 	deadline := time.Now().Add(20 * time.Second)
 	tick := time.NewTicker(5 * time.Millisecond)

@@ -127,7 +127,7 @@ func start(t *testing.T, opts server.Options, r server.Router, cat server.Catalo
 	return ts
 }
 
-func dial(t *testing.T, addr string) *grpc.ClientConn {
+func dial(t testing.TB, addr string) *grpc.ClientConn {
 	t.Helper()
 	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
 	if err != nil {

@@ -24,18 +24,7 @@ import (
 // size, with a plain and a cancellable context (which adds onnxruntime run
 // options with a terminate hook).
 func BenchmarkSessionRun(b *testing.B) {
-	path, err := FindLibrary()
-	if err == nil {
-		_, err = os.Stat(path)
-	}
-	if err != nil {
-		b.Skipf("onnxruntime library not found (run `make ort`): %v", err)
-	}
-	rt, err := NewRuntime(path)
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer rt.Close()
+	benchRuntime(b)
 	c, err := parseConfig(models.Spec{Signature: UserVector})
 	if err != nil {
 		b.Fatal(err)
@@ -79,27 +68,7 @@ func BenchmarkSessionRun(b *testing.B) {
 //
 //	ONNX_BENCH_MODEL=var/demo/repo/rnn/1 go test -run '^$' -bench TrainedRun ./models/onnx/
 func BenchmarkTrainedRun(b *testing.B) {
-	dir := os.Getenv("ONNX_BENCH_MODEL")
-	if dir == "" {
-		b.Skip("set ONNX_BENCH_MODEL to a version directory")
-	}
-	path, err := FindLibrary()
-	if err != nil {
-		b.Skipf("onnxruntime library not found (run `make ort`): %v", err)
-	}
-	rt, err := NewRuntime(path)
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer rt.Close()
-	spec, err := models.ReadSpec(dir)
-	if err != nil {
-		b.Fatal(err)
-	}
-	m, err := build(context.Background(), rt, models.Env{}, models.Version{Name: "bench", ID: "1", Dir: dir, Spec: spec})
-	if err != nil {
-		b.Fatal(err)
-	}
+	dir, m := benchTrained(b, nil)
 	defer m.Close()
 	raw, err := os.ReadFile(filepath.Join(dir, "parity.json"))
 	if err != nil {
@@ -152,19 +121,6 @@ func BenchmarkTrainedConcurrent(b *testing.B) {
 	if dir == "" {
 		b.Skip("set ONNX_BENCH_MODEL to a version directory")
 	}
-	path, err := FindLibrary()
-	if err != nil {
-		b.Skipf("onnxruntime library not found (run `make ort`): %v", err)
-	}
-	rt, err := NewRuntime(path)
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer rt.Close()
-	spec, err := models.ReadSpec(dir)
-	if err != nil {
-		b.Fatal(err)
-	}
 	raw, err := os.ReadFile(filepath.Join(dir, "items.txt"))
 	if err != nil {
 		b.Fatal(err)
@@ -180,18 +136,11 @@ func BenchmarkTrainedConcurrent(b *testing.B) {
 		queries[u] = models.Query{History: h, K: 10}
 	}
 	for _, batched := range []bool{false, true} {
-		s := spec
-		s.Params = maps.Clone(spec.Params)
-		if s.Params == nil {
-			s.Params = map[string]any{}
-		}
+		var batching map[string]any
 		if batched {
-			s.Params["max_batch_size"], s.Params["max_queue_delay_us"], s.Params["runners"] = 32, 2000, 1
+			batching = map[string]any{"max_batch_size": 32, "max_queue_delay_us": 2000, "runners": 1}
 		}
-		m, err := build(context.Background(), rt, models.Env{}, models.Version{Name: "bench", ID: "1", Dir: dir, Spec: s})
-		if err != nil {
-			b.Fatal(err)
-		}
+		_, m := benchTrained(b, batching)
 		for _, conc := range []int{1, 8, 32, 64} {
 			b.Run(fmt.Sprintf("batching=%v/concurrency=%d", batched, conc), func(b *testing.B) {
 				var next atomic.Int64
@@ -225,4 +174,46 @@ func BenchmarkTrainedConcurrent(b *testing.B) {
 		}
 		m.Close()
 	}
+}
+
+// benchRuntime loads onnxruntime for a benchmark, skipping it when the
+// library is missing; the runtime is closed when the benchmark ends.
+func benchRuntime(b *testing.B) *Runtime {
+	b.Helper()
+	path, err := FindLibrary()
+	if err != nil {
+		b.Skipf("onnxruntime library not found (run `make ort`): %v", err)
+	}
+	rt, err := NewRuntime(path)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { rt.Close() })
+	return rt
+}
+
+// benchTrained loads the version directory named by ONNX_BENCH_MODEL
+// (skipping the benchmark when it is unset) with extra params merged into
+// its model.yaml's, and returns the directory and the model.
+func benchTrained(b *testing.B, params map[string]any) (string, models.Model) {
+	b.Helper()
+	dir := os.Getenv("ONNX_BENCH_MODEL")
+	if dir == "" {
+		b.Skip("set ONNX_BENCH_MODEL to a version directory")
+	}
+	rt := benchRuntime(b)
+	spec, err := models.ReadSpec(dir)
+	if err != nil {
+		b.Fatal(err)
+	}
+	spec.Params = maps.Clone(spec.Params)
+	if spec.Params == nil {
+		spec.Params = map[string]any{}
+	}
+	maps.Copy(spec.Params, params)
+	m, err := build(context.Background(), rt, models.Env{}, models.Version{Name: "bench", ID: "1", Dir: dir, Spec: spec})
+	if err != nil {
+		b.Fatal(err)
+	}
+	return dir, m
 }

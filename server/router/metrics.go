@@ -8,7 +8,7 @@ import (
 	"time"
 )
 
-// LatencyBuckets are the upper bounds of the latency histogram of
+// latencyBuckets are the upper bounds of the latency histogram of
 // RouteMetrics, in seconds.
 var latencyBuckets = [...]float64{0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1}
 

@@ -58,15 +58,9 @@ type Case struct {
 // from train count. Users without relevant items are skipped. Cases are sorted
 // by user id.
 func Cases(train, test *dataset.Dataset, coldItems bool) []Case {
-	seen := map[string]map[string]struct{}{}
+	seen := seenByUser(train)
 	inTrain := map[string]struct{}{}
 	for _, in := range train.Interactions {
-		s := seen[in.UserID]
-		if s == nil {
-			s = map[string]struct{}{}
-			seen[in.UserID] = s
-		}
-		s[in.ItemID] = struct{}{}
 		inTrain[in.ItemID] = struct{}{}
 	}
 	rel := map[string]map[string]struct{}{}
@@ -96,15 +90,7 @@ func Cases(train, test *dataset.Dataset, coldItems bool) []Case {
 // their earliest test event (ties in file order) that they had not touched
 // in train: what they did next, the question session-based models answer.
 func NextItemCases(train, test *dataset.Dataset) []Case {
-	seen := map[string]map[string]struct{}{}
-	for _, in := range train.Interactions {
-		s := seen[in.UserID]
-		if s == nil {
-			s = map[string]struct{}{}
-			seen[in.UserID] = s
-		}
-		s[in.ItemID] = struct{}{}
-	}
+	seen := seenByUser(train)
 	first := map[string]dataset.Interaction{}
 	for _, in := range test.Interactions {
 		if _, ok := seen[in.UserID][in.ItemID]; ok {
@@ -120,6 +106,20 @@ func NextItemCases(train, test *dataset.Dataset) []Case {
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].UserID < out[j].UserID })
 	return out
+}
+
+// seenByUser returns the items each user touched in d.
+func seenByUser(d *dataset.Dataset) map[string]map[string]struct{} {
+	seen := map[string]map[string]struct{}{}
+	for _, in := range d.Interactions {
+		s := seen[in.UserID]
+		if s == nil {
+			s = map[string]struct{}{}
+			seen[in.UserID] = s
+		}
+		s[in.ItemID] = struct{}{}
+	}
+	return seen
 }
 
 // Evaluate asks rec for the top k of every case, with base as the request
