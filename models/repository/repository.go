@@ -36,6 +36,8 @@ const (
 	StateReady
 	StateFailed
 	StateUnloaded
+	// StateAvailable is a version on disk that is not loaded.
+	StateAvailable
 )
 
 // String returns the lower-case state name.
@@ -49,6 +51,8 @@ func (s State) String() string {
 		return "failed"
 	case StateUnloaded:
 		return "unloaded"
+	case StateAvailable:
+		return "available"
 	}
 	return "unknown"
 }
@@ -74,6 +78,28 @@ type Info struct {
 	Roles         []string
 	Metadata      map[string]string
 	LoadedAt      time.Time
+	// Policy is the version policy: "latest" (the newest loadable version
+	// serves) or "specific" (the version labelled stable serves).
+	Policy string
+	// CanaryVersion, when set, takes CanaryPercent of traffic.
+	CanaryVersion string
+	CanaryPercent float64
+	// Details describes every version on disk, oldest first.
+	Details []VersionInfo
+}
+
+// VersionInfo describes one version of a model.
+type VersionInfo struct {
+	Version string
+	// Label is "stable", "canary" or empty.
+	Label string
+	// State is StateReady for a serving version, StateFailed when its last
+	// load failed (Err says why), StateAvailable otherwise.
+	State     State
+	Err       string
+	Kind      string
+	Signature string
+	LoadedAt  time.Time
 }
 
 // Options configures a Repository.
