@@ -112,6 +112,29 @@ type Options struct {
 	Env models.Env
 	// Logger receives load events; nil discards them.
 	Logger *slog.Logger
+	// MaxUploadBytes bounds the total size of one uploaded version (default
+	// DefaultMaxUploadBytes); MaxUploadFiles its file count (default
+	// DefaultMaxUploadFiles).
+	MaxUploadBytes int64
+	MaxUploadFiles int
+	// Probe is the synthetic request a new version answers before it may
+	// serve; nil probes with a cold-start query and no items.
+	Probe *Probe
+}
+
+// Upload limits used when Options leaves them zero.
+const (
+	DefaultMaxUploadBytes = 1 << 30
+	DefaultMaxUploadFiles = 1000
+)
+
+// Probe is the warm-up request validation sends a new version through every
+// role it has: Query to Recommend (and Score), Items to Score and
+// SimilarItems. The server builds it from its data set (a real user's history
+// and popular items), so a model is exercised on the inputs it will see.
+type Probe struct {
+	Query models.Query
+	Items []string
 }
 
 // Repository is the set of models a server holds. It is safe for concurrent
