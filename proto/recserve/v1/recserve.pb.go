@@ -38,6 +38,9 @@ const (
 	ModelState_MODEL_STATE_FAILED ModelState = 3
 	// MODEL_STATE_UNLOADED: the model was unloaded on request.
 	ModelState_MODEL_STATE_UNLOADED ModelState = 4
+	// MODEL_STATE_AVAILABLE: a version on disk that is not loaded (used in
+	// VersionInfo).
+	ModelState_MODEL_STATE_AVAILABLE ModelState = 5
 )
 
 // Enum value maps for ModelState.
@@ -48,6 +51,7 @@ var (
 		2: "MODEL_STATE_READY",
 		3: "MODEL_STATE_FAILED",
 		4: "MODEL_STATE_UNLOADED",
+		5: "MODEL_STATE_AVAILABLE",
 	}
 	ModelState_value = map[string]int32{
 		"MODEL_STATE_UNSPECIFIED": 0,
@@ -55,6 +59,7 @@ var (
 		"MODEL_STATE_READY":       2,
 		"MODEL_STATE_FAILED":      3,
 		"MODEL_STATE_UNLOADED":    4,
+		"MODEL_STATE_AVAILABLE":   5,
 	}
 )
 
@@ -1182,7 +1187,17 @@ type ModelInfo struct {
 	// metadata is the free metadata of the active version's model.yaml.
 	Metadata map[string]string `protobuf:"bytes,9,rep,name=metadata,proto3" json:"metadata,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
 	// loaded_at is the Unix time in seconds the active version was loaded.
-	LoadedAt      int64 `protobuf:"varint,10,opt,name=loaded_at,json=loadedAt,proto3" json:"loaded_at,omitempty"`
+	LoadedAt int64 `protobuf:"varint,10,opt,name=loaded_at,json=loadedAt,proto3" json:"loaded_at,omitempty"`
+	// policy is the version policy: "latest" (the newest version that loads
+	// serves) or "specific" (the version labelled stable serves).
+	Policy string `protobuf:"bytes,11,opt,name=policy,proto3" json:"policy,omitempty"`
+	// canary_version, when set, is the version taking canary_percent of the
+	// traffic (sticky per user); active_version serves the rest.
+	CanaryVersion string `protobuf:"bytes,12,opt,name=canary_version,json=canaryVersion,proto3" json:"canary_version,omitempty"`
+	// canary_percent is the canary's share of traffic, in (0, 100).
+	CanaryPercent float64 `protobuf:"fixed64,13,opt,name=canary_percent,json=canaryPercent,proto3" json:"canary_percent,omitempty"`
+	// version_info describes every version on disk, oldest first.
+	VersionInfo   []*VersionInfo `protobuf:"bytes,14,rep,name=version_info,json=versionInfo,proto3" json:"version_info,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1287,6 +1302,714 @@ func (x *ModelInfo) GetLoadedAt() int64 {
 	return 0
 }
 
+func (x *ModelInfo) GetPolicy() string {
+	if x != nil {
+		return x.Policy
+	}
+	return ""
+}
+
+func (x *ModelInfo) GetCanaryVersion() string {
+	if x != nil {
+		return x.CanaryVersion
+	}
+	return ""
+}
+
+func (x *ModelInfo) GetCanaryPercent() float64 {
+	if x != nil {
+		return x.CanaryPercent
+	}
+	return 0
+}
+
+func (x *ModelInfo) GetVersionInfo() []*VersionInfo {
+	if x != nil {
+		return x.VersionInfo
+	}
+	return nil
+}
+
+// VersionInfo describes one version directory of a model.
+type VersionInfo struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// version is the version directory name.
+	Version string `protobuf:"bytes,1,opt,name=version,proto3" json:"version,omitempty"`
+	// label is "stable" for the version serving, "canary" for the canary, and
+	// empty otherwise.
+	Label string `protobuf:"bytes,2,opt,name=label,proto3" json:"label,omitempty"`
+	// state is MODEL_STATE_READY for a loaded version, MODEL_STATE_FAILED when
+	// its last load failed (see error), MODEL_STATE_AVAILABLE otherwise.
+	State ModelState `protobuf:"varint,3,opt,name=state,proto3,enum=recserve.v1.ModelState" json:"state,omitempty"`
+	// error is the version's last load or validation error, if any.
+	Error string `protobuf:"bytes,4,opt,name=error,proto3" json:"error,omitempty"`
+	// kind is the model family named by the version's model.yaml.
+	Kind string `protobuf:"bytes,5,opt,name=kind,proto3" json:"kind,omitempty"`
+	// signature is the ONNX signature, empty for other kinds.
+	Signature string `protobuf:"bytes,6,opt,name=signature,proto3" json:"signature,omitempty"`
+	// loaded_at is the Unix time in seconds the version was loaded; 0 when it
+	// is not loaded.
+	LoadedAt      int64 `protobuf:"varint,7,opt,name=loaded_at,json=loadedAt,proto3" json:"loaded_at,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *VersionInfo) Reset() {
+	*x = VersionInfo{}
+	mi := &file_recserve_v1_recserve_proto_msgTypes[17]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *VersionInfo) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*VersionInfo) ProtoMessage() {}
+
+func (x *VersionInfo) ProtoReflect() protoreflect.Message {
+	mi := &file_recserve_v1_recserve_proto_msgTypes[17]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use VersionInfo.ProtoReflect.Descriptor instead.
+func (*VersionInfo) Descriptor() ([]byte, []int) {
+	return file_recserve_v1_recserve_proto_rawDescGZIP(), []int{17}
+}
+
+func (x *VersionInfo) GetVersion() string {
+	if x != nil {
+		return x.Version
+	}
+	return ""
+}
+
+func (x *VersionInfo) GetLabel() string {
+	if x != nil {
+		return x.Label
+	}
+	return ""
+}
+
+func (x *VersionInfo) GetState() ModelState {
+	if x != nil {
+		return x.State
+	}
+	return ModelState_MODEL_STATE_UNSPECIFIED
+}
+
+func (x *VersionInfo) GetError() string {
+	if x != nil {
+		return x.Error
+	}
+	return ""
+}
+
+func (x *VersionInfo) GetKind() string {
+	if x != nil {
+		return x.Kind
+	}
+	return ""
+}
+
+func (x *VersionInfo) GetSignature() string {
+	if x != nil {
+		return x.Signature
+	}
+	return ""
+}
+
+func (x *VersionInfo) GetLoadedAt() int64 {
+	if x != nil {
+		return x.LoadedAt
+	}
+	return 0
+}
+
+// DeployModelRequest is one message of a DeployModel upload stream: a header
+// first, then the chunks of the version's files.
+type DeployModelRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// part is the header (first message only) or a file chunk (every other
+	// message).
+	//
+	// Types that are valid to be assigned to Part:
+	//
+	//	*DeployModelRequest_Header
+	//	*DeployModelRequest_Chunk
+	Part          isDeployModelRequest_Part `protobuf_oneof:"part"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DeployModelRequest) Reset() {
+	*x = DeployModelRequest{}
+	mi := &file_recserve_v1_recserve_proto_msgTypes[18]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DeployModelRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DeployModelRequest) ProtoMessage() {}
+
+func (x *DeployModelRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_recserve_v1_recserve_proto_msgTypes[18]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DeployModelRequest.ProtoReflect.Descriptor instead.
+func (*DeployModelRequest) Descriptor() ([]byte, []int) {
+	return file_recserve_v1_recserve_proto_rawDescGZIP(), []int{18}
+}
+
+func (x *DeployModelRequest) GetPart() isDeployModelRequest_Part {
+	if x != nil {
+		return x.Part
+	}
+	return nil
+}
+
+func (x *DeployModelRequest) GetHeader() *DeployHeader {
+	if x != nil {
+		if x, ok := x.Part.(*DeployModelRequest_Header); ok {
+			return x.Header
+		}
+	}
+	return nil
+}
+
+func (x *DeployModelRequest) GetChunk() *FileChunk {
+	if x != nil {
+		if x, ok := x.Part.(*DeployModelRequest_Chunk); ok {
+			return x.Chunk
+		}
+	}
+	return nil
+}
+
+type isDeployModelRequest_Part interface {
+	isDeployModelRequest_Part()
+}
+
+type DeployModelRequest_Header struct {
+	// header names the model and version and says what to do once the upload
+	// is validated; it must be the first message and appear once.
+	Header *DeployHeader `protobuf:"bytes,1,opt,name=header,proto3,oneof"`
+}
+
+type DeployModelRequest_Chunk struct {
+	// chunk is a piece of one file of the version directory.
+	Chunk *FileChunk `protobuf:"bytes,2,opt,name=chunk,proto3,oneof"`
+}
+
+func (*DeployModelRequest_Header) isDeployModelRequest_Part() {}
+
+func (*DeployModelRequest_Chunk) isDeployModelRequest_Part() {}
+
+// DeployHeader opens a DeployModel upload.
+type DeployHeader struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// name is the model to deploy a version of; required. A new name creates
+	// the model. Names are directory names: no separators, no leading "." or
+	// "_".
+	Name string `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	// version is the version directory to create; empty picks the next integer
+	// after the newest version on disk. An existing version is ALREADY_EXISTS.
+	Version string `protobuf:"bytes,2,opt,name=version,proto3" json:"version,omitempty"`
+	// activate makes the new version the stable one once it is validated.
+	Activate bool `protobuf:"varint,3,opt,name=activate,proto3" json:"activate,omitempty"`
+	// canary_percent in (0, 100) makes the new version the canary taking that
+	// share of traffic; 0 leaves it inactive unless activate is set.
+	CanaryPercent float64 `protobuf:"fixed64,4,opt,name=canary_percent,json=canaryPercent,proto3" json:"canary_percent,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DeployHeader) Reset() {
+	*x = DeployHeader{}
+	mi := &file_recserve_v1_recserve_proto_msgTypes[19]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DeployHeader) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DeployHeader) ProtoMessage() {}
+
+func (x *DeployHeader) ProtoReflect() protoreflect.Message {
+	mi := &file_recserve_v1_recserve_proto_msgTypes[19]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DeployHeader.ProtoReflect.Descriptor instead.
+func (*DeployHeader) Descriptor() ([]byte, []int) {
+	return file_recserve_v1_recserve_proto_rawDescGZIP(), []int{19}
+}
+
+func (x *DeployHeader) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *DeployHeader) GetVersion() string {
+	if x != nil {
+		return x.Version
+	}
+	return ""
+}
+
+func (x *DeployHeader) GetActivate() bool {
+	if x != nil {
+		return x.Activate
+	}
+	return false
+}
+
+func (x *DeployHeader) GetCanaryPercent() float64 {
+	if x != nil {
+		return x.CanaryPercent
+	}
+	return 0
+}
+
+// FileChunk is a piece of one file of an uploaded version directory.
+// Consecutive chunks with the same path append to the file; chunks must be
+// smaller than the server's message limit (16 MiB), recctl sends 1 MiB.
+type FileChunk struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// path is the file's path relative to the version directory,
+	// slash-separated ("model.yaml", "vocab/items.txt"); it may not be absolute
+	// or escape the version directory.
+	Path string `protobuf:"bytes,1,opt,name=path,proto3" json:"path,omitempty"`
+	// data is the next bytes of the file.
+	Data          []byte `protobuf:"bytes,2,opt,name=data,proto3" json:"data,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *FileChunk) Reset() {
+	*x = FileChunk{}
+	mi := &file_recserve_v1_recserve_proto_msgTypes[20]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *FileChunk) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*FileChunk) ProtoMessage() {}
+
+func (x *FileChunk) ProtoReflect() protoreflect.Message {
+	mi := &file_recserve_v1_recserve_proto_msgTypes[20]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use FileChunk.ProtoReflect.Descriptor instead.
+func (*FileChunk) Descriptor() ([]byte, []int) {
+	return file_recserve_v1_recserve_proto_rawDescGZIP(), []int{20}
+}
+
+func (x *FileChunk) GetPath() string {
+	if x != nil {
+		return x.Path
+	}
+	return ""
+}
+
+func (x *FileChunk) GetData() []byte {
+	if x != nil {
+		return x.Data
+	}
+	return nil
+}
+
+// DeployModelResponse reports a validated and committed version.
+type DeployModelResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// version is the version directory that was created.
+	Version string `protobuf:"bytes,1,opt,name=version,proto3" json:"version,omitempty"`
+	// model describes the model after the deploy (what serves now).
+	Model         *ModelInfo `protobuf:"bytes,2,opt,name=model,proto3" json:"model,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DeployModelResponse) Reset() {
+	*x = DeployModelResponse{}
+	mi := &file_recserve_v1_recserve_proto_msgTypes[21]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DeployModelResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DeployModelResponse) ProtoMessage() {}
+
+func (x *DeployModelResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_recserve_v1_recserve_proto_msgTypes[21]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DeployModelResponse.ProtoReflect.Descriptor instead.
+func (*DeployModelResponse) Descriptor() ([]byte, []int) {
+	return file_recserve_v1_recserve_proto_rawDescGZIP(), []int{21}
+}
+
+func (x *DeployModelResponse) GetVersion() string {
+	if x != nil {
+		return x.Version
+	}
+	return ""
+}
+
+func (x *DeployModelResponse) GetModel() *ModelInfo {
+	if x != nil {
+		return x.Model
+	}
+	return nil
+}
+
+// ActivateVersionRequest names a version to serve.
+type ActivateVersionRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// name is the model; required.
+	Name string `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	// version is the version directory to activate, or "latest" to return the
+	// model to the latest policy; required.
+	Version string `protobuf:"bytes,2,opt,name=version,proto3" json:"version,omitempty"`
+	// canary_percent in (0, 100) makes the version the canary taking that share
+	// of traffic; 0 makes it the stable version.
+	CanaryPercent float64 `protobuf:"fixed64,3,opt,name=canary_percent,json=canaryPercent,proto3" json:"canary_percent,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ActivateVersionRequest) Reset() {
+	*x = ActivateVersionRequest{}
+	mi := &file_recserve_v1_recserve_proto_msgTypes[22]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ActivateVersionRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ActivateVersionRequest) ProtoMessage() {}
+
+func (x *ActivateVersionRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_recserve_v1_recserve_proto_msgTypes[22]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ActivateVersionRequest.ProtoReflect.Descriptor instead.
+func (*ActivateVersionRequest) Descriptor() ([]byte, []int) {
+	return file_recserve_v1_recserve_proto_rawDescGZIP(), []int{22}
+}
+
+func (x *ActivateVersionRequest) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *ActivateVersionRequest) GetVersion() string {
+	if x != nil {
+		return x.Version
+	}
+	return ""
+}
+
+func (x *ActivateVersionRequest) GetCanaryPercent() float64 {
+	if x != nil {
+		return x.CanaryPercent
+	}
+	return 0
+}
+
+// ActivateVersionResponse describes the model after the activation.
+type ActivateVersionResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// model describes the model after the activation (what serves now).
+	Model         *ModelInfo `protobuf:"bytes,1,opt,name=model,proto3" json:"model,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ActivateVersionResponse) Reset() {
+	*x = ActivateVersionResponse{}
+	mi := &file_recserve_v1_recserve_proto_msgTypes[23]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ActivateVersionResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ActivateVersionResponse) ProtoMessage() {}
+
+func (x *ActivateVersionResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_recserve_v1_recserve_proto_msgTypes[23]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ActivateVersionResponse.ProtoReflect.Descriptor instead.
+func (*ActivateVersionResponse) Descriptor() ([]byte, []int) {
+	return file_recserve_v1_recserve_proto_rawDescGZIP(), []int{23}
+}
+
+func (x *ActivateVersionResponse) GetModel() *ModelInfo {
+	if x != nil {
+		return x.Model
+	}
+	return nil
+}
+
+// RollbackRequest names a model to roll back.
+type RollbackRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// name is the model; required.
+	Name          string `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RollbackRequest) Reset() {
+	*x = RollbackRequest{}
+	mi := &file_recserve_v1_recserve_proto_msgTypes[24]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RollbackRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RollbackRequest) ProtoMessage() {}
+
+func (x *RollbackRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_recserve_v1_recserve_proto_msgTypes[24]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RollbackRequest.ProtoReflect.Descriptor instead.
+func (*RollbackRequest) Descriptor() ([]byte, []int) {
+	return file_recserve_v1_recserve_proto_rawDescGZIP(), []int{24}
+}
+
+func (x *RollbackRequest) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+// RollbackResponse describes the model after the rollback.
+type RollbackResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// model describes the model after the rollback (what serves now).
+	Model         *ModelInfo `protobuf:"bytes,1,opt,name=model,proto3" json:"model,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RollbackResponse) Reset() {
+	*x = RollbackResponse{}
+	mi := &file_recserve_v1_recserve_proto_msgTypes[25]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RollbackResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RollbackResponse) ProtoMessage() {}
+
+func (x *RollbackResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_recserve_v1_recserve_proto_msgTypes[25]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RollbackResponse.ProtoReflect.Descriptor instead.
+func (*RollbackResponse) Descriptor() ([]byte, []int) {
+	return file_recserve_v1_recserve_proto_rawDescGZIP(), []int{25}
+}
+
+func (x *RollbackResponse) GetModel() *ModelInfo {
+	if x != nil {
+		return x.Model
+	}
+	return nil
+}
+
+// UnloadModelRequest names a model to stop serving.
+type UnloadModelRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// name is the model; required.
+	Name          string `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *UnloadModelRequest) Reset() {
+	*x = UnloadModelRequest{}
+	mi := &file_recserve_v1_recserve_proto_msgTypes[26]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *UnloadModelRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*UnloadModelRequest) ProtoMessage() {}
+
+func (x *UnloadModelRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_recserve_v1_recserve_proto_msgTypes[26]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use UnloadModelRequest.ProtoReflect.Descriptor instead.
+func (*UnloadModelRequest) Descriptor() ([]byte, []int) {
+	return file_recserve_v1_recserve_proto_rawDescGZIP(), []int{26}
+}
+
+func (x *UnloadModelRequest) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+// UnloadModelResponse describes the model after unloading.
+type UnloadModelResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// model describes the model after unloading.
+	Model         *ModelInfo `protobuf:"bytes,1,opt,name=model,proto3" json:"model,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *UnloadModelResponse) Reset() {
+	*x = UnloadModelResponse{}
+	mi := &file_recserve_v1_recserve_proto_msgTypes[27]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *UnloadModelResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*UnloadModelResponse) ProtoMessage() {}
+
+func (x *UnloadModelResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_recserve_v1_recserve_proto_msgTypes[27]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use UnloadModelResponse.ProtoReflect.Descriptor instead.
+func (*UnloadModelResponse) Descriptor() ([]byte, []int) {
+	return file_recserve_v1_recserve_proto_rawDescGZIP(), []int{27}
+}
+
+func (x *UnloadModelResponse) GetModel() *ModelInfo {
+	if x != nil {
+		return x.Model
+	}
+	return nil
+}
+
 var File_recserve_v1_recserve_proto protoreflect.FileDescriptor
 
 const file_recserve_v1_recserve_proto_rawDesc = "" +
@@ -1376,7 +2099,7 @@ const file_recserve_v1_recserve_proto_rawDesc = "" +
 	"\x0fGetModelRequest\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\"@\n" +
 	"\x10GetModelResponse\x12,\n" +
-	"\x05model\x18\x01 \x01(\v2\x16.recserve.v1.ModelInfoR\x05model\"\x8b\x03\n" +
+	"\x05model\x18\x01 \x01(\v2\x16.recserve.v1.ModelInfoR\x05model\"\xae\x04\n" +
 	"\tModelInfo\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x12\n" +
 	"\x04kind\x18\x02 \x01(\tR\x04kind\x12\x1c\n" +
@@ -1388,26 +2111,72 @@ const file_recserve_v1_recserve_proto_rawDesc = "" +
 	"\x05roles\x18\b \x03(\tR\x05roles\x12@\n" +
 	"\bmetadata\x18\t \x03(\v2$.recserve.v1.ModelInfo.MetadataEntryR\bmetadata\x12\x1b\n" +
 	"\tloaded_at\x18\n" +
-	" \x01(\x03R\bloadedAt\x1a;\n" +
+	" \x01(\x03R\bloadedAt\x12\x16\n" +
+	"\x06policy\x18\v \x01(\tR\x06policy\x12%\n" +
+	"\x0ecanary_version\x18\f \x01(\tR\rcanaryVersion\x12%\n" +
+	"\x0ecanary_percent\x18\r \x01(\x01R\rcanaryPercent\x12;\n" +
+	"\fversion_info\x18\x0e \x03(\v2\x18.recserve.v1.VersionInfoR\vversionInfo\x1a;\n" +
 	"\rMetadataEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01*\x8b\x01\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\xd1\x01\n" +
+	"\vVersionInfo\x12\x18\n" +
+	"\aversion\x18\x01 \x01(\tR\aversion\x12\x14\n" +
+	"\x05label\x18\x02 \x01(\tR\x05label\x12-\n" +
+	"\x05state\x18\x03 \x01(\x0e2\x17.recserve.v1.ModelStateR\x05state\x12\x14\n" +
+	"\x05error\x18\x04 \x01(\tR\x05error\x12\x12\n" +
+	"\x04kind\x18\x05 \x01(\tR\x04kind\x12\x1c\n" +
+	"\tsignature\x18\x06 \x01(\tR\tsignature\x12\x1b\n" +
+	"\tloaded_at\x18\a \x01(\x03R\bloadedAt\"\x81\x01\n" +
+	"\x12DeployModelRequest\x123\n" +
+	"\x06header\x18\x01 \x01(\v2\x19.recserve.v1.DeployHeaderH\x00R\x06header\x12.\n" +
+	"\x05chunk\x18\x02 \x01(\v2\x16.recserve.v1.FileChunkH\x00R\x05chunkB\x06\n" +
+	"\x04part\"\x7f\n" +
+	"\fDeployHeader\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12\x18\n" +
+	"\aversion\x18\x02 \x01(\tR\aversion\x12\x1a\n" +
+	"\bactivate\x18\x03 \x01(\bR\bactivate\x12%\n" +
+	"\x0ecanary_percent\x18\x04 \x01(\x01R\rcanaryPercent\"3\n" +
+	"\tFileChunk\x12\x12\n" +
+	"\x04path\x18\x01 \x01(\tR\x04path\x12\x12\n" +
+	"\x04data\x18\x02 \x01(\fR\x04data\"]\n" +
+	"\x13DeployModelResponse\x12\x18\n" +
+	"\aversion\x18\x01 \x01(\tR\aversion\x12,\n" +
+	"\x05model\x18\x02 \x01(\v2\x16.recserve.v1.ModelInfoR\x05model\"m\n" +
+	"\x16ActivateVersionRequest\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12\x18\n" +
+	"\aversion\x18\x02 \x01(\tR\aversion\x12%\n" +
+	"\x0ecanary_percent\x18\x03 \x01(\x01R\rcanaryPercent\"G\n" +
+	"\x17ActivateVersionResponse\x12,\n" +
+	"\x05model\x18\x01 \x01(\v2\x16.recserve.v1.ModelInfoR\x05model\"%\n" +
+	"\x0fRollbackRequest\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\"@\n" +
+	"\x10RollbackResponse\x12,\n" +
+	"\x05model\x18\x01 \x01(\v2\x16.recserve.v1.ModelInfoR\x05model\"(\n" +
+	"\x12UnloadModelRequest\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\"C\n" +
+	"\x13UnloadModelResponse\x12,\n" +
+	"\x05model\x18\x01 \x01(\v2\x16.recserve.v1.ModelInfoR\x05model*\xa6\x01\n" +
 	"\n" +
 	"ModelState\x12\x1b\n" +
 	"\x17MODEL_STATE_UNSPECIFIED\x10\x00\x12\x17\n" +
 	"\x13MODEL_STATE_LOADING\x10\x01\x12\x15\n" +
 	"\x11MODEL_STATE_READY\x10\x02\x12\x16\n" +
 	"\x12MODEL_STATE_FAILED\x10\x03\x12\x18\n" +
-	"\x14MODEL_STATE_UNLOADED\x10\x042\xce\x02\n" +
+	"\x14MODEL_STATE_UNLOADED\x10\x04\x12\x19\n" +
+	"\x15MODEL_STATE_AVAILABLE\x10\x052\xce\x02\n" +
 	"\x10RecommendService\x12J\n" +
 	"\tRecommend\x12\x1d.recserve.v1.RecommendRequest\x1a\x1e.recserve.v1.RecommendResponse\x12>\n" +
 	"\x05Score\x12\x19.recserve.v1.ScoreRequest\x1a\x1a.recserve.v1.ScoreResponse\x12S\n" +
 	"\fSimilarItems\x12 .recserve.v1.SimilarItemsRequest\x1a!.recserve.v1.SimilarItemsResponse\x12Y\n" +
-	"\x0eTargetAudience\x12\".recserve.v1.TargetAudienceRequest\x1a#.recserve.v1.TargetAudienceResponse2\xa6\x01\n" +
+	"\x0eTargetAudience\x12\".recserve.v1.TargetAudienceRequest\x1a#.recserve.v1.TargetAudienceResponse2\xf3\x03\n" +
 	"\fModelService\x12M\n" +
 	"\n" +
 	"ListModels\x12\x1e.recserve.v1.ListModelsRequest\x1a\x1f.recserve.v1.ListModelsResponse\x12G\n" +
-	"\bGetModel\x12\x1c.recserve.v1.GetModelRequest\x1a\x1d.recserve.v1.GetModelResponseB;Z9github.com/recserve/recserve/proto/recserve/v1;recservev1b\x06proto3"
+	"\bGetModel\x12\x1c.recserve.v1.GetModelRequest\x1a\x1d.recserve.v1.GetModelResponse\x12R\n" +
+	"\vDeployModel\x12\x1f.recserve.v1.DeployModelRequest\x1a .recserve.v1.DeployModelResponse(\x01\x12\\\n" +
+	"\x0fActivateVersion\x12#.recserve.v1.ActivateVersionRequest\x1a$.recserve.v1.ActivateVersionResponse\x12G\n" +
+	"\bRollback\x12\x1c.recserve.v1.RollbackRequest\x1a\x1d.recserve.v1.RollbackResponse\x12P\n" +
+	"\vUnloadModel\x12\x1f.recserve.v1.UnloadModelRequest\x1a .recserve.v1.UnloadModelResponseB;Z9github.com/recserve/recserve/proto/recserve/v1;recservev1b\x06proto3"
 
 var (
 	file_recserve_v1_recserve_proto_rawDescOnce sync.Once
@@ -1422,39 +2191,50 @@ func file_recserve_v1_recserve_proto_rawDescGZIP() []byte {
 }
 
 var file_recserve_v1_recserve_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_recserve_v1_recserve_proto_msgTypes = make([]protoimpl.MessageInfo, 21)
+var file_recserve_v1_recserve_proto_msgTypes = make([]protoimpl.MessageInfo, 32)
 var file_recserve_v1_recserve_proto_goTypes = []any{
-	(ModelState)(0),                // 0: recserve.v1.ModelState
-	(*RecommendRequest)(nil),       // 1: recserve.v1.RecommendRequest
-	(*Filters)(nil),                // 2: recserve.v1.Filters
-	(*RecommendResponse)(nil),      // 3: recserve.v1.RecommendResponse
-	(*RecommendedItem)(nil),        // 4: recserve.v1.RecommendedItem
-	(*ModelVersion)(nil),           // 5: recserve.v1.ModelVersion
-	(*ScoreRequest)(nil),           // 6: recserve.v1.ScoreRequest
-	(*ScoreResponse)(nil),          // 7: recserve.v1.ScoreResponse
-	(*TargetAudienceRequest)(nil),  // 8: recserve.v1.TargetAudienceRequest
-	(*AudienceMember)(nil),         // 9: recserve.v1.AudienceMember
-	(*TargetAudienceResponse)(nil), // 10: recserve.v1.TargetAudienceResponse
-	(*SimilarItemsRequest)(nil),    // 11: recserve.v1.SimilarItemsRequest
-	(*SimilarItemsResponse)(nil),   // 12: recserve.v1.SimilarItemsResponse
-	(*ListModelsRequest)(nil),      // 13: recserve.v1.ListModelsRequest
-	(*ListModelsResponse)(nil),     // 14: recserve.v1.ListModelsResponse
-	(*GetModelRequest)(nil),        // 15: recserve.v1.GetModelRequest
-	(*GetModelResponse)(nil),       // 16: recserve.v1.GetModelResponse
-	(*ModelInfo)(nil),              // 17: recserve.v1.ModelInfo
-	nil,                            // 18: recserve.v1.RecommendRequest.ContextEntry
-	nil,                            // 19: recserve.v1.ScoreRequest.ContextEntry
-	nil,                            // 20: recserve.v1.TargetAudienceRequest.ContextEntry
-	nil,                            // 21: recserve.v1.ModelInfo.MetadataEntry
+	(ModelState)(0),                 // 0: recserve.v1.ModelState
+	(*RecommendRequest)(nil),        // 1: recserve.v1.RecommendRequest
+	(*Filters)(nil),                 // 2: recserve.v1.Filters
+	(*RecommendResponse)(nil),       // 3: recserve.v1.RecommendResponse
+	(*RecommendedItem)(nil),         // 4: recserve.v1.RecommendedItem
+	(*ModelVersion)(nil),            // 5: recserve.v1.ModelVersion
+	(*ScoreRequest)(nil),            // 6: recserve.v1.ScoreRequest
+	(*ScoreResponse)(nil),           // 7: recserve.v1.ScoreResponse
+	(*TargetAudienceRequest)(nil),   // 8: recserve.v1.TargetAudienceRequest
+	(*AudienceMember)(nil),          // 9: recserve.v1.AudienceMember
+	(*TargetAudienceResponse)(nil),  // 10: recserve.v1.TargetAudienceResponse
+	(*SimilarItemsRequest)(nil),     // 11: recserve.v1.SimilarItemsRequest
+	(*SimilarItemsResponse)(nil),    // 12: recserve.v1.SimilarItemsResponse
+	(*ListModelsRequest)(nil),       // 13: recserve.v1.ListModelsRequest
+	(*ListModelsResponse)(nil),      // 14: recserve.v1.ListModelsResponse
+	(*GetModelRequest)(nil),         // 15: recserve.v1.GetModelRequest
+	(*GetModelResponse)(nil),        // 16: recserve.v1.GetModelResponse
+	(*ModelInfo)(nil),               // 17: recserve.v1.ModelInfo
+	(*VersionInfo)(nil),             // 18: recserve.v1.VersionInfo
+	(*DeployModelRequest)(nil),      // 19: recserve.v1.DeployModelRequest
+	(*DeployHeader)(nil),            // 20: recserve.v1.DeployHeader
+	(*FileChunk)(nil),               // 21: recserve.v1.FileChunk
+	(*DeployModelResponse)(nil),     // 22: recserve.v1.DeployModelResponse
+	(*ActivateVersionRequest)(nil),  // 23: recserve.v1.ActivateVersionRequest
+	(*ActivateVersionResponse)(nil), // 24: recserve.v1.ActivateVersionResponse
+	(*RollbackRequest)(nil),         // 25: recserve.v1.RollbackRequest
+	(*RollbackResponse)(nil),        // 26: recserve.v1.RollbackResponse
+	(*UnloadModelRequest)(nil),      // 27: recserve.v1.UnloadModelRequest
+	(*UnloadModelResponse)(nil),     // 28: recserve.v1.UnloadModelResponse
+	nil,                             // 29: recserve.v1.RecommendRequest.ContextEntry
+	nil,                             // 30: recserve.v1.ScoreRequest.ContextEntry
+	nil,                             // 31: recserve.v1.TargetAudienceRequest.ContextEntry
+	nil,                             // 32: recserve.v1.ModelInfo.MetadataEntry
 }
 var file_recserve_v1_recserve_proto_depIdxs = []int32{
-	18, // 0: recserve.v1.RecommendRequest.context:type_name -> recserve.v1.RecommendRequest.ContextEntry
+	29, // 0: recserve.v1.RecommendRequest.context:type_name -> recserve.v1.RecommendRequest.ContextEntry
 	2,  // 1: recserve.v1.RecommendRequest.filters:type_name -> recserve.v1.Filters
 	4,  // 2: recserve.v1.RecommendResponse.items:type_name -> recserve.v1.RecommendedItem
 	5,  // 3: recserve.v1.RecommendResponse.model_versions:type_name -> recserve.v1.ModelVersion
-	19, // 4: recserve.v1.ScoreRequest.context:type_name -> recserve.v1.ScoreRequest.ContextEntry
+	30, // 4: recserve.v1.ScoreRequest.context:type_name -> recserve.v1.ScoreRequest.ContextEntry
 	5,  // 5: recserve.v1.ScoreResponse.model:type_name -> recserve.v1.ModelVersion
-	20, // 6: recserve.v1.TargetAudienceRequest.context:type_name -> recserve.v1.TargetAudienceRequest.ContextEntry
+	31, // 6: recserve.v1.TargetAudienceRequest.context:type_name -> recserve.v1.TargetAudienceRequest.ContextEntry
 	9,  // 7: recserve.v1.TargetAudienceResponse.users:type_name -> recserve.v1.AudienceMember
 	5,  // 8: recserve.v1.TargetAudienceResponse.model:type_name -> recserve.v1.ModelVersion
 	2,  // 9: recserve.v1.SimilarItemsRequest.filters:type_name -> recserve.v1.Filters
@@ -1463,24 +2243,40 @@ var file_recserve_v1_recserve_proto_depIdxs = []int32{
 	17, // 12: recserve.v1.ListModelsResponse.models:type_name -> recserve.v1.ModelInfo
 	17, // 13: recserve.v1.GetModelResponse.model:type_name -> recserve.v1.ModelInfo
 	0,  // 14: recserve.v1.ModelInfo.state:type_name -> recserve.v1.ModelState
-	21, // 15: recserve.v1.ModelInfo.metadata:type_name -> recserve.v1.ModelInfo.MetadataEntry
-	1,  // 16: recserve.v1.RecommendService.Recommend:input_type -> recserve.v1.RecommendRequest
-	6,  // 17: recserve.v1.RecommendService.Score:input_type -> recserve.v1.ScoreRequest
-	11, // 18: recserve.v1.RecommendService.SimilarItems:input_type -> recserve.v1.SimilarItemsRequest
-	8,  // 19: recserve.v1.RecommendService.TargetAudience:input_type -> recserve.v1.TargetAudienceRequest
-	13, // 20: recserve.v1.ModelService.ListModels:input_type -> recserve.v1.ListModelsRequest
-	15, // 21: recserve.v1.ModelService.GetModel:input_type -> recserve.v1.GetModelRequest
-	3,  // 22: recserve.v1.RecommendService.Recommend:output_type -> recserve.v1.RecommendResponse
-	7,  // 23: recserve.v1.RecommendService.Score:output_type -> recserve.v1.ScoreResponse
-	12, // 24: recserve.v1.RecommendService.SimilarItems:output_type -> recserve.v1.SimilarItemsResponse
-	10, // 25: recserve.v1.RecommendService.TargetAudience:output_type -> recserve.v1.TargetAudienceResponse
-	14, // 26: recserve.v1.ModelService.ListModels:output_type -> recserve.v1.ListModelsResponse
-	16, // 27: recserve.v1.ModelService.GetModel:output_type -> recserve.v1.GetModelResponse
-	22, // [22:28] is the sub-list for method output_type
-	16, // [16:22] is the sub-list for method input_type
-	16, // [16:16] is the sub-list for extension type_name
-	16, // [16:16] is the sub-list for extension extendee
-	0,  // [0:16] is the sub-list for field type_name
+	32, // 15: recserve.v1.ModelInfo.metadata:type_name -> recserve.v1.ModelInfo.MetadataEntry
+	18, // 16: recserve.v1.ModelInfo.version_info:type_name -> recserve.v1.VersionInfo
+	0,  // 17: recserve.v1.VersionInfo.state:type_name -> recserve.v1.ModelState
+	20, // 18: recserve.v1.DeployModelRequest.header:type_name -> recserve.v1.DeployHeader
+	21, // 19: recserve.v1.DeployModelRequest.chunk:type_name -> recserve.v1.FileChunk
+	17, // 20: recserve.v1.DeployModelResponse.model:type_name -> recserve.v1.ModelInfo
+	17, // 21: recserve.v1.ActivateVersionResponse.model:type_name -> recserve.v1.ModelInfo
+	17, // 22: recserve.v1.RollbackResponse.model:type_name -> recserve.v1.ModelInfo
+	17, // 23: recserve.v1.UnloadModelResponse.model:type_name -> recserve.v1.ModelInfo
+	1,  // 24: recserve.v1.RecommendService.Recommend:input_type -> recserve.v1.RecommendRequest
+	6,  // 25: recserve.v1.RecommendService.Score:input_type -> recserve.v1.ScoreRequest
+	11, // 26: recserve.v1.RecommendService.SimilarItems:input_type -> recserve.v1.SimilarItemsRequest
+	8,  // 27: recserve.v1.RecommendService.TargetAudience:input_type -> recserve.v1.TargetAudienceRequest
+	13, // 28: recserve.v1.ModelService.ListModels:input_type -> recserve.v1.ListModelsRequest
+	15, // 29: recserve.v1.ModelService.GetModel:input_type -> recserve.v1.GetModelRequest
+	19, // 30: recserve.v1.ModelService.DeployModel:input_type -> recserve.v1.DeployModelRequest
+	23, // 31: recserve.v1.ModelService.ActivateVersion:input_type -> recserve.v1.ActivateVersionRequest
+	25, // 32: recserve.v1.ModelService.Rollback:input_type -> recserve.v1.RollbackRequest
+	27, // 33: recserve.v1.ModelService.UnloadModel:input_type -> recserve.v1.UnloadModelRequest
+	3,  // 34: recserve.v1.RecommendService.Recommend:output_type -> recserve.v1.RecommendResponse
+	7,  // 35: recserve.v1.RecommendService.Score:output_type -> recserve.v1.ScoreResponse
+	12, // 36: recserve.v1.RecommendService.SimilarItems:output_type -> recserve.v1.SimilarItemsResponse
+	10, // 37: recserve.v1.RecommendService.TargetAudience:output_type -> recserve.v1.TargetAudienceResponse
+	14, // 38: recserve.v1.ModelService.ListModels:output_type -> recserve.v1.ListModelsResponse
+	16, // 39: recserve.v1.ModelService.GetModel:output_type -> recserve.v1.GetModelResponse
+	22, // 40: recserve.v1.ModelService.DeployModel:output_type -> recserve.v1.DeployModelResponse
+	24, // 41: recserve.v1.ModelService.ActivateVersion:output_type -> recserve.v1.ActivateVersionResponse
+	26, // 42: recserve.v1.ModelService.Rollback:output_type -> recserve.v1.RollbackResponse
+	28, // 43: recserve.v1.ModelService.UnloadModel:output_type -> recserve.v1.UnloadModelResponse
+	34, // [34:44] is the sub-list for method output_type
+	24, // [24:34] is the sub-list for method input_type
+	24, // [24:24] is the sub-list for extension type_name
+	24, // [24:24] is the sub-list for extension extendee
+	0,  // [0:24] is the sub-list for field type_name
 }
 
 func init() { file_recserve_v1_recserve_proto_init() }
@@ -1489,13 +2285,17 @@ func file_recserve_v1_recserve_proto_init() {
 		return
 	}
 	file_recserve_v1_recserve_proto_msgTypes[1].OneofWrappers = []any{}
+	file_recserve_v1_recserve_proto_msgTypes[18].OneofWrappers = []any{
+		(*DeployModelRequest_Header)(nil),
+		(*DeployModelRequest_Chunk)(nil),
+	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_recserve_v1_recserve_proto_rawDesc), len(file_recserve_v1_recserve_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   21,
+			NumMessages:   32,
 			NumExtensions: 0,
 			NumServices:   2,
 		},

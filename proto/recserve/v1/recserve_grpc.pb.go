@@ -265,20 +265,49 @@ var RecommendService_ServiceDesc = grpc.ServiceDesc{
 }
 
 const (
-	ModelService_ListModels_FullMethodName = "/recserve.v1.ModelService/ListModels"
-	ModelService_GetModel_FullMethodName   = "/recserve.v1.ModelService/GetModel"
+	ModelService_ListModels_FullMethodName      = "/recserve.v1.ModelService/ListModels"
+	ModelService_GetModel_FullMethodName        = "/recserve.v1.ModelService/GetModel"
+	ModelService_DeployModel_FullMethodName     = "/recserve.v1.ModelService/DeployModel"
+	ModelService_ActivateVersion_FullMethodName = "/recserve.v1.ModelService/ActivateVersion"
+	ModelService_Rollback_FullMethodName        = "/recserve.v1.ModelService/Rollback"
+	ModelService_UnloadModel_FullMethodName     = "/recserve.v1.ModelService/UnloadModel"
 )
 
 // ModelServiceClient is the client API for ModelService service.
 //
 // For semantics around ctx use and closing/ending streaming RPCs, please refer to https://pkg.go.dev/google.golang.org/grpc/?tab=doc#ClientConn.NewStream.
 //
-// ModelService inspects the models a server holds.
+// ModelService inspects the models a server holds and manages their
+// lifecycle: deploy a new version, activate (or canary) a version, roll back,
+// unload. The mutating methods (DeployModel, ActivateVersion, Rollback,
+// UnloadModel) need the metadata `authorization: Bearer <token>` with the
+// server's admin token; they answer UNAUTHENTICATED otherwise. ListModels and
+// GetModel are open.
 type ModelServiceClient interface {
 	// ListModels lists every model in the repository with its state.
 	ListModels(ctx context.Context, in *ListModelsRequest, opts ...grpc.CallOption) (*ListModelsResponse, error)
 	// GetModel describes one model.
 	GetModel(ctx context.Context, in *GetModelRequest, opts ...grpc.CallOption) (*GetModelResponse, error)
+	// DeployModel uploads a new version directory of a model: the first message
+	// is the header, then file chunks. The server validates the version when
+	// the client half-closes (it must load and answer a probe request) and
+	// only then renames it into the repository; a bad upload changes nothing
+	// that serves. Errors: INVALID_ARGUMENT (bad header, name or path, or the
+	// version was rejected; the message says why), ALREADY_EXISTS (the version
+	// is on disk), RESOURCE_EXHAUSTED (over the server's upload limits).
+	DeployModel(ctx context.Context, opts ...grpc.CallOption) (grpc.ClientStreamingClient[DeployModelRequest, DeployModelResponse], error)
+	// ActivateVersion makes a version of a model serve: as the stable version
+	// (canary_percent 0), or as the canary taking canary_percent of traffic.
+	// Version "latest" returns the model to the latest policy (the newest
+	// version that loads serves).
+	ActivateVersion(ctx context.Context, in *ActivateVersionRequest, opts ...grpc.CallOption) (*ActivateVersionResponse, error)
+	// Rollback removes the canary of a model if it has one, else makes the
+	// previous stable version stable again. FAILED_PRECONDITION when there is
+	// nothing to roll back to.
+	Rollback(ctx context.Context, in *RollbackRequest, opts ...grpc.CallOption) (*RollbackResponse, error)
+	// UnloadModel stops serving a model; its versions stay on disk and
+	// ActivateVersion loads one again. It persists across restarts.
+	UnloadModel(ctx context.Context, in *UnloadModelRequest, opts ...grpc.CallOption) (*UnloadModelResponse, error)
 }
 
 type modelServiceClient struct {
@@ -309,16 +338,84 @@ func (c *modelServiceClient) GetModel(ctx context.Context, in *GetModelRequest, 
 	return out, nil
 }
 
+func (c *modelServiceClient) DeployModel(ctx context.Context, opts ...grpc.CallOption) (grpc.ClientStreamingClient[DeployModelRequest, DeployModelResponse], error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	stream, err := c.cc.NewStream(ctx, &ModelService_ServiceDesc.Streams[0], ModelService_DeployModel_FullMethodName, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	x := &grpc.GenericClientStream[DeployModelRequest, DeployModelResponse]{ClientStream: stream}
+	return x, nil
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type ModelService_DeployModelClient = grpc.ClientStreamingClient[DeployModelRequest, DeployModelResponse]
+
+func (c *modelServiceClient) ActivateVersion(ctx context.Context, in *ActivateVersionRequest, opts ...grpc.CallOption) (*ActivateVersionResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ActivateVersionResponse)
+	err := c.cc.Invoke(ctx, ModelService_ActivateVersion_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *modelServiceClient) Rollback(ctx context.Context, in *RollbackRequest, opts ...grpc.CallOption) (*RollbackResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(RollbackResponse)
+	err := c.cc.Invoke(ctx, ModelService_Rollback_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *modelServiceClient) UnloadModel(ctx context.Context, in *UnloadModelRequest, opts ...grpc.CallOption) (*UnloadModelResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(UnloadModelResponse)
+	err := c.cc.Invoke(ctx, ModelService_UnloadModel_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // ModelServiceServer is the server API for ModelService service.
 // All implementations must embed UnimplementedModelServiceServer
 // for forward compatibility.
 //
-// ModelService inspects the models a server holds.
+// ModelService inspects the models a server holds and manages their
+// lifecycle: deploy a new version, activate (or canary) a version, roll back,
+// unload. The mutating methods (DeployModel, ActivateVersion, Rollback,
+// UnloadModel) need the metadata `authorization: Bearer <token>` with the
+// server's admin token; they answer UNAUTHENTICATED otherwise. ListModels and
+// GetModel are open.
 type ModelServiceServer interface {
 	// ListModels lists every model in the repository with its state.
 	ListModels(context.Context, *ListModelsRequest) (*ListModelsResponse, error)
 	// GetModel describes one model.
 	GetModel(context.Context, *GetModelRequest) (*GetModelResponse, error)
+	// DeployModel uploads a new version directory of a model: the first message
+	// is the header, then file chunks. The server validates the version when
+	// the client half-closes (it must load and answer a probe request) and
+	// only then renames it into the repository; a bad upload changes nothing
+	// that serves. Errors: INVALID_ARGUMENT (bad header, name or path, or the
+	// version was rejected; the message says why), ALREADY_EXISTS (the version
+	// is on disk), RESOURCE_EXHAUSTED (over the server's upload limits).
+	DeployModel(grpc.ClientStreamingServer[DeployModelRequest, DeployModelResponse]) error
+	// ActivateVersion makes a version of a model serve: as the stable version
+	// (canary_percent 0), or as the canary taking canary_percent of traffic.
+	// Version "latest" returns the model to the latest policy (the newest
+	// version that loads serves).
+	ActivateVersion(context.Context, *ActivateVersionRequest) (*ActivateVersionResponse, error)
+	// Rollback removes the canary of a model if it has one, else makes the
+	// previous stable version stable again. FAILED_PRECONDITION when there is
+	// nothing to roll back to.
+	Rollback(context.Context, *RollbackRequest) (*RollbackResponse, error)
+	// UnloadModel stops serving a model; its versions stay on disk and
+	// ActivateVersion loads one again. It persists across restarts.
+	UnloadModel(context.Context, *UnloadModelRequest) (*UnloadModelResponse, error)
 	mustEmbedUnimplementedModelServiceServer()
 }
 
@@ -334,6 +431,18 @@ func (UnimplementedModelServiceServer) ListModels(context.Context, *ListModelsRe
 }
 func (UnimplementedModelServiceServer) GetModel(context.Context, *GetModelRequest) (*GetModelResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method GetModel not implemented")
+}
+func (UnimplementedModelServiceServer) DeployModel(grpc.ClientStreamingServer[DeployModelRequest, DeployModelResponse]) error {
+	return status.Error(codes.Unimplemented, "method DeployModel not implemented")
+}
+func (UnimplementedModelServiceServer) ActivateVersion(context.Context, *ActivateVersionRequest) (*ActivateVersionResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ActivateVersion not implemented")
+}
+func (UnimplementedModelServiceServer) Rollback(context.Context, *RollbackRequest) (*RollbackResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method Rollback not implemented")
+}
+func (UnimplementedModelServiceServer) UnloadModel(context.Context, *UnloadModelRequest) (*UnloadModelResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method UnloadModel not implemented")
 }
 func (UnimplementedModelServiceServer) mustEmbedUnimplementedModelServiceServer() {}
 func (UnimplementedModelServiceServer) testEmbeddedByValue()                      {}
@@ -392,6 +501,67 @@ func _ModelService_GetModel_Handler(srv interface{}, ctx context.Context, dec fu
 	return interceptor(ctx, in, info, handler)
 }
 
+func _ModelService_DeployModel_Handler(srv interface{}, stream grpc.ServerStream) error {
+	return srv.(ModelServiceServer).DeployModel(&grpc.GenericServerStream[DeployModelRequest, DeployModelResponse]{ServerStream: stream})
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type ModelService_DeployModelServer = grpc.ClientStreamingServer[DeployModelRequest, DeployModelResponse]
+
+func _ModelService_ActivateVersion_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ActivateVersionRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ModelServiceServer).ActivateVersion(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: ModelService_ActivateVersion_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ModelServiceServer).ActivateVersion(ctx, req.(*ActivateVersionRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _ModelService_Rollback_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(RollbackRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ModelServiceServer).Rollback(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: ModelService_Rollback_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ModelServiceServer).Rollback(ctx, req.(*RollbackRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _ModelService_UnloadModel_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(UnloadModelRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ModelServiceServer).UnloadModel(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: ModelService_UnloadModel_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ModelServiceServer).UnloadModel(ctx, req.(*UnloadModelRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // ModelService_ServiceDesc is the grpc.ServiceDesc for ModelService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -407,7 +577,25 @@ var ModelService_ServiceDesc = grpc.ServiceDesc{
 			MethodName: "GetModel",
 			Handler:    _ModelService_GetModel_Handler,
 		},
+		{
+			MethodName: "ActivateVersion",
+			Handler:    _ModelService_ActivateVersion_Handler,
+		},
+		{
+			MethodName: "Rollback",
+			Handler:    _ModelService_Rollback_Handler,
+		},
+		{
+			MethodName: "UnloadModel",
+			Handler:    _ModelService_UnloadModel_Handler,
+		},
 	},
-	Streams:  []grpc.StreamDesc{},
+	Streams: []grpc.StreamDesc{
+		{
+			StreamName:    "DeployModel",
+			Handler:       _ModelService_DeployModel_Handler,
+			ClientStreams: true,
+		},
+	},
 	Metadata: "recserve/v1/recserve.proto",
 }
