@@ -14,6 +14,8 @@ import (
 	"fmt"
 	"io/fs"
 	"log/slog"
+	"maps"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"slices"
@@ -24,6 +26,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/recserve/recserve/internal/bucket"
 	"github.com/recserve/recserve/models"
 )
 
@@ -55,15 +58,6 @@ func (s State) String() string {
 		return "available"
 	}
 	return "unknown"
-}
-
-// Loaded is a loaded model version. It is immutable once published.
-type Loaded struct {
-	Name     string
-	Version  string
-	Spec     models.Spec
-	Model    models.Model
-	LoadedAt time.Time
 }
 
 // Info describes a model for listings.
@@ -137,23 +131,75 @@ type Probe struct {
 	Items []string
 }
 
+
 // Repository is the set of models a server holds. It is safe for concurrent
-// use.
+// use: requests Acquire versions without blocking on a lock held across a
+// load, and changes (Sync and the lifecycle operations) are serialised among
+// themselves.
 type Repository struct {
 	opts Options
 	log  *slog.Logger
 
-	mu      sync.RWMutex
-	entries map[string]*entry
+	// admin serialises every change of what serves: Sync, Commit, Activate,
+	// Rollback, Unload and Close. Loads run under it, never under mu.
+	admin  sync.Mutex
+	closed bool // guarded by admin
+
+	mu       sync.RWMutex
+	entries  map[string]*entry
+	reserved map[string]bool // name/version of uploads in progress
 }
 
+// entry is one model. serving is read lock-free by Acquire; the rest is
+// guarded by Repository.mu and changed only under Repository.admin.
 type entry struct {
-	name     string
+	name    string
+	serving atomic.Pointer[serving]
+
 	versions []string
-	kind     string // from the newest readable model.yaml, for failed models
+	kind     string
 	state    State
-	err      error
-	active   atomic.Pointer[Loaded]
+	err      error // the last error: a failed load, deploy or activation
+	policy   Policy
+	failed   map[string]failure // versions whose last load failed
+}
+
+// failure remembers a version that failed to load, so it is not retried
+// until its directory changes.
+type failure struct {
+	fp  fingerprint
+	err error
+}
+
+// serving is what a model serves: a stable version and, optionally, a canary
+// that takes canaryPct of traffic. It is replaced whole, never modified.
+type serving struct {
+	stable    *Loaded
+	canary    *Loaded
+	canaryPct float64
+	salt      string // of the canary's traffic split
+}
+
+// pick chooses the version serving unit.
+func (s *serving) pick(unit string) *Loaded {
+	if s.canary != nil {
+		var p float64
+		if unit == "" {
+			// No identity to stick to: split at random.
+			p = rand.Float64() * 100
+		} else {
+			p = bucket.Percent(s.salt, unit)
+		}
+		if p < s.canaryPct {
+			return s.canary
+		}
+	}
+	return s.stable
+}
+
+// has reports whether l serves in s.
+func (s *serving) has(l *Loaded) bool {
+	return s != nil && l != nil && (s.stable == l || s.canary == l)
 }
 
 // Open scans opts.Dir and loads every model. Per-model load failures are
@@ -163,12 +209,19 @@ func Open(ctx context.Context, opts Options) (*Repository, error) {
 	if opts.Kinds == nil {
 		return nil, errors.New("repository: Options.Kinds is required")
 	}
+	if opts.MaxUploadBytes <= 0 {
+		opts.MaxUploadBytes = DefaultMaxUploadBytes
+	}
+	if opts.MaxUploadFiles <= 0 {
+		opts.MaxUploadFiles = DefaultMaxUploadFiles
+	}
 	log := opts.Logger
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	r := &Repository{opts: opts, log: log, entries: map[string]*entry{}}
-	if err := r.Load(ctx); err != nil {
+	r := &Repository{opts: opts, log: log, entries: map[string]*entry{}, reserved: map[string]bool{}}
+	if err := r.Sync(ctx); err != nil {
+		r.Close()
 		return nil, err
 	}
 	return r, nil
@@ -177,9 +230,16 @@ func Open(ctx context.Context, opts Options) (*Repository, error) {
 // Dir returns the repository directory.
 func (r *Repository) Dir() string { return r.opts.Dir }
 
-// Load (re)scans the repository and loads every model whose newest loadable
-// version is not the one already active.
-func (r *Repository) Load(ctx context.Context) error {
+// Sync rescans the repository directory and applies what changed on disk:
+// new models and versions, edited policy files, versions changed in place,
+// removed models. Open calls it; poll mode calls it periodically. A model
+// that fails to load is recorded and never stops the others.
+func (r *Repository) Sync(ctx context.Context) error {
+	r.admin.Lock()
+	defer r.admin.Unlock()
+	if r.closed {
+		return errClosed
+	}
 	names, err := scanModels(r.opts.Dir)
 	if err != nil {
 		return fmt.Errorf("repository %s: %w", r.opts.Dir, err)
@@ -188,108 +248,291 @@ func (r *Repository) Load(ctx context.Context) error {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		r.loadModel(ctx, name)
+		r.reconcile(ctx, name)
+	}
+	// Models whose directory is gone stop serving.
+	r.mu.Lock()
+	var gone []*entry
+	for name, e := range r.entries {
+		if !slices.Contains(names, name) {
+			gone = append(gone, e)
+			delete(r.entries, name)
+		}
+	}
+	r.mu.Unlock()
+	for _, e := range gone {
+		r.publish(e, nil)
+		r.log.Info("model removed from the repository", "model", e.name)
 	}
 	return nil
 }
+
+var errClosed = errors.New("repository is closed")
 
 func (r *Repository) entry(name string) *entry {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	e, ok := r.entries[name]
 	if !ok {
-		e = &entry{name: name, state: StateLoading}
+		e = &entry{name: name, state: StateLoading, failed: map[string]failure{}}
 		r.entries[name] = e
 	}
 	return e
 }
 
-// loadModel loads the newest version of name that loads, falling back to older
-// ones; the first failure is kept as the model's error.
-func (r *Repository) loadModel(ctx context.Context, name string) {
-	e := r.entry(name)
-	dir := filepath.Join(r.opts.Dir, name)
-	versions, err := scanVersions(dir)
-	var firstErr error
-	if err != nil {
-		firstErr = err
-	} else if len(versions) == 0 {
-		firstErr = fmt.Errorf("model %s: no version directories", name)
-	}
-	var loaded *Loaded
-	kind := ""
-	for i := len(versions) - 1; i >= 0 && loaded == nil; i-- {
-		v := versions[i]
-		if cur := e.active.Load(); cur != nil && cur.Version == v {
-			loaded = cur
-			break
-		}
-		l, err := r.loadVersion(ctx, name, v)
-		if l != nil && kind == "" {
-			kind = l.Spec.Kind
-		}
-		if err != nil {
-			if firstErr == nil {
-				firstErr = err
-			}
-			r.log.Warn("model version failed to load", "model", name, "version", v, "err", err)
-			continue
-		}
-		loaded = l
-	}
-	r.mu.Lock()
-	e.versions = versions
-	e.err = firstErr
-	if loaded != nil {
-		e.kind = loaded.Spec.Kind
-		e.state = StateReady
-	} else {
-		if kind != "" {
-			e.kind = kind
-		}
-		e.state = StateFailed
-	}
-	r.mu.Unlock()
-	if loaded == nil {
-		return
-	}
-	if old := e.active.Swap(loaded); old != nil && old != loaded {
-		// TODO(lifecycle): close after in-flight requests drain.
-		_ = old.Model.Close()
-	}
-	r.log.Info("model ready", "model", name, "version", loaded.Version, "kind", loaded.Spec.Kind)
-}
-
-// loadVersion builds one version. On a build error it still returns a Loaded
-// without a Model when model.yaml could be read, so the kind can be reported.
-func (r *Repository) loadVersion(ctx context.Context, name, version string) (*Loaded, error) {
-	dir := filepath.Join(r.opts.Dir, name, version)
-	spec, err := models.ReadSpec(dir)
-	if err != nil {
-		return nil, fmt.Errorf("model %s version %s: %w", name, version, err)
-	}
-	m, err := r.opts.Kinds.Build(ctx, r.opts.Env, models.Version{Name: name, ID: version, Dir: dir, Spec: spec})
-	if err != nil {
-		return &Loaded{Name: name, Version: version, Spec: spec}, err
-	}
-	return &Loaded{Name: name, Version: version, Spec: spec, Model: m, LoadedAt: time.Now()}, nil
-}
-
-// Get returns the active version of the named model.
-func (r *Repository) Get(name string) (*Loaded, error) {
+func (r *Repository) lookup(name string) (*entry, error) {
 	r.mu.RLock()
 	e, ok := r.entries[name]
 	r.mu.RUnlock()
 	if !ok {
 		return nil, fmt.Errorf("model %q: %w", name, models.ErrNotFound)
 	}
-	if l := e.active.Load(); l != nil {
-		return l, nil
+	return e, nil
+}
+
+// reconcile makes name serve what its directory and policy say. It keeps a
+// version that serves and is unchanged on disk, and keeps serving the old
+// version when the new one fails. Called under admin.
+func (r *Repository) reconcile(ctx context.Context, name string) {
+	e := r.entry(name)
+	modelDir := filepath.Join(r.opts.Dir, name)
+	cur := e.serving.Load()
+	versions, err := scanVersions(modelDir)
+	var errs []error
+	if err != nil {
+		errs = append(errs, err)
+	} else if len(versions) == 0 {
+		errs = append(errs, fmt.Errorf("model %s: no version directories", name))
 	}
+	pol, perr := readPolicy(modelDir)
+	if perr != nil {
+		if cur != nil {
+			// A bad hand edit keeps what serves.
+			r.setMeta(e, versions, e.policy, perr, cur)
+			r.log.Warn("model policy unreadable; keeping the serving versions", "model", name, "err", perr)
+			return
+		}
+		errs = append(errs, perr)
+		pol = Policy{}
+	}
+	if pol.Unloaded {
+		r.publish(e, nil)
+		r.mu.Lock()
+		e.versions, e.policy, e.state, e.err = versions, pol, StateUnloaded, nil
+		r.mu.Unlock()
+		return
+	}
+	var candidates []string
+	if pol.specific() {
+		// The stable version, then earlier stable versions as fallbacks.
+		candidates = append(candidates, pol.Stable)
+		for _, v := range slices.Backward(pol.History) {
+			if v != pol.Stable {
+				candidates = append(candidates, v)
+			}
+		}
+		candidates = slices.DeleteFunc(candidates, func(v string) bool { return !slices.Contains(versions, v) })
+		if !slices.Contains(versions, pol.Stable) {
+			errs = append(errs, fmt.Errorf("model %s: stable version %s of %s is not on disk", name, pol.Stable, PolicyFile))
+		}
+	} else {
+		candidates = slices.Clone(versions)
+		slices.Reverse(candidates)
+	}
+	var curStable, curCanary *Loaded
+	if cur != nil {
+		curStable, curCanary = cur.stable, cur.canary
+	}
+	stable, kind, serrs := r.choose(ctx, e, candidates, curStable, curStable)
+	errs = append(errs, serrs...)
+	next := (*serving)(nil)
+	if stable != nil {
+		next = &serving{stable: stable}
+		if pol.Canary != "" && pol.Canary != stable.Version {
+			if !slices.Contains(versions, pol.Canary) {
+				errs = append(errs, fmt.Errorf("model %s: canary version %s of %s is not on disk", name, pol.Canary, PolicyFile))
+			} else if c, _, cerrs := r.choose(ctx, e, []string{pol.Canary}, curCanary, stable); c != nil {
+				next.canary, next.canaryPct, next.salt = c, pol.CanaryPercent, canarySalt(name, c.Version)
+			} else {
+				errs = append(errs, cerrs...)
+			}
+		}
+	}
+	if kind != "" {
+		r.mu.Lock()
+		e.kind = kind
+		r.mu.Unlock()
+	}
+	if !sameServing(cur, next) {
+		r.publish(e, next)
+		if next != nil {
+			r.log.Info("model ready", "model", name, "version", next.stable.Version, "kind", next.stable.Spec.Kind, "canary", versionOf(next.canary))
+		}
+	}
+	r.setMeta(e, versions, pol, errors.Join(errs...), next)
+}
+
+// choose returns the first of candidates that loads and validates. It reuses
+// current when it is that version and unchanged on disk, keeps current when
+// its own directory changed but no longer loads, and does not retry a
+// version that failed until its directory changes. serving, if set, is the
+// stable version a new one must keep the roles of. kind is the kind of the
+// first model.yaml read, for reporting failed models.
+func (r *Repository) choose(ctx context.Context, e *entry, candidates []string, current, serving *Loaded) (l *Loaded, kind string, errs []error) {
+	for _, v := range candidates {
+		dir := filepath.Join(r.opts.Dir, e.name, v)
+		fp, err := fingerprintDir(dir)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		if current != nil && current.Version == v && current.fp == fp {
+			return current, current.Spec.Kind, errs
+		}
+		r.mu.RLock()
+		f, failed := e.failed[v]
+		r.mu.RUnlock()
+		if failed && f.fp == fp {
+			errs = append(errs, f.err)
+			continue
+		}
+		nl, k, err := r.load(ctx, e.name, v, dir, fp)
+		if kind == "" {
+			kind = k
+		}
+		if err == nil && serving != nil && serving.Version != v {
+			if err = sameRoles(nl, serving); err != nil {
+				nl.retire()
+			}
+		}
+		if err != nil {
+			r.log.Warn("model version failed to load", "model", e.name, "version", v, "err", err)
+			r.mu.Lock()
+			e.failed[v] = failure{fp: fp, err: err}
+			r.mu.Unlock()
+			errs = append(errs, err)
+			if current != nil && current.Version == v {
+				return current, current.Spec.Kind, errs
+			}
+			continue
+		}
+		r.mu.Lock()
+		delete(e.failed, v)
+		r.mu.Unlock()
+		return nl, k, errs
+	}
+	return nil, kind, errs
+}
+
+// load builds and validates one version from dir (its place in the
+// repository, or an upload's staging directory). The kind is returned
+// whenever model.yaml could be read, so a failed model still reports it.
+func (r *Repository) load(ctx context.Context, name, version, dir string, fp fingerprint) (*Loaded, string, error) {
+	spec, err := models.ReadSpec(dir)
+	if err != nil {
+		return nil, "", fmt.Errorf("model %s version %s: %w", name, version, err)
+	}
+	m, err := r.opts.Kinds.Build(ctx, r.opts.Env, models.Version{Name: name, ID: version, Dir: dir, Spec: spec})
+	if err != nil {
+		return nil, spec.Kind, err
+	}
+	l := newLoaded(name, version, spec, m, fp, r.log)
+	if err := validate(ctx, m, r.opts.Probe); err != nil {
+		l.retire()
+		return nil, spec.Kind, fmt.Errorf("model %s version %s: %w", name, version, err)
+	}
+	return l, spec.Kind, nil
+}
+
+// publish makes next what e serves and retires the versions it replaced;
+// they close once their in-flight requests release them.
+func (r *Repository) publish(e *entry, next *serving) {
+	old := e.serving.Swap(next)
+	if old == nil {
+		return
+	}
+	for _, l := range []*Loaded{old.stable, old.canary} {
+		if l != nil && !next.has(l) {
+			l.retire()
+		}
+	}
+}
+
+// setMeta records the outcome of a change for Info.
+func (r *Repository) setMeta(e *entry, versions []string, pol Policy, err error, s *serving) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	e.versions, e.policy, e.err = versions, pol, err
+	switch {
+	case s != nil:
+		e.state = StateReady
+		e.kind = s.stable.Spec.Kind
+	case pol.Unloaded:
+		e.state = StateUnloaded
+	default:
+		e.state = StateFailed
+	}
+}
+
+func sameServing(a, b *serving) bool {
+	if a == nil || b == nil {
+		return a == b
+	}
+	return a.stable == b.stable && a.canary == b.canary && a.canaryPct == b.canaryPct
+}
+
+func versionOf(l *Loaded) string {
+	if l == nil {
+		return ""
+	}
+	return l.Version
+}
+
+func canarySalt(name, version string) string { return "canary\x00" + name + "\x00" + version }
+
+// Acquire returns the version of name serving unit (a user id, or "" for an
+// anonymous request): the canary for the units in its share, else the stable
+// version. The caller must Release it when the request is done with the
+// model; a version swapped out meanwhile is closed after its last Release.
+func (r *Repository) Acquire(name, unit string) (*Loaded, error) {
+	e, err := r.lookup(name)
+	if err != nil {
+		return nil, err
+	}
+	for {
+		s := e.serving.Load()
+		if s == nil {
+			return nil, r.notReady(e)
+		}
+		if l := s.pick(unit); l.acquire() {
+			return l, nil
+		}
+		// l was retired and closed between the load and the acquire: the
+		// swap that retired it has already published its successor.
+	}
+}
+
+// Get returns the stable version of name without holding it. It is for
+// callers that never race a version change (offline evaluation, tests);
+// servers use Acquire.
+func (r *Repository) Get(name string) (*Loaded, error) {
+	e, err := r.lookup(name)
+	if err != nil {
+		return nil, err
+	}
+	if s := e.serving.Load(); s != nil {
+		return s.stable, nil
+	}
+	return nil, r.notReady(e)
+}
+
+func (r *Repository) notReady(e *entry) error {
 	r.mu.RLock()
-	err := e.err
-	r.mu.RUnlock()
-	return nil, fmt.Errorf("model %q has no loaded version (%v): %w", name, err, models.ErrNotReady)
+	defer r.mu.RUnlock()
+	if e.state == StateUnloaded {
+		return fmt.Errorf("model %q is unloaded: %w", e.name, models.ErrNotReady)
+	}
+	return fmt.Errorf("model %q has no loaded version (%v): %w", e.name, e.err, models.ErrNotReady)
 }
 
 // Names lists the models of the repository, sorted.
@@ -328,11 +571,16 @@ func (r *Repository) List() []Info {
 }
 
 func (e *entry) infoLocked() Info {
-	in := Info{Name: e.name, Kind: e.kind, Versions: slices.Clone(e.versions), State: e.state}
+	in := Info{Name: e.name, Kind: e.kind, Versions: slices.Clone(e.versions), State: e.state, Policy: PolicyLatest}
+	if e.policy.specific() {
+		in.Policy = PolicySpecific
+	}
 	if e.err != nil {
 		in.Err = e.err.Error()
 	}
-	if l := e.active.Load(); l != nil {
+	s := e.serving.Load()
+	if s != nil {
+		l := s.stable
 		in.Kind = l.Spec.Kind
 		in.Signature = l.Spec.Signature
 		in.ActiveVersion = l.Version
@@ -344,20 +592,67 @@ func (e *entry) infoLocked() Info {
 				in.Metadata[k] = fmt.Sprint(v)
 			}
 		}
+		if s.canary != nil {
+			in.CanaryVersion, in.CanaryPercent = s.canary.Version, s.canaryPct
+		}
+	}
+	for _, v := range e.versions {
+		d := VersionInfo{Version: v, State: StateAvailable}
+		var l *Loaded
+		switch {
+		case s != nil && s.stable.Version == v:
+			l, d.Label = s.stable, "stable"
+		case s != nil && s.canary != nil && s.canary.Version == v:
+			l, d.Label = s.canary, "canary"
+		}
+		if l != nil {
+			d.State, d.Kind, d.Signature, d.LoadedAt = StateReady, l.Spec.Kind, l.Spec.Signature, l.LoadedAt
+		} else if f, ok := e.failed[v]; ok {
+			d.State, d.Err = StateFailed, f.err.Error()
+		}
+		in.Details = append(in.Details, d)
 	}
 	return in
 }
 
-// Close closes every loaded model.
+// drainTimeout bounds how long Close waits for in-flight requests.
+const drainTimeout = 10 * time.Second
+
+// Close stops serving every model and closes each version once its
+// in-flight requests have released it, waiting up to 10 seconds for them.
 func (r *Repository) Close() error {
+	r.admin.Lock()
+	defer r.admin.Unlock()
+	if r.closed {
+		return nil
+	}
+	r.closed = true
 	r.mu.Lock()
-	defer r.mu.Unlock()
-	var errs []error
-	for _, e := range r.entries {
-		if l := e.active.Swap(nil); l != nil {
-			errs = append(errs, l.Model.Close())
-		}
+	entries := slices.Collect(maps.Values(r.entries))
+	for _, e := range entries {
 		e.state = StateUnloaded
+	}
+	r.mu.Unlock()
+	var retired []*Loaded
+	for _, e := range entries {
+		if s := e.serving.Load(); s != nil {
+			retired = append(retired, s.stable)
+			if s.canary != nil {
+				retired = append(retired, s.canary)
+			}
+		}
+		r.publish(e, nil)
+	}
+	timeout := time.NewTimer(drainTimeout)
+	defer timeout.Stop()
+	var errs []error
+	for _, l := range retired {
+		select {
+		case <-l.closed:
+			errs = append(errs, l.closeErr)
+		case <-timeout.C:
+			return fmt.Errorf("model %s version %s still in use after %v", l.Name, l.Version, drainTimeout)
+		}
 	}
 	return errors.Join(errs...)
 }

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/recserve/recserve/models"
 	"github.com/recserve/recserve/models/popularity"
@@ -308,6 +309,14 @@ func TestInfoDescribesActiveVersion(t *testing.T) {
 		Versions: []string{"1"}, State: repository.StateReady,
 		Roles:    []string{"recommender"},
 		Metadata: map[string]string{"dataset": "demo", "ndcg": "0.25"},
+		Policy:   repository.PolicyLatest,
+		Details: []repository.VersionInfo{{Version: "1", Label: "stable", State: repository.StateReady,
+			Kind: "fake", Signature: "user_vector"}},
+	}
+	if in.LoadedAt.IsZero() || len(in.Details) != 1 || !in.Details[0].LoadedAt.Equal(in.LoadedAt) {
+		t.Errorf("Info(m) load times %v and details %+v; want one set time", in.LoadedAt, in.Details)
+	} else {
+		in.Details[0].LoadedAt = time.Time{}
 	}
 	in.LoadedAt = want.LoadedAt
 	if !reflect.DeepEqual(in, want) {
@@ -324,8 +333,8 @@ func TestReloadSwapsAndKeepsUnchanged(t *testing.T) {
 	b1, _ := r.Get("b")
 
 	writeVersion(t, repo, "a", "2", okSpec)
-	if err := r.Load(t.Context()); err != nil {
-		t.Fatalf("Load() = %v", err)
+	if err := r.Sync(t.Context()); err != nil {
+		t.Fatalf("Sync() = %v", err)
 	}
 	if l, err := r.Get("a"); err != nil || l.Version != "2" {
 		t.Errorf("after reload Get(a) = %v, %v; want version 2", l, err)
@@ -342,8 +351,8 @@ func TestReloadSwapsAndKeepsUnchanged(t *testing.T) {
 
 	// A broken new version keeps the serving one.
 	writeVersion(t, repo, "a", "3", failSpec)
-	if err := r.Load(t.Context()); err != nil {
-		t.Fatalf("Load() = %v", err)
+	if err := r.Sync(t.Context()); err != nil {
+		t.Fatalf("Sync() = %v", err)
 	}
 	in, _ := r.Info("a")
 	if in.ActiveVersion != "2" || in.State != repository.StateReady || !strings.Contains(in.Err, "fake build failure") {

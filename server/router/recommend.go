@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"hash/fnv"
 	"math"
 	"slices"
 	"strings"
@@ -12,6 +11,7 @@ import (
 	"time"
 
 	"github.com/recserve/recserve/dataset"
+	"github.com/recserve/recserve/internal/bucket"
 	"github.com/recserve/recserve/models"
 	"github.com/recserve/recserve/models/topk"
 	"github.com/recserve/recserve/store"
@@ -196,22 +196,10 @@ func assignmentKey(req Request) string {
 	return "s:" + req.SessionItems[0]
 }
 
-// assign picks the arm of key: a 64-bit FNV-1a hash of salt and key, mixed
-// by the SplitMix64 finaliser (FNV's high bits alone are skewed for similar
-// short keys), mapped to [0, 100) and matched against the arms' cumulative
-// percents. It depends on nothing but its inputs, so every replica agrees.
+// assign picks the arm of key: bucket.Percent of salt and key matched
+// against the arms' cumulative percents, so every replica agrees.
 func (e *Experiment) assign(key string) Arm {
-	h := fnv.New64a()
-	h.Write([]byte(e.Salt))
-	h.Write([]byte{0})
-	h.Write([]byte(key))
-	v := h.Sum64()
-	v ^= v >> 30
-	v *= 0xbf58476d1ce4e5b9
-	v ^= v >> 27
-	v *= 0x94d049bb133111eb
-	v ^= v >> 31
-	x := float64(v>>11) / float64(1<<53) * 100
+	x := bucket.Percent(e.Salt, key)
 	var cum float64
 	for _, a := range e.Arms {
 		cum += a.Percent
