@@ -22,9 +22,9 @@ type Loaded struct {
 	Model    models.Model
 	LoadedAt time.Time
 
-	fp     fingerprint // of the version directory when it was loaded
-	refs   atomic.Int64
-	log    *slog.Logger
+	fp       fingerprint // of the version directory when it was loaded
+	refs     atomic.Int64
+	log      *slog.Logger
 	closed   chan struct{} // closed once Model.Close has returned
 	closeErr error         // what Model.Close returned; read after closed
 }

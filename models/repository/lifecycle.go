@@ -315,4 +315,3 @@ func checkName(field, s string) error {
 	}
 	return nil
 }
-

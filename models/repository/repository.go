@@ -131,7 +131,6 @@ type Probe struct {
 	Items []string
 }
 
-
 // Repository is the set of models a server holds. It is safe for concurrent
 // use: requests Acquire versions without blocking on a lock held across a
 // load, and changes (Sync and the lifecycle operations) are serialised among
