@@ -79,3 +79,51 @@ func (l *lazyDeps) Info(name string) (repository.Info, error) {
 	}
 	return repository.Info{}, errLoading
 }
+
+// repository returns the loaded repository, or errLoading.
+func (l *lazyDeps) repository() (*repository.Repository, error) {
+	if repo := l.repo.Load(); repo != nil {
+		return repo, nil
+	}
+	return nil, errLoading
+}
+
+func (l *lazyDeps) NewUpload(name, version string) (*repository.Upload, error) {
+	repo, err := l.repository()
+	if err != nil {
+		return nil, err
+	}
+	return repo.NewUpload(name, version)
+}
+
+func (l *lazyDeps) Commit(ctx context.Context, u *repository.Upload, o repository.DeployOptions) (repository.Info, error) {
+	repo, err := l.repository()
+	if err != nil {
+		return repository.Info{}, err
+	}
+	return repo.Commit(ctx, u, o)
+}
+
+func (l *lazyDeps) Activate(ctx context.Context, name, version string, canaryPercent float64) (repository.Info, error) {
+	repo, err := l.repository()
+	if err != nil {
+		return repository.Info{}, err
+	}
+	return repo.Activate(ctx, name, version, canaryPercent)
+}
+
+func (l *lazyDeps) Rollback(ctx context.Context, name string) (repository.Info, error) {
+	repo, err := l.repository()
+	if err != nil {
+		return repository.Info{}, err
+	}
+	return repo.Rollback(ctx, name)
+}
+
+func (l *lazyDeps) Unload(ctx context.Context, name string) (repository.Info, error) {
+	repo, err := l.repository()
+	if err != nil {
+		return repository.Info{}, err
+	}
+	return repo.Unload(ctx, name)
+}

@@ -2,17 +2,30 @@ package server
 
 import (
 	"context"
+	"errors"
+	"fmt"
+	"io"
 	"log/slog"
+	"math"
+	"time"
 
+	"github.com/recserve/recserve/models"
 	"github.com/recserve/recserve/models/repository"
 	pb "github.com/recserve/recserve/proto/recserve/v1"
 	"github.com/recserve/recserve/server/router"
 )
 
-// Catalog is what the ModelService needs of the model repository.
+// Catalog is what the ModelService needs of the model repository: listings
+// and the version lifecycle. *repository.Repository implements it (through
+// lazyDeps while the server loads).
 type Catalog interface {
 	List() ([]repository.Info, error)
 	Info(name string) (repository.Info, error)
+	NewUpload(name, version string) (*repository.Upload, error)
+	Commit(ctx context.Context, u *repository.Upload, o repository.DeployOptions) (repository.Info, error)
+	Activate(ctx context.Context, name, version string, canaryPercent float64) (repository.Info, error)
+	Rollback(ctx context.Context, name string) (repository.Info, error)
+	Unload(ctx context.Context, name string) (repository.Info, error)
 }
 
 // modelService implements pb.ModelServiceServer.
@@ -21,6 +34,14 @@ type modelService struct {
 	repo Catalog
 	log  *slog.Logger
 }
+
+var (
+	errHeaderFirst  = errors.New("the first message of the stream must be the header")
+	errHeaderTwice  = errors.New("the header was sent twice; it must be the first message only")
+	errEmptyPart    = errors.New("message has neither header nor chunk")
+	errCanaryRange  = errors.New("must be at least 0 and below 100")
+	errActivateBoth = errors.New("activate and canary_percent are exclusive: a version is either stable or the canary")
+)
 
 func (s *modelService) ListModels(ctx context.Context, _ *pb.ListModelsRequest) (*pb.ListModelsResponse, error) {
 	infos, err := s.repo.List()
@@ -45,6 +66,188 @@ func (s *modelService) GetModel(ctx context.Context, in *pb.GetModelRequest) (*p
 	return &pb.GetModelResponse{Model: modelInfo(info)}, nil
 }
 
+// DeployModel receives a header, then file chunks, and commits the version
+// once the client half-closes. Any error aborts the upload: its staging
+// directory is removed and nothing serving changes.
+func (s *modelService) DeployModel(stream pb.ModelService_DeployModelServer) error {
+	ctx := stream.Context()
+	u, o, err := s.openUpload(stream)
+	if err != nil {
+		return toStatus(ctx, s.log, err)
+	}
+	defer u.Abort() // a no-op after a successful Commit
+	if err := receiveFiles(stream, u); err != nil {
+		return toStatus(ctx, s.log, err)
+	}
+	info, err := s.repo.Commit(ctx, u, o)
+	if err != nil {
+		return toStatus(ctx, s.log, fmt.Errorf("deploy %s version %s: %w", u.Name(), u.Version(), err))
+	}
+	s.log.InfoContext(ctx, "model version deployed", "model", u.Name(), "version", u.Version(),
+		"activate", o.Activate, "canary_percent", o.CanaryPercent)
+	return stream.SendAndClose(&pb.DeployModelResponse{Version: u.Version(), Model: modelInfo(info)})
+}
+
+// openUpload reads and checks the header and starts the upload it names.
+func (s *modelService) openUpload(stream pb.ModelService_DeployModelServer) (*repository.Upload, repository.DeployOptions, error) {
+	var o repository.DeployOptions
+	msg, err := stream.Recv()
+	if errors.Is(err, io.EOF) {
+		return nil, o, &router.FieldError{Field: "header", Err: errHeaderFirst}
+	}
+	if err != nil {
+		return nil, o, err
+	}
+	h := msg.GetHeader()
+	if h == nil {
+		return nil, o, &router.FieldError{Field: "header", Err: errHeaderFirst}
+	}
+	if h.GetName() == "" {
+		return nil, o, &router.FieldError{Field: "header.name", Err: errRequired}
+	}
+	if err := checkCanary(h.GetCanaryPercent()); err != nil {
+		return nil, o, &router.FieldError{Field: "header.canary_percent", Err: err}
+	}
+	if h.GetActivate() && h.GetCanaryPercent() > 0 {
+		return nil, o, &router.FieldError{Field: "header.canary_percent", Err: errActivateBoth}
+	}
+	o = repository.DeployOptions{Activate: h.GetActivate(), CanaryPercent: h.GetCanaryPercent()}
+	u, err := s.repo.NewUpload(h.GetName(), h.GetVersion())
+	switch {
+	case err == nil:
+		return u, o, nil
+	case errors.Is(err, repository.ErrExists):
+		return nil, o, &router.FieldError{Field: "header.version", Err: err}
+	case errors.Is(err, repository.ErrInvalidName):
+		return nil, o, &router.FieldError{Field: s.invalidUploadField(h), Err: err}
+	}
+	return nil, o, err
+}
+
+// invalidUploadField names the header field NewUpload rejected as invalid.
+// The repository reports a bad name and a bad version with one sentinel, so
+// when both were given the name is tried alone (an upload that is aborted at
+// once; this runs only on the error path).
+func (s *modelService) invalidUploadField(h *pb.DeployHeader) string {
+	if h.GetVersion() == "" {
+		return "header.name"
+	}
+	probe, err := s.repo.NewUpload(h.GetName(), "")
+	if err != nil {
+		return "header.name"
+	}
+	probe.Abort()
+	return "header.version"
+}
+
+// receiveFiles writes every chunk of the stream into u until the client
+// half-closes. A path's chunks must be consecutive: a path that comes back
+// after another file is an error rather than a silent overwrite or append.
+func receiveFiles(stream pb.ModelService_DeployModelServer, u *repository.Upload) error {
+	done := map[string]bool{} // paths whose run of chunks has ended
+	cur := ""
+	for {
+		msg, err := stream.Recv()
+		if errors.Is(err, io.EOF) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		switch p := msg.GetPart().(type) {
+		case *pb.DeployModelRequest_Header:
+			return &router.FieldError{Field: "header", Err: errHeaderTwice}
+		case *pb.DeployModelRequest_Chunk:
+			path := p.Chunk.GetPath()
+			if path == "" {
+				return &router.FieldError{Field: "chunk.path", Err: errRequired}
+			}
+			if path != cur {
+				if done[path] {
+					return &router.FieldError{Field: "chunk.path",
+						Err: fmt.Errorf("%q: a file's chunks must be consecutive; it came back after other files", path)}
+				}
+				if cur != "" {
+					done[cur] = true
+				}
+				cur = path
+			}
+			if err := u.Write(path, p.Chunk.GetData()); err != nil {
+				if errors.Is(err, repository.ErrTooLarge) {
+					return err
+				}
+				return &router.FieldError{Field: "chunk.path", Err: err}
+			}
+		default:
+			return &router.FieldError{Field: "part", Err: errEmptyPart}
+		}
+	}
+}
+
+func (s *modelService) ActivateVersion(ctx context.Context, in *pb.ActivateVersionRequest) (*pb.ActivateVersionResponse, error) {
+	if in.GetName() == "" {
+		return nil, toStatus(ctx, s.log, &router.FieldError{Field: "name", Err: errRequired})
+	}
+	if in.GetVersion() == "" {
+		return nil, toStatus(ctx, s.log, &router.FieldError{Field: "version", Err: errRequired})
+	}
+	if err := checkCanary(in.GetCanaryPercent()); err != nil {
+		return nil, toStatus(ctx, s.log, &router.FieldError{Field: "canary_percent", Err: err})
+	}
+	info, err := s.repo.Activate(ctx, in.GetName(), in.GetVersion(), in.GetCanaryPercent())
+	if err != nil {
+		return nil, toStatus(ctx, s.log, s.blame(in.GetName(), err))
+	}
+	s.log.InfoContext(ctx, "model version activated", "model", in.GetName(), "version", in.GetVersion(),
+		"canary_percent", in.GetCanaryPercent())
+	return &pb.ActivateVersionResponse{Model: modelInfo(info)}, nil
+}
+
+func (s *modelService) Rollback(ctx context.Context, in *pb.RollbackRequest) (*pb.RollbackResponse, error) {
+	if in.GetName() == "" {
+		return nil, toStatus(ctx, s.log, &router.FieldError{Field: "name", Err: errRequired})
+	}
+	info, err := s.repo.Rollback(ctx, in.GetName())
+	if err != nil {
+		return nil, toStatus(ctx, s.log, s.blame(in.GetName(), err))
+	}
+	s.log.InfoContext(ctx, "model rolled back", "model", in.GetName(), "stable", info.ActiveVersion, "canary", info.CanaryVersion)
+	return &pb.RollbackResponse{Model: modelInfo(info)}, nil
+}
+
+func (s *modelService) UnloadModel(ctx context.Context, in *pb.UnloadModelRequest) (*pb.UnloadModelResponse, error) {
+	if in.GetName() == "" {
+		return nil, toStatus(ctx, s.log, &router.FieldError{Field: "name", Err: errRequired})
+	}
+	info, err := s.repo.Unload(ctx, in.GetName())
+	if err != nil {
+		return nil, toStatus(ctx, s.log, s.blame(in.GetName(), err))
+	}
+	s.log.InfoContext(ctx, "model unloaded", "model", in.GetName())
+	return &pb.UnloadModelResponse{Model: modelInfo(info)}, nil
+}
+
+// blame attaches the request field at fault to a not-found or invalid-name
+// error of a lifecycle call on model name: "name" when the repository does
+// not know the model, else "version". Other errors are returned as they are.
+func (s *modelService) blame(name string, err error) error {
+	if !errors.Is(err, models.ErrNotFound) && !errors.Is(err, repository.ErrInvalidName) {
+		return err
+	}
+	if _, ierr := s.repo.Info(name); ierr != nil {
+		return &router.FieldError{Field: "name", Err: err}
+	}
+	return &router.FieldError{Field: "version", Err: err}
+}
+
+// checkCanary reports a canary percent outside [0, 100).
+func checkCanary(p float64) error {
+	if math.IsNaN(p) || p < 0 || p >= 100 {
+		return fmt.Errorf("%v: %w", p, errCanaryRange)
+	}
+	return nil
+}
+
 func modelInfo(in repository.Info) *pb.ModelInfo {
 	m := &pb.ModelInfo{
 		Name:          in.Name,
@@ -52,22 +255,52 @@ func modelInfo(in repository.Info) *pb.ModelInfo {
 		Signature:     in.Signature,
 		ActiveVersion: in.ActiveVersion,
 		Versions:      in.Versions,
+		State:         modelState(in.State),
 		Error:         in.Err,
 		Roles:         in.Roles,
 		Metadata:      in.Metadata,
+		LoadedAt:      unixSeconds(in.LoadedAt),
+		Policy:        in.Policy,
+		CanaryVersion: in.CanaryVersion,
+		CanaryPercent: in.CanaryPercent,
 	}
-	if !in.LoadedAt.IsZero() {
-		m.LoadedAt = in.LoadedAt.Unix()
-	}
-	switch in.State {
-	case repository.StateLoading:
-		m.State = pb.ModelState_MODEL_STATE_LOADING
-	case repository.StateReady:
-		m.State = pb.ModelState_MODEL_STATE_READY
-	case repository.StateFailed:
-		m.State = pb.ModelState_MODEL_STATE_FAILED
-	case repository.StateUnloaded:
-		m.State = pb.ModelState_MODEL_STATE_UNLOADED
+	if len(in.Details) > 0 {
+		m.VersionInfo = make([]*pb.VersionInfo, len(in.Details))
+		for i, v := range in.Details {
+			m.VersionInfo[i] = &pb.VersionInfo{
+				Version:   v.Version,
+				Label:     v.Label,
+				State:     modelState(v.State),
+				Error:     v.Err,
+				Kind:      v.Kind,
+				Signature: v.Signature,
+				LoadedAt:  unixSeconds(v.LoadedAt),
+			}
+		}
 	}
 	return m
+}
+
+// unixSeconds is t in Unix seconds, 0 for the zero time.
+func unixSeconds(t time.Time) int64 {
+	if t.IsZero() {
+		return 0
+	}
+	return t.Unix()
+}
+
+func modelState(s repository.State) pb.ModelState {
+	switch s {
+	case repository.StateLoading:
+		return pb.ModelState_MODEL_STATE_LOADING
+	case repository.StateReady:
+		return pb.ModelState_MODEL_STATE_READY
+	case repository.StateFailed:
+		return pb.ModelState_MODEL_STATE_FAILED
+	case repository.StateUnloaded:
+		return pb.ModelState_MODEL_STATE_UNLOADED
+	case repository.StateAvailable:
+		return pb.ModelState_MODEL_STATE_AVAILABLE
+	}
+	return pb.ModelState_MODEL_STATE_UNSPECIFIED
 }

@@ -7,6 +7,7 @@ package server
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -16,8 +17,10 @@ import (
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/health"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	"google.golang.org/grpc/peer"
 	"google.golang.org/grpc/reflection"
 	"google.golang.org/grpc/status"
 
@@ -54,6 +57,14 @@ type Options struct {
 	ShutdownTimeout time.Duration
 	// Logger receives one line per RPC and every recovered panic.
 	Logger *slog.Logger
+	// AdminToken is the bearer token the mutating ModelService methods
+	// (DeployModel, ActivateVersion, Rollback, UnloadModel) require in the
+	// "authorization: Bearer <token>" metadata. Empty refuses them all; every
+	// other method is open. It is never logged.
+	AdminToken string
+	// TLS, when set, serves TLS with it (credentials.NewTLS); nil serves
+	// plaintext.
+	TLS *tls.Config
 }
 
 // DefaultOptions returns the production defaults.
@@ -87,13 +98,18 @@ func New(opts Options, r Router, models Catalog) *Server {
 		log = slog.New(slog.DiscardHandler)
 	}
 	s := &Server{health: health.NewServer(), log: log, opts: opts}
-	s.grpc = grpc.NewServer(
+	auth := newAdminAuth(opts.AdminToken)
+	sopts := []grpc.ServerOption{
 		grpc.MaxRecvMsgSize(opts.MaxRecvMsgBytes),
 		grpc.MaxSendMsgSize(opts.MaxSendMsgBytes),
 		grpc.NumStreamWorkers(uint32(opts.StreamWorkers)),
-		grpc.ChainUnaryInterceptor(s.logUnary, s.recoverUnary),
-		grpc.ChainStreamInterceptor(s.recoverStream),
-	)
+		grpc.ChainUnaryInterceptor(s.logUnary, s.recoverUnary, auth.unary),
+		grpc.ChainStreamInterceptor(s.logStream, s.recoverStream, auth.stream),
+	}
+	if opts.TLS != nil {
+		sopts = append(sopts, grpc.Creds(credentials.NewTLS(opts.TLS)))
+	}
+	s.grpc = grpc.NewServer(sopts...)
 	pb.RegisterRecommendServiceServer(s.grpc, &recommendService{router: r, log: log})
 	pb.RegisterModelServiceServer(s.grpc, &modelService{repo: models, log: log})
 	healthpb.RegisterHealthServer(s.grpc, s.health)
@@ -149,22 +165,45 @@ func (s *Server) Serve(ctx context.Context, lis net.Listener) error {
 	return nil
 }
 
-// logUnary logs each RPC once, with its code and latency, never payloads.
+// logUnary logs each RPC once, with its code and latency, never payloads or
+// metadata (which carries the admin token).
 func (s *Server) logUnary(ctx context.Context, req any, info *grpc.UnaryServerInfo, h grpc.UnaryHandler) (any, error) {
 	start := time.Now()
 	resp, err := h(ctx, req)
+	s.logRPC(ctx, info.FullMethod, start, err)
+	return resp, err
+}
+
+// logStream is logUnary for streaming RPCs (DeployModel, reflection), logged
+// when the stream ends.
+func (s *Server) logStream(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, h grpc.StreamHandler) error {
+	start := time.Now()
+	err := h(srv, ss)
+	s.logRPC(ss.Context(), info.FullMethod, start, err)
+	return err
+}
+
+// logRPC writes the one line of an RPC: at debug level when it succeeded,
+// info when it failed or changed the served models (with the caller's
+// address, for the audit trail), error for Internal and Unknown.
+func (s *Server) logRPC(ctx context.Context, method string, start time.Time, err error) {
 	code := status.Code(err)
+	admin := adminMethod(method)
 	lvl := slog.LevelDebug
-	if code != codes.OK {
+	if code != codes.OK || admin {
 		lvl = slog.LevelInfo
 		if code == codes.Internal || code == codes.Unknown {
 			lvl = slog.LevelError
 		}
 	}
-	if s.log.Enabled(ctx, lvl) {
-		s.log.Log(ctx, lvl, "rpc", "method", info.FullMethod, "code", code.String(), "dur", time.Since(start), "err", errString(err))
+	if !s.log.Enabled(ctx, lvl) {
+		return
 	}
-	return resp, err
+	attrs := []any{"method", method, "code", code.String(), "dur", time.Since(start), "err", errString(err)}
+	if p, ok := peer.FromContext(ctx); ok && admin && p.Addr != nil {
+		attrs = append(attrs, "peer", p.Addr.String())
+	}
+	s.log.Log(ctx, lvl, "rpc", attrs...)
 }
 
 func errString(err error) string {

@@ -44,12 +44,29 @@ func (f *fakeRouter) TargetAudience(context.Context, router.AudienceRequest) (ro
 	return router.AudienceResponse{}, errors.New("fakeRouter: TargetAudience not used in these tests")
 }
 
-// emptyCatalog is a server.Catalog with no models.
+// emptyCatalog is a server.Catalog with no models that refuses every change.
 type emptyCatalog struct{}
+
+var errEmptyCatalog = errors.New("emptyCatalog: no models")
 
 func (emptyCatalog) List() ([]repository.Info, error) { return nil, nil }
 func (emptyCatalog) Info(name string) (repository.Info, error) {
-	return repository.Info{}, errors.New("no models")
+	return repository.Info{}, errEmptyCatalog
+}
+func (emptyCatalog) NewUpload(name, version string) (*repository.Upload, error) {
+	return nil, errEmptyCatalog
+}
+func (emptyCatalog) Commit(context.Context, *repository.Upload, repository.DeployOptions) (repository.Info, error) {
+	return repository.Info{}, errEmptyCatalog
+}
+func (emptyCatalog) Activate(context.Context, string, string, float64) (repository.Info, error) {
+	return repository.Info{}, errEmptyCatalog
+}
+func (emptyCatalog) Rollback(context.Context, string) (repository.Info, error) {
+	return repository.Info{}, errEmptyCatalog
+}
+func (emptyCatalog) Unload(context.Context, string) (repository.Info, error) {
+	return repository.Info{}, errEmptyCatalog
 }
 
 // recorder is a slog.Handler keeping every record.

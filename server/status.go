@@ -10,13 +10,18 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/recserve/recserve/models"
+	"github.com/recserve/recserve/models/repository"
 	"github.com/recserve/recserve/server/router"
 )
 
 // toStatus maps a domain error to a gRPC status, in one place: bad fields
 // become InvalidArgument (or NotFound) with a BadRequest detail naming the
 // field, context errors pass through as their codes, and anything unexpected
-// becomes Internal with the cause logged rather than sent.
+// becomes Internal with the cause logged rather than sent. Model lifecycle
+// errors: an invalid name or a rejected version is InvalidArgument (the
+// message says why), an upload over the limits ResourceExhausted, an
+// existing version AlreadyExists, nothing to roll back to
+// FailedPrecondition.
 func toStatus(ctx context.Context, log *slog.Logger, err error) error {
 	if err == nil {
 		return nil
@@ -34,6 +39,18 @@ func toStatus(ctx context.Context, log *slog.Logger, err error) error {
 		return status.Error(codes.Unavailable, err.Error())
 	case errors.Is(err, models.ErrOverloaded):
 		return status.Error(codes.ResourceExhausted, err.Error())
+	// Lifecycle errors come before the model errors: a rejected version may
+	// wrap the load error that rejected it.
+	case errors.Is(err, repository.ErrRejected):
+		code = codes.InvalidArgument
+	case errors.Is(err, repository.ErrInvalidName):
+		code = codes.InvalidArgument
+	case errors.Is(err, repository.ErrTooLarge):
+		code = codes.ResourceExhausted
+	case errors.Is(err, repository.ErrExists):
+		code = codes.AlreadyExists
+	case errors.Is(err, repository.ErrNoRollback):
+		code = codes.FailedPrecondition
 	case errors.Is(err, models.ErrNotFound):
 		code = codes.NotFound
 	case errors.Is(err, models.ErrNotReady):

@@ -8,12 +8,14 @@ import (
 	"log/slog"
 	"strings"
 	"testing"
+	"time"
 
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
 	"github.com/recserve/recserve/models"
+	"github.com/recserve/recserve/models/repository"
 	"github.com/recserve/recserve/server/router"
 )
 
@@ -53,6 +55,12 @@ func TestToStatus(t *testing.T) {
 		{"loading", errLoading, codes.Unavailable, "", "", false},
 		{"loading named field", &router.FieldError{Field: "name", Err: errLoading}, codes.Unavailable, "", "", false},
 		{"status passes through", status.Error(codes.ResourceExhausted, "slow down"), codes.ResourceExhausted, "", "slow down", false},
+		{"invalid name", &router.FieldError{Field: "header.name", Err: fmt.Errorf("model %q: %w", "../x", repository.ErrInvalidName)}, codes.InvalidArgument, "header.name", "", false},
+		{"upload too large", fmt.Errorf("upload: %w", repository.ErrTooLarge), codes.ResourceExhausted, "", "", false},
+		{"version exists", &router.FieldError{Field: "header.version", Err: fmt.Errorf("m/1: %w", repository.ErrExists)}, codes.AlreadyExists, "header.version", "", false},
+		{"rejected says why", fmt.Errorf("deploy m 2: %w: warm-up gave NaN", repository.ErrRejected), codes.InvalidArgument, "", "deploy m 2: model version rejected: warm-up gave NaN", false},
+		{"rejected beats not found", fmt.Errorf("%w: %w", repository.ErrRejected, models.ErrNotFound), codes.InvalidArgument, "", "", false},
+		{"nothing to roll back", fmt.Errorf("m: %w", repository.ErrNoRollback), codes.FailedPrecondition, "", "", false},
 		{"unexpected", errors.New("disk on fire at /secret/path"), codes.Internal, "", "internal error", true},
 	}
 	for _, tt := range tests {
@@ -116,6 +124,21 @@ func TestLazyDepsBeforeLoad(t *testing.T) {
 	if got, err := l.List(); got != nil || !errors.Is(err, errLoading) {
 		t.Errorf("lazyDeps.List before load = %v, %v; want nil, errLoading", got, err)
 	}
+	if _, err := l.NewUpload("m", ""); !errors.Is(err, errLoading) {
+		t.Errorf("lazyDeps.NewUpload before load error = %v; want errLoading", err)
+	}
+	if _, err := l.Commit(ctx, nil, repository.DeployOptions{}); !errors.Is(err, errLoading) {
+		t.Errorf("lazyDeps.Commit before load error = %v; want errLoading", err)
+	}
+	if _, err := l.Activate(ctx, "m", "1", 0); !errors.Is(err, errLoading) {
+		t.Errorf("lazyDeps.Activate before load error = %v; want errLoading", err)
+	}
+	if _, err := l.Rollback(ctx, "m"); !errors.Is(err, errLoading) {
+		t.Errorf("lazyDeps.Rollback before load error = %v; want errLoading", err)
+	}
+	if _, err := l.Unload(ctx, "m"); !errors.Is(err, errLoading) {
+		t.Errorf("lazyDeps.Unload before load error = %v; want errLoading", err)
+	}
 }
 
 func TestConfigValidate(t *testing.T) {
@@ -126,6 +149,12 @@ func TestConfigValidate(t *testing.T) {
 		{Config{Addr: "a", Repo: "r", Data: "d"}, nil},
 		{Config{}, []string{"addr: required", "repo: required", "data: required"}},
 		{Config{Addr: "a", Repo: "r"}, []string{"data: required"}},
+		{Config{Addr: "a", Repo: "r", Data: "d", TLSCertFile: "c.pem", TLSKeyFile: "k.pem", RepoPoll: time.Second, MaxUploadBytes: 1 << 20, Server: Options{AdminToken: "s3cr3t-T0ken"}}, nil},
+		{Config{Addr: "a", Repo: "r", Data: "d", TLSCertFile: "c.pem"}, []string{"tls-cert and tls-key: give both or neither"}},
+		{Config{Addr: "a", Repo: "r", Data: "d", TLSKeyFile: "k.pem"}, []string{"tls-cert and tls-key: give both or neither"}},
+		{Config{Addr: "a", Repo: "r", Data: "d", MaxUploadBytes: -1, RepoPoll: -time.Second}, []string{"max-upload-bytes", "repo-poll"}},
+		{Config{Addr: "a", Repo: "r", Data: "d", Server: Options{AdminToken: "two words"}}, []string{"RECSERVE_ADMIN_TOKEN", "printable ASCII"}},
+		{Config{Addr: "a", Repo: "r", Data: "d", Server: Options{AdminToken: "tok\n"}}, []string{"RECSERVE_ADMIN_TOKEN"}},
 	}
 	for _, tt := range tests {
 		err := tt.cfg.Validate()

@@ -1,9 +1,12 @@
 // Command recserve serves recommendation and scoring models over gRPC.
 //
-//	recserve [--addr HOST:PORT] [--repo DIR] [--data DIR]
+//	recserve [--addr HOST:PORT] [--repo DIR] [--data DIR] [--tls-cert FILE --tls-key FILE]
 //
 // Flags default to $RECSERVE_ADDR, $RECSERVE_REPO and $RECSERVE_DATA, then to
-// localhost:50051 and the demo repository and data set.
+// localhost:50051 and the demo repository and data set. $RECSERVE_ADMIN_TOKEN
+// is the bearer token the model-management RPCs (DeployModel,
+// ActivateVersion, Rollback, UnloadModel) require; without it they are
+// refused.
 package main
 
 import (
@@ -15,6 +18,7 @@ import (
 	"os/signal"
 	"syscall"
 
+	"github.com/recserve/recserve/models/repository"
 	"github.com/recserve/recserve/server"
 )
 
@@ -37,11 +41,16 @@ func run() error {
 	fs.DurationVar(&cfg.Server.ShutdownTimeout, "shutdown-timeout", cfg.Server.ShutdownTimeout, "how long in-flight calls may drain on shutdown")
 	fs.IntVar(&cfg.Server.StreamWorkers, "stream-workers", cfg.Server.StreamWorkers, "goroutines pooled to run RPCs (size to the expected concurrency)")
 	fs.IntVar(&cfg.Server.MaxRecvMsgBytes, "max-recv-bytes", cfg.Server.MaxRecvMsgBytes, "largest request message accepted")
+	fs.StringVar(&cfg.TLSCertFile, "tls-cert", "", "PEM certificate chain to serve TLS with (with --tls-key; plaintext when both are empty)")
+	fs.StringVar(&cfg.TLSKeyFile, "tls-key", "", "PEM private key of --tls-cert")
+	fs.Int64Var(&cfg.MaxUploadBytes, "max-upload-bytes", repository.DefaultMaxUploadBytes, "largest model version DeployModel accepts, in bytes")
+	fs.DurationVar(&cfg.RepoPoll, "repo-poll", 0, "rescan the model repository for versions changed on disk this often (0: never)")
 	logLevel := fs.String("log-level", env("RECSERVE_LOG_LEVEL", "info"), "debug, info, warn or error")
 	logJSON := fs.Bool("log-json", false, "log JSON instead of text")
 	if err := fs.Parse(os.Args[1:]); err != nil {
 		return err
 	}
+	cfg.Server.AdminToken = os.Getenv(server.AdminTokenEnv)
 	var lvl slog.Level
 	if err := lvl.UnmarshalText([]byte(*logLevel)); err != nil {
 		return fmt.Errorf("--log-level: %w", err)
