@@ -50,8 +50,12 @@ func (l *Loaded) acquire() bool {
 }
 
 // Release ends an Acquire. The last Release of a retired version closes its
-// model.
+// model. On a Loaded built outside a Repository (a test fake) it does
+// nothing.
 func (l *Loaded) Release() {
+	if l.closed == nil {
+		return
+	}
 	switch n := l.refs.Add(-1); {
 	case n == 0:
 		l.close()
@@ -76,5 +80,6 @@ func (l *Loaded) close() {
 	close(l.closed)
 }
 
-// Closed is closed once the version has drained and its model is closed.
+// Closed is closed once the version has drained and its model is closed
+// (nil for a Loaded built outside a Repository).
 func (l *Loaded) Closed() <-chan struct{} { return l.closed }

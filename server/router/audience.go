@@ -75,10 +75,12 @@ func (r *Router) TargetAudience(ctx context.Context, req AudienceRequest) (Audie
 		}
 		targets = items[:min(categoryTargetItems, len(items))]
 	}
-	sc, l, err := resolveRole[models.Scorer](r, req.Model, "default_scorer", cfg.DefaultScorer, "score")
+	// An audience is many users: the stable version scores all of them.
+	sc, l, err := resolveRole[models.Scorer](r, req.Model, "", "default_scorer", cfg.DefaultScorer, "score")
 	if err != nil {
 		return AudienceResponse{}, err
 	}
+	defer l.Release()
 	users := r.candidates(req.ItemID, category, maxCand)
 	top, err := r.scoreUsers(ctx, sc, users, targets, n, req)
 	if err != nil {

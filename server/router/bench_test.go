@@ -21,7 +21,7 @@ import (
 // staticModels serves fixed loaded models by name.
 type staticModels map[string]*repository.Loaded
 
-func (s staticModels) Get(name string) (*repository.Loaded, error) {
+func (s staticModels) Acquire(name, _ string) (*repository.Loaded, error) {
 	if l, ok := s[name]; ok {
 		return l, nil
 	}

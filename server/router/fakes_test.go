@@ -15,7 +15,7 @@ import (
 // fakeModels is a router.Models over a fixed table.
 type fakeModels map[string]*repository.Loaded
 
-func (f fakeModels) Get(name string) (*repository.Loaded, error) {
+func (f fakeModels) Acquire(name, _ string) (*repository.Loaded, error) {
 	l, ok := f[name]
 	if !ok {
 		return nil, fmt.Errorf("model %q: %w", name, models.ErrNotFound)

@@ -130,11 +130,13 @@ func (r *Router) Recommend(ctx context.Context, req Request) (resp Response, err
 // is the user's stored history length (for the new/known user rules).
 func (r *Router) resolve(cfg *Config, req Request, events int) (plan, error) {
 	if req.Model != "" {
-		l, err := r.models.Get(req.Model)
+		l, err := r.models.Acquire(req.Model, unit(req.UserID, req.SessionItems))
 		if err != nil {
 			return plan{}, &FieldError{Field: "model", Err: err}
 		}
-		if _, ok := l.Model.(models.Recommender); !ok {
+		_, ok := l.Model.(models.Recommender)
+		l.Release()
+		if !ok {
 			return plan{}, fieldErr("model", "model %q (kind %s) cannot recommend", req.Model, l.Spec.Kind)
 		}
 		return plan{name: "model:" + req.Model, sources: []Source{{Model: req.Model, Weight: 1}},
@@ -504,11 +506,14 @@ func (r *Router) runSource(ctx context.Context, s Source, q models.Query) (res s
 			res.items, res.err = nil, fmt.Errorf("model %q panicked: %v", s.Model, p)
 		}
 	}()
-	l, err := r.models.Get(s.Model)
+	// Released when the model returns, which may be after the request gave
+	// up on it (timeout_ms): the version stays open until then.
+	l, err := r.models.Acquire(s.Model, unit(q.UserID, q.Session))
 	if err != nil {
 		res.err = err
 		return res
 	}
+	defer l.Release()
 	res.version = l.Version
 	rec, ok := l.Model.(models.Recommender)
 	if !ok {
@@ -615,9 +620,10 @@ func (r *Router) rerank(ctx context.Context, resp *Response, items []Item, rr *R
 	for i, it := range head {
 		ids[i] = it.ItemID
 	}
-	l, err := r.models.Get(rr.Model)
+	l, err := r.models.Acquire(rr.Model, unit(q.UserID, q.Session))
 	var scores []float64
 	if err == nil {
+		defer l.Release()
 		sc, ok := l.Model.(models.Scorer)
 		if !ok {
 			err = fmt.Errorf("model %q cannot score: %w", rr.Model, models.ErrUnsupported)

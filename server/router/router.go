@@ -31,9 +31,24 @@ const (
 	MaxSessionItems = 1000
 )
 
-// Models gives the router the active version of a model by name.
+// Models lends the router the version of a model that serves a traffic
+// unit (the stable version, or a canary for the units in its share). Every
+// Acquire is paired with a Release once the request is done with the model,
+// so a version swapped out meanwhile is closed only after it drained.
 type Models interface {
-	Get(name string) (*repository.Loaded, error)
+	Acquire(name, unit string) (*repository.Loaded, error)
+}
+
+// unit is the traffic unit a request belongs to, for sticky canaries: the
+// user, or an anonymous session by its first item; "" when neither is known.
+func unit(userID string, session []string) string {
+	switch {
+	case userID != "":
+		return "u:" + userID
+	case len(session) > 0:
+		return "s:" + session[0]
+	}
+	return ""
 }
 
 // Store gives the router user profiles, catalogue entries and the audience
@@ -202,10 +217,11 @@ func (r *Router) Score(ctx context.Context, req ScoreRequest) (ScoreResponse, er
 	if err := validateContext(req.Context); err != nil {
 		return ScoreResponse{}, err
 	}
-	sc, l, err := resolveRole[models.Scorer](r, req.Model, "default_scorer", cfg.DefaultScorer, "score")
+	sc, l, err := resolveRole[models.Scorer](r, req.Model, unit(req.UserID, req.SessionItems), "default_scorer", cfg.DefaultScorer, "score")
 	if err != nil {
 		return ScoreResponse{}, err
 	}
+	defer l.Release()
 	name := l.Name
 	prof, err := r.profile(ctx, req.UserID, req.SessionItems)
 	if err != nil {
@@ -232,10 +248,11 @@ func (r *Router) SimilarItems(ctx context.Context, req SimilarRequest) (SimilarR
 	if err != nil {
 		return SimilarResponse{}, err
 	}
-	sim, l, err := resolveRole[models.ItemSimilarity](r, req.Model, "default_similar", cfg.DefaultSimilar, "find similar items")
+	sim, l, err := resolveRole[models.ItemSimilarity](r, req.Model, unit(req.UserID, nil), "default_similar", cfg.DefaultSimilar, "find similar items")
 	if err != nil {
 		return SimilarResponse{}, err
 	}
+	defer l.Release()
 	name := l.Name
 	prof, err := r.profile(ctx, req.UserID, nil)
 	if err != nil {
@@ -259,29 +276,32 @@ func (r *Router) SimilarItems(ctx context.Context, req SimilarRequest) (SimilarR
 	return out, nil
 }
 
-// resolveRole finds the model a request names, or the configured default,
-// and checks it has role T. A bad request names the "model" field; a missing
-// or unfit default is the server's configuration problem (FailedPrecondition),
-// not the caller's.
-func resolveRole[T any](r *Router, name, defaultKey, defaultName, role string) (T, *repository.Loaded, error) {
+// resolveRole acquires the model a request names, or the configured default,
+// for the traffic unit u and checks it has role T; the caller releases the
+// returned version. A bad request names the "model" field; a missing or unfit
+// default is the server's configuration problem (FailedPrecondition), not the
+// caller's.
+func resolveRole[T any](r *Router, name, u, defaultKey, defaultName, role string) (T, *repository.Loaded, error) {
 	var zero T
 	if name == "" {
-		l, err := r.models.Get(defaultName)
+		l, err := r.models.Acquire(defaultName, u)
 		if err != nil {
 			return zero, nil, fmt.Errorf("%s %q of routes.yaml: %v: %w", defaultKey, defaultName, err, models.ErrNotReady)
 		}
 		m, ok := l.Model.(T)
 		if !ok {
+			l.Release()
 			return zero, nil, fmt.Errorf("%s %q (kind %s) cannot %s: %w", defaultKey, defaultName, l.Spec.Kind, role, models.ErrUnsupported)
 		}
 		return m, l, nil
 	}
-	l, err := r.models.Get(name)
+	l, err := r.models.Acquire(name, u)
 	if err != nil {
 		return zero, nil, &FieldError{Field: "model", Err: err}
 	}
 	m, ok := l.Model.(T)
 	if !ok {
+		l.Release()
 		return zero, nil, fieldErr("model", "model %q (kind %s) cannot %s", name, l.Spec.Kind, role)
 	}
 	return m, l, nil
