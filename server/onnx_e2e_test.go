@@ -133,8 +133,9 @@ func TestForeignONNXModels(t *testing.T) {
 		t.Fatalf("python output %q: %v", out, err)
 	}
 
-	// slow: the mlp with a one-request queue whose batches wait 10s to
-	// fill, so concurrent requests overflow it.
+	// slow: the mlp with a one-request queue whose batches wait 2s (longer
+	// than the requests' deadline) to fill, so concurrent requests overflow
+	// it. (Validation at load pays that wait once.)
 	slow := filepath.Join(repo, "slow", "1")
 	if err := os.MkdirAll(slow, 0o755); err != nil {
 		t.Fatal(err)
@@ -149,7 +150,7 @@ func TestForeignONNXModels(t *testing.T) {
 		}
 	}
 	if err := models.WriteSpec(slow, models.Spec{Kind: onnx.Kind, File: "model.onnx", Items: "items.txt", Signature: onnx.UserVector,
-		Params: map[string]any{"max_batch_size": 1000, "max_queue_delay_us": 10_000_000, "max_queue_size": 1, "runners": 1}}); err != nil {
+		Params: map[string]any{"max_batch_size": 1000, "max_queue_delay_us": 2_000_000, "max_queue_size": 1, "runners": 1}}); err != nil {
 		t.Fatal(err)
 	}
 
