@@ -134,13 +134,22 @@ routes:
 // context and requires Run to return nil.
 func runServer(t testing.TB, data, repo string, opts ...func(*server.Config)) *grpc.ClientConn {
 	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	addrc := make(chan net.Addr, 1)
-	runErr := make(chan error, 1)
 	cfg := server.Config{Addr: "127.0.0.1:0", Repo: repo, Data: data, Server: server.DefaultOptions()}
 	for _, o := range opts {
 		o(&cfg)
 	}
+	conn := dial(t, startRun(t, cfg)) // closed before Run is cancelled
+	waitServing(t, healthpb.NewHealthClient(conn), "")
+	return conn
+}
+
+// startRun starts server.Run(cfg) and returns its address once it listens.
+// Teardown cancels Run's context and requires Run to return nil.
+func startRun(t testing.TB, cfg server.Config) string {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	addrc := make(chan net.Addr, 1)
+	runErr := make(chan error, 1)
 	go func() { runErr <- server.Run(ctx, cfg, nil, func(a net.Addr) { addrc <- a }) }()
 	var addr net.Addr
 	select {
@@ -149,16 +158,13 @@ func runServer(t testing.TB, data, repo string, opts ...func(*server.Config)) *g
 		cancel()
 		t.Fatalf("server.Run returned before listening: %v", err)
 	}
-	conn := dial(t, addr.String())
 	t.Cleanup(func() {
-		conn.Close()
 		cancel()
 		if err := <-runErr; err != nil {
 			t.Errorf("server.Run() = %v after cancel; want nil", err)
 		}
 	})
-	waitServing(t, healthpb.NewHealthClient(conn), "")
-	return conn
+	return addr.String()
 }
 
 // waitServing polls Health/Check with a short deadline until service is

@@ -141,11 +141,9 @@ func (s *modelService) invalidUploadField(h *pb.DeployHeader) string {
 }
 
 // receiveFiles writes every chunk of the stream into u until the client
-// half-closes. A path's chunks must be consecutive: a path that comes back
-// after another file is an error rather than a silent overwrite or append.
+// half-closes. The repository enforces the upload rules (clean relative
+// paths, a file's chunks consecutive, the size and file-count limits).
 func receiveFiles(stream pb.ModelService_DeployModelServer, u *repository.Upload) error {
-	done := map[string]bool{} // paths whose run of chunks has ended
-	cur := ""
 	for {
 		msg, err := stream.Recv()
 		if errors.Is(err, io.EOF) {
@@ -158,25 +156,14 @@ func receiveFiles(stream pb.ModelService_DeployModelServer, u *repository.Upload
 		case *pb.DeployModelRequest_Header:
 			return &router.FieldError{Field: "header", Err: errHeaderTwice}
 		case *pb.DeployModelRequest_Chunk:
-			path := p.Chunk.GetPath()
-			if path == "" {
+			if p.Chunk.GetPath() == "" {
 				return &router.FieldError{Field: "chunk.path", Err: errRequired}
 			}
-			if path != cur {
-				if done[path] {
-					return &router.FieldError{Field: "chunk.path",
-						Err: fmt.Errorf("%q: a file's chunks must be consecutive; it came back after other files", path)}
+			if err := u.Write(p.Chunk.GetPath(), p.Chunk.GetData()); err != nil {
+				if errors.Is(err, repository.ErrInvalidName) {
+					return &router.FieldError{Field: "chunk.path", Err: err}
 				}
-				if cur != "" {
-					done[cur] = true
-				}
-				cur = path
-			}
-			if err := u.Write(path, p.Chunk.GetData()); err != nil {
-				if errors.Is(err, repository.ErrTooLarge) {
-					return err
-				}
-				return &router.FieldError{Field: "chunk.path", Err: err}
+				return fmt.Errorf("write %s/%s %q: %w", u.Name(), u.Version(), p.Chunk.GetPath(), err)
 			}
 		default:
 			return &router.FieldError{Field: "part", Err: errEmptyPart}
