@@ -3,11 +3,13 @@ package repository_test
 import (
 	"context"
 	"errors"
+	"math"
 	"os"
 	"path/filepath"
 	"reflect"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -16,8 +18,9 @@ import (
 	"github.com/recserve/recserve/models/repository"
 )
 
-// fakeKind builds "fake" models: params.fail makes the build fail; every build
-// and close is counted per name/version.
+// fakeKind builds "fake" models: params.fail makes the build fail, params.nan
+// makes the model score NaN; every build and close is counted per
+// name/version.
 type fakeKind struct {
 	mu     sync.Mutex
 	builds map[string]int
@@ -25,20 +28,33 @@ type fakeKind struct {
 }
 
 type fakeModel struct {
-	id   string
-	kind *fakeKind
+	id     string
+	nan    bool
+	kind   *fakeKind
+	closed atomic.Bool
 }
 
 func (m *fakeModel) Close() error {
+	if m.closed.Swap(true) {
+		panic("fake model " + m.id + " closed twice")
+	}
 	m.kind.mu.Lock()
 	defer m.kind.mu.Unlock()
 	m.kind.closed[m.id]++
 	return nil
 }
 
-// Recommend makes fakeModel a models.Recommender, so Info reports a role.
+// Recommend makes fakeModel a models.Recommender, so Info reports a role. It
+// fails once the model is closed, so a test sees a request served by a
+// closed version.
 func (m *fakeModel) Recommend(context.Context, models.Query) ([]models.Scored, error) {
-	return nil, nil
+	if m.closed.Load() {
+		return nil, errors.New("fake model " + m.id + " used after Close")
+	}
+	if m.nan {
+		return []models.Scored{{ItemID: "x", Score: math.NaN()}}, nil
+	}
+	return []models.Scored{{ItemID: "x", Score: 1}}, nil
 }
 
 func (k *fakeKind) build(_ context.Context, _ models.Env, v models.Version) (models.Model, error) {
@@ -49,7 +65,8 @@ func (k *fakeKind) build(_ context.Context, _ models.Env, v models.Version) (mod
 	k.mu.Lock()
 	defer k.mu.Unlock()
 	k.builds[id]++
-	return &fakeModel{id: id, kind: k}, nil
+	nan, _ := v.Spec.Params["nan"].(bool)
+	return &fakeModel{id: id, nan: nan, kind: k}, nil
 }
 
 func (k *fakeKind) count(m map[string]int, id string) int {
