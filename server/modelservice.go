@@ -83,8 +83,6 @@ func (s *modelService) DeployModel(stream pb.ModelService_DeployModelServer) err
 	if err != nil {
 		return toStatus(ctx, s.log, fmt.Errorf("deploy %s version %s: %w", u.Name(), u.Version(), err))
 	}
-	s.log.InfoContext(ctx, "model version deployed", "model", u.Name(), "version", u.Version(),
-		"activate", o.Activate, "canary_percent", o.CanaryPercent)
 	return stream.SendAndClose(&pb.DeployModelResponse{Version: u.Version(), Model: modelInfo(info)})
 }
 
@@ -185,8 +183,6 @@ func (s *modelService) ActivateVersion(ctx context.Context, in *pb.ActivateVersi
 	if err != nil {
 		return nil, toStatus(ctx, s.log, s.blame(in.GetName(), err))
 	}
-	s.log.InfoContext(ctx, "model version activated", "model", in.GetName(), "version", in.GetVersion(),
-		"canary_percent", in.GetCanaryPercent())
 	return &pb.ActivateVersionResponse{Model: modelInfo(info)}, nil
 }
 
@@ -198,7 +194,6 @@ func (s *modelService) Rollback(ctx context.Context, in *pb.RollbackRequest) (*p
 	if err != nil {
 		return nil, toStatus(ctx, s.log, s.blame(in.GetName(), err))
 	}
-	s.log.InfoContext(ctx, "model rolled back", "model", in.GetName(), "stable", info.ActiveVersion, "canary", info.CanaryVersion)
 	return &pb.RollbackResponse{Model: modelInfo(info)}, nil
 }
 
@@ -210,7 +205,6 @@ func (s *modelService) UnloadModel(ctx context.Context, in *pb.UnloadModelReques
 	if err != nil {
 		return nil, toStatus(ctx, s.log, s.blame(in.GetName(), err))
 	}
-	s.log.InfoContext(ctx, "model unloaded", "model", in.GetName())
 	return &pb.UnloadModelResponse{Model: modelInfo(info)}, nil
 }
 

@@ -26,35 +26,8 @@ func TestClientCommands(t *testing.T) {
 			t.Fatalf("recctl %s: %v", strings.Join(args, " "), err)
 		}
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	addrc := make(chan net.Addr, 1)
-	done := make(chan error, 1)
-	cfg := server.Config{Addr: "127.0.0.1:0", Repo: repo, Data: data, Server: server.DefaultOptions()}
-	go func() { done <- server.Run(ctx, cfg, nil, func(a net.Addr) { addrc <- a }) }()
-	var addr string
-	select {
-	case a := <-addrc:
-		addr = a.String()
-	case err := <-done:
-		cancel()
-		t.Fatalf("server.Run: %v", err)
-	}
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("server.Run() = %v after cancel; want nil", err)
-		}
-	})
-
-	// models answers Unavailable until the repository has loaded; wait for it.
-	var out string
-	var err error
-	for range 500 {
-		if out, err = run(t, "models", "--addr", addr); err == nil {
-			break
-		}
-		time.Sleep(10 * time.Millisecond) // polling another goroutine's load; no event to wait on
-	}
+	addr := startServer(t, server.Config{Repo: repo, Data: data})
+	out, err := waitModels(t, "--addr", addr)
 	if err != nil || !strings.Contains(out, "itemknn") || !strings.Contains(out, "ready") {
 		t.Fatalf("recctl models = %q, %v; want itemknn ready", out, err)
 	}
@@ -94,4 +67,48 @@ func TestClientCommands(t *testing.T) {
 	if _, err := run(t, "recommend", "--addr", addr, "--user", "u00001", "--k", "5000"); err == nil || !strings.Contains(err.Error(), "InvalidArgument") {
 		t.Errorf("recctl recommend --k 5000 = %v; want an InvalidArgument error", err)
 	}
+}
+
+// startServer runs server.Run(cfg) on 127.0.0.1:0 (Addr and unset Server
+// options are filled in) until the test ends, and returns its address.
+func startServer(t *testing.T, cfg server.Config) string {
+	t.Helper()
+	cfg.Addr = "127.0.0.1:0"
+	token := cfg.Server.AdminToken
+	cfg.Server = server.DefaultOptions()
+	cfg.Server.AdminToken = token
+	ctx, cancel := context.WithCancel(context.Background())
+	addrc := make(chan net.Addr, 1)
+	done := make(chan error, 1)
+	go func() { done <- server.Run(ctx, cfg, nil, func(a net.Addr) { addrc <- a }) }()
+	var addr string
+	select {
+	case a := <-addrc:
+		addr = a.String()
+	case err := <-done:
+		cancel()
+		t.Fatalf("server.Run: %v", err)
+	}
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("server.Run() = %v after cancel; want nil", err)
+		}
+	})
+	return addr
+}
+
+// waitModels runs `recctl models ARGS` until it succeeds (the server answers
+// Unavailable until its repository has loaded), for up to 5s.
+func waitModels(t *testing.T, args ...string) (string, error) {
+	t.Helper()
+	var out string
+	var err error
+	for range 500 {
+		if out, err = run(t, append([]string{"models"}, args...)...); err == nil {
+			break
+		}
+		time.Sleep(10 * time.Millisecond) // polling another goroutine's load; no event to wait on
+	}
+	return out, err
 }

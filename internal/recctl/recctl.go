@@ -47,7 +47,11 @@ func commands() map[string]command {
 		"recommend": {"ask a running server for recommendations", runRecommend},
 		"score":     {"ask a running server to score items for a user", runScore},
 		"similar":   {"ask a running server for items similar to an item", runSimilar},
-		"models":    {"list the models of a running server", runModels},
+		"models":    {"list the models of a running server: what serves, policy, every version's state", runModels},
+		"deploy":    {"upload a model version directory to a running server (NAME DIR [--activate | --canary PCT])", runDeploy},
+		"activate":  {"serve a version of a model as stable or canary (NAME VERSION|latest [--canary PCT])", runActivate},
+		"rollback":  {"remove a model's canary, else go back to its previous stable version (NAME)", runRollback},
+		"unload":    {"stop serving a model; its versions stay on disk (NAME)", runUnload},
 		"predict":   {"score a CSV of feature rows offline with a model version directory", runPredict},
 		"features":  {"export the purchase-propensity training matrix of a data set (one row per sampled user-item pair)", runFeatures},
 	}
