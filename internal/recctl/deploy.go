@@ -333,7 +333,7 @@ func printServing(e *env, m *pb.ModelInfo) {
 	var what string
 	switch {
 	case m.GetState() == pb.ModelState_MODEL_STATE_UNLOADED:
-		what = "unloaded (recctl activate NAME VERSION serves a version again)"
+		what = "nothing: unloaded (recctl activate " + m.GetName() + " VERSION serves one again)"
 	case m.GetActiveVersion() == "":
 		what = "nothing (" + stateName(m.GetState()) + ")"
 	default:

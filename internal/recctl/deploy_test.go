@@ -89,7 +89,7 @@ func TestDeployCommands(t *testing.T) {
 		{[]string{"activate", "popularity", "7"}, []string{"popularity serves stable 7;"}},
 		{[]string{"deploy", "popularity", src}, []string{"deployed popularity version 8", "not serving", "recctl activate popularity 8", "serves stable 7"}},
 		{[]string{"activate", "popularity", "8", "--canary", "5"}, []string{"stable 7, canary 8@5%"}},
-		{[]string{"unload", "popularity"}, []string{"popularity serves unloaded"}},
+		{[]string{"unload", "popularity"}, []string{"popularity serves nothing: unloaded (recctl activate popularity VERSION"}},
 		{[]string{"activate", "popularity", "latest"}, []string{"popularity serves stable 8; policy latest"}},
 		{[]string{"rollback", "popularity", "--json"}, []string{`"activeVersion"`, `"7"`}},
 	}
