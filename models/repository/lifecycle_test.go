@@ -14,6 +14,7 @@ import (
 	"testing"
 
 	"github.com/recserve/recserve/models"
+	"github.com/recserve/recserve/models/popularity"
 	"github.com/recserve/recserve/models/repository"
 )
 
@@ -169,7 +170,7 @@ func TestDeployRejected(t *testing.T) {
 		{name: "no model.yaml", model: "m", files: map[string]string{"w.bin": "x"}, want: repository.ErrRejected, wantMsg: "no model.yaml"},
 		{name: "build fails", model: "m", files: map[string]string{"model.yaml": failSpec}, want: repository.ErrRejected, wantMsg: "fake build failure"},
 		{name: "NaN outputs", model: "m", files: map[string]string{"model.yaml": "kind: fake\nparams:\n  nan: true\n"}, want: repository.ErrRejected, wantMsg: "finite"},
-		{name: "roles change", model: "m", files: map[string]string{"model.yaml": "kind: popularity\n", "popularity.csv": "item_id,score\nx,1\n"}, want: repository.ErrRejected, wantMsg: "roles"},
+		{name: "roles change", model: "m", files: map[string]string{"model.yaml": "kind: popularity\n", popularity.DefaultFile: popularityTable(t)}, want: repository.ErrRejected, wantMsg: "has roles [recommender scorer] but the serving version 1 has [recommender]"},
 		{name: "unknown key", model: "m", files: map[string]string{"model.yaml": "kind: fake\nbogus: 1\n"}, want: repository.ErrRejected, wantMsg: "bogus"},
 	}
 	for _, tt := range tests {
@@ -203,6 +204,20 @@ func TestDeployRejected(t *testing.T) {
 			}
 		})
 	}
+}
+
+// popularityTable returns a saved popularity model.
+func popularityTable(t *testing.T) string {
+	t.Helper()
+	m, err := popularity.New([]popularity.Entry{{ItemID: "x", Score: 1}}, popularity.Global)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var b strings.Builder
+	if err := m.Save(&b); err != nil {
+		t.Fatal(err)
+	}
+	return b.String()
 }
 
 func TestSwapDrainsBeforeClose(t *testing.T) {

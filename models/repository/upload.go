@@ -232,6 +232,9 @@ func (r *Repository) Commit(ctx context.Context, u *Upload, o DeployOptions) (In
 	// stays the fingerprint of the final directory.
 	l, _, err := r.load(ctx, u.name, u.version, u.dir, fp)
 	if err != nil {
+		// Name files as they would be in the repository, not by the
+		// server's staging path.
+		err = &stagedError{err: err, dir: u.dir, name: u.name + "/" + u.version}
 		r.recordErrByName(u.name, err)
 		return Info{}, fmt.Errorf("%w: %w", ErrRejected, err)
 	}
@@ -331,6 +334,16 @@ func (r *Repository) recordErrByName(name string, err error) {
 		r.recordErr(e, err)
 	}
 }
+
+// stagedError reports an error about an upload's staging directory with
+// paths relative to the repository.
+type stagedError struct {
+	err       error
+	dir, name string
+}
+
+func (e *stagedError) Error() string { return strings.ReplaceAll(e.err.Error(), e.dir, e.name) }
+func (e *stagedError) Unwrap() error { return e.err }
 
 // syncDir flushes a directory entry change (a rename) to disk; failures only
 // weaken durability, so they are ignored.
