@@ -18,10 +18,60 @@ type runStats struct {
 	fallback       bool // every source failed or returned nothing
 }
 
-// metrics counts requests per route and arm. It is safe for concurrent use;
-// recording takes no lock once a (route, arm) pair has been seen.
+// metrics counts requests per route and arm, and model calls per model
+// version. It is safe for concurrent use; recording takes no lock once a key
+// has been seen.
 type metrics struct {
-	m sync.Map // routeArm → *counters
+	m      sync.Map // routeArm → *counters
+	models sync.Map // modelVersion → *modelCounters
+}
+
+type modelVersion struct{ model, version string }
+
+type modelCounters struct {
+	calls, errors atomic.Uint64
+	nanos         atomic.Int64
+}
+
+// observeModel counts one call of a model version (a route's source, a
+// rerank, a Score): comparing a canary with its stable version needs them
+// apart.
+func (m *metrics) observeModel(model, version string, d time.Duration, err error) {
+	key := modelVersion{model, version}
+	v, ok := m.models.Load(key)
+	if !ok {
+		v, _ = m.models.LoadOrStore(key, &modelCounters{})
+	}
+	c := v.(*modelCounters)
+	c.calls.Add(1)
+	if err != nil {
+		c.errors.Add(1)
+	}
+	c.nanos.Add(int64(d))
+}
+
+// ModelMetrics are the calls the router made to one model version since it
+// started.
+type ModelMetrics struct {
+	Model, Version string
+	Calls, Errors  uint64
+	// Seconds is the summed call time.
+	Seconds float64
+}
+
+// ModelMetrics returns the per-version call counters, sorted.
+func (r *Router) ModelMetrics() []ModelMetrics {
+	var out []ModelMetrics
+	r.metrics.models.Range(func(k, v any) bool {
+		key, c := k.(modelVersion), v.(*modelCounters)
+		out = append(out, ModelMetrics{Model: key.model, Version: key.version, Calls: c.calls.Load(),
+			Errors: c.errors.Load(), Seconds: time.Duration(c.nanos.Load()).Seconds()})
+		return true
+	})
+	slices.SortFunc(out, func(a, b ModelMetrics) int {
+		return cmp.Or(cmp.Compare(a.Model, b.Model), cmp.Compare(a.Version, b.Version))
+	})
+	return out
 }
 
 type routeArm struct{ route, arm string }

@@ -525,7 +525,9 @@ func (r *Router) runSource(ctx context.Context, s Source, q models.Query) (res s
 	} else if len(q.History) > 0 {
 		q.K = 2 * q.K
 	}
+	start := time.Now()
 	res.items, res.err = rec.Recommend(ctx, q)
+	r.metrics.observeModel(s.Model, l.Version, time.Since(start), res.err)
 	return res
 }
 
@@ -628,7 +630,9 @@ func (r *Router) rerank(ctx context.Context, resp *Response, items []Item, rr *R
 		if !ok {
 			err = fmt.Errorf("model %q cannot score: %w", rr.Model, models.ErrUnsupported)
 		} else {
+			start := time.Now()
 			scores, err = sc.Score(ctx, q, ids)
+			r.metrics.observeModel(rr.Model, l.Version, time.Since(start), err)
 			if err == nil && len(scores) != n {
 				err = fmt.Errorf("model %q returned %d scores for %d items", rr.Model, len(scores), n)
 			}

@@ -16,6 +16,7 @@ import (
 	"strconv"
 	"strings"
 	"sync/atomic"
+	"time"
 
 	"github.com/recserve/recserve/dataset"
 	"github.com/recserve/recserve/models"
@@ -228,7 +229,9 @@ func (r *Router) Score(ctx context.Context, req ScoreRequest) (ScoreResponse, er
 		return ScoreResponse{}, err
 	}
 	q := models.Query{UserID: req.UserID, History: prof.History, Session: req.SessionItems, K: len(req.ItemIDs), Context: req.Context}
+	start := time.Now()
 	scores, err := sc.Score(ctx, q, req.ItemIDs)
+	r.metrics.observeModel(name, l.Version, time.Since(start), err)
 	if err != nil {
 		return ScoreResponse{}, fmt.Errorf("score with %q: %w", name, err)
 	}
