@@ -47,26 +47,19 @@ type DeployOptions struct {
 // is written to the model's policy.yaml before it takes effect, so a restart
 // serves the same versions. On error nothing serving changed.
 func (r *Repository) Activate(ctx context.Context, name, version string, canaryPercent float64) (Info, error) {
-	if err := checkName("name", name); err != nil {
-		return Info{}, err
-	}
 	if version != PolicyLatest {
 		if err := checkName("version", version); err != nil {
 			return Info{}, err
 		}
+	} else if canaryPercent > 0 {
+		return Info{}, fmt.Errorf("version: %w: \"latest\" cannot be a canary", ErrInvalidName)
 	}
 	if !(canaryPercent >= 0 && canaryPercent < 100) {
 		return Info{}, fmt.Errorf("canary_percent: %v is not in [0, 100)", canaryPercent)
 	}
-	r.admin.Lock()
-	defer r.admin.Unlock()
-	e, err := r.adminEntry(ctx, name)
-	if err != nil {
-		return Info{}, err
-	}
-	if version == PolicyLatest {
-		if canaryPercent > 0 {
-			return Info{}, fmt.Errorf("version: %w: \"latest\" cannot be a canary", ErrInvalidName)
+	return r.change(ctx, name, func(e *entry) error {
+		if version != PolicyLatest {
+			return r.activate(ctx, e, version, nil, canaryPercent)
 		}
 		pol := e.policy
 		if s := e.serving.Load(); s != nil {
@@ -74,16 +67,42 @@ func (r *Repository) Activate(ctx context.Context, name, version string, canaryP
 		}
 		pol.VersionPolicy, pol.Stable, pol.Canary, pol.CanaryPercent, pol.Unloaded = PolicyLatest, "", "", 0, false
 		if err := writePolicy(r.modelDir(name), pol); err != nil {
-			return Info{}, err
+			return err
 		}
 		r.reconcile(ctx, name)
-		return r.Info(name)
+		return nil
+	})
+}
+
+// change runs op on the entry of name under the admin lock and describes the
+// model afterwards; an error of op is recorded as the model's last error.
+func (r *Repository) change(ctx context.Context, name string, op func(e *entry) error) (Info, error) {
+	if err := checkName("name", name); err != nil {
+		return Info{}, err
 	}
-	if err := r.activate(ctx, e, version, nil, canaryPercent); err != nil {
+	r.admin.Lock()
+	defer r.admin.Unlock()
+	e, err := r.adminEntry(ctx, name)
+	if err != nil {
+		return Info{}, err
+	}
+	if err := op(e); err != nil {
 		r.recordErr(e, err)
 		return Info{}, err
 	}
 	return r.Info(name)
+}
+
+// apply records pol in policy.yaml, then makes next what e serves: the
+// file first, so a crash in between restarts into the state asked for.
+func (r *Repository) apply(e *entry, pol Policy, next *serving) error {
+	if err := writePolicy(r.modelDir(e.name), pol); err != nil {
+		return fmt.Errorf("model %s: record the policy: %w", e.name, err)
+	}
+	r.publish(e, next)
+	versions, _ := scanVersions(r.modelDir(e.name))
+	r.setMeta(e, versions, pol, nil, next)
+	return nil
 }
 
 // activate is Activate under admin. inst, if set, is the already loaded and
@@ -103,16 +122,9 @@ func (r *Repository) activate(ctx context.Context, e *entry, version string, ins
 	case curCanary != nil && curCanary.Version == version:
 		l = curCanary
 	default:
-		dir := filepath.Join(r.modelDir(e.name), version)
-		if _, err := os.Stat(dir); err != nil {
-			return fmt.Errorf("model %s version %s: %w", e.name, version, models.ErrNotFound)
-		}
-		fp, err := fingerprintDir(dir)
-		if err != nil {
+		var err error
+		if l, err = r.loadOnDisk(ctx, e.name, version); err != nil {
 			return err
-		}
-		if l, _, err = r.load(ctx, e.name, version, dir, fp); err != nil {
-			return fmt.Errorf("%w: %w", ErrRejected, err)
 		}
 		fresh = true
 	}
@@ -149,12 +161,9 @@ func (r *Repository) activate(ctx context.Context, e *entry, version string, ins
 		pol.Stable, pol.Canary, pol.CanaryPercent = curStable.Version, version, pct
 		next = &serving{stable: curStable, canary: l, canaryPct: pct, salt: canarySalt(e.name, version)}
 	}
-	if err := writePolicy(r.modelDir(e.name), pol); err != nil {
-		return fmt.Errorf("model %s: record the activation: %w", e.name, err)
+	if err := r.apply(e, pol, next); err != nil {
+		return err
 	}
-	r.publish(e, next)
-	versions, _ := scanVersions(r.modelDir(e.name))
-	r.setMeta(e, versions, pol, nil, next)
 	r.log.Info("model version activated", "model", e.name, "version", version, "canary_percent", pct)
 	return nil
 }
@@ -164,20 +173,7 @@ func (r *Repository) activate(ctx context.Context, e *entry, version string, ins
 // (from the policy's history, else the next older version on disk) stable
 // again. Rolling back twice goes back twice.
 func (r *Repository) Rollback(ctx context.Context, name string) (Info, error) {
-	if err := checkName("name", name); err != nil {
-		return Info{}, err
-	}
-	r.admin.Lock()
-	defer r.admin.Unlock()
-	e, err := r.adminEntry(ctx, name)
-	if err != nil {
-		return Info{}, err
-	}
-	if err := r.rollback(ctx, e); err != nil {
-		r.recordErr(e, err)
-		return Info{}, err
-	}
-	return r.Info(name)
+	return r.change(ctx, name, func(e *entry) error { return r.rollback(ctx, e) })
 }
 
 func (r *Repository) rollback(ctx context.Context, e *entry) error {
@@ -188,13 +184,9 @@ func (r *Repository) rollback(ctx context.Context, e *entry) error {
 	}
 	if cur.canary != nil || pol.Canary != "" {
 		pol.VersionPolicy, pol.Stable, pol.Canary, pol.CanaryPercent = PolicySpecific, cur.stable.Version, "", 0
-		if err := writePolicy(r.modelDir(e.name), pol); err != nil {
-			return fmt.Errorf("model %s: record the rollback: %w", e.name, err)
+		if err := r.apply(e, pol, &serving{stable: cur.stable}); err != nil {
+			return err
 		}
-		next := &serving{stable: cur.stable}
-		r.publish(e, next)
-		versions, _ := scanVersions(r.modelDir(e.name))
-		r.setMeta(e, versions, pol, nil, next)
 		r.log.Info("model canary rolled back", "model", e.name, "canary", versionOf(cur.canary))
 		return nil
 	}
@@ -219,27 +211,19 @@ func (r *Repository) rollback(ctx context.Context, e *entry) error {
 	if target == "" {
 		return fmt.Errorf("model %s: version %s has no earlier version: %w", e.name, cur.stable.Version, ErrNoRollback)
 	}
-	dir := filepath.Join(r.modelDir(e.name), target)
-	fp, err := fingerprintDir(dir)
+	l, err := r.loadOnDisk(ctx, e.name, target)
 	if err != nil {
-		return err
-	}
-	l, _, err := r.load(ctx, e.name, target, dir, fp)
-	if err != nil {
-		return fmt.Errorf("%w: roll back to %s: %w", ErrRejected, target, err)
+		return fmt.Errorf("roll back to %s: %w", target, err)
 	}
 	if err := sameRoles(l, cur.stable); err != nil {
 		l.retire()
 		return fmt.Errorf("%w: %w", ErrRejected, err)
 	}
 	pol.VersionPolicy, pol.Stable, pol.History, pol.Unloaded = PolicySpecific, target, hist, false
-	if err := writePolicy(r.modelDir(e.name), pol); err != nil {
+	if err := r.apply(e, pol, &serving{stable: l}); err != nil {
 		l.retire()
-		return fmt.Errorf("model %s: record the rollback: %w", e.name, err)
+		return err
 	}
-	next := &serving{stable: l}
-	r.publish(e, next)
-	r.setMeta(e, versions, pol, nil, next)
 	r.log.Info("model rolled back", "model", e.name, "from", cur.stable.Version, "to", target)
 	return nil
 }
@@ -248,28 +232,18 @@ func (r *Repository) rollback(ctx context.Context, e *entry) error {
 // versions stay on disk; Activate serves one again. Unloading is recorded in
 // policy.yaml, so it survives a restart.
 func (r *Repository) Unload(ctx context.Context, name string) (Info, error) {
-	if err := checkName("name", name); err != nil {
-		return Info{}, err
-	}
-	r.admin.Lock()
-	defer r.admin.Unlock()
-	e, err := r.adminEntry(ctx, name)
-	if err != nil {
-		return Info{}, err
-	}
-	pol := e.policy
-	if s := e.serving.Load(); s != nil {
-		pol.VersionPolicy, pol.Stable = PolicySpecific, s.stable.Version
-	}
-	pol.Canary, pol.CanaryPercent, pol.Unloaded = "", 0, true
-	if err := writePolicy(r.modelDir(name), pol); err != nil {
-		return Info{}, fmt.Errorf("model %s: record the unload: %w", name, err)
-	}
-	r.publish(e, nil)
-	versions, _ := scanVersions(r.modelDir(name))
-	r.setMeta(e, versions, pol, nil, nil)
-	r.log.Info("model unloaded", "model", name)
-	return r.Info(name)
+	return r.change(ctx, name, func(e *entry) error {
+		pol := e.policy
+		if s := e.serving.Load(); s != nil {
+			pol.VersionPolicy, pol.Stable = PolicySpecific, s.stable.Version
+		}
+		pol.Canary, pol.CanaryPercent, pol.Unloaded = "", 0, true
+		if err := r.apply(e, pol, nil); err != nil {
+			return err
+		}
+		r.log.Info("model unloaded", "model", name)
+		return nil
+	})
 }
 
 // adminEntry returns the entry of a model for a lifecycle operation,
@@ -286,6 +260,24 @@ func (r *Repository) adminEntry(ctx context.Context, name string) (*entry, error
 	}
 	r.reconcile(ctx, name)
 	return r.lookup(name)
+}
+
+// loadOnDisk loads and validates a version of the repository for an
+// operator's request: a failure is ErrRejected.
+func (r *Repository) loadOnDisk(ctx context.Context, name, version string) (*Loaded, error) {
+	dir := filepath.Join(r.modelDir(name), version)
+	if _, err := os.Stat(dir); err != nil {
+		return nil, fmt.Errorf("model %s version %s: %w", name, version, models.ErrNotFound)
+	}
+	fp, err := fingerprintDir(dir)
+	if err != nil {
+		return nil, err
+	}
+	l, _, err := r.load(ctx, name, version, dir, fp)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrRejected, err)
+	}
+	return l, nil
 }
 
 // recordErr keeps err as the model's last error for Info.

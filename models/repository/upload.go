@@ -314,17 +314,8 @@ func (r *Repository) pin(e *entry) error {
 		} else {
 			pol.Unloaded = true
 		}
-		if err := writePolicy(r.modelDir(e.name), pol); err != nil {
-			return fmt.Errorf("model %s: record the policy: %w", e.name, err)
-		}
 	}
-	versions, _ := scanVersions(r.modelDir(e.name))
-	var err error
-	r.mu.RLock()
-	err = e.err
-	r.mu.RUnlock()
-	r.setMeta(e, versions, pol, err, s)
-	return nil
+	return r.apply(e, pol, s)
 }
 
 // recordErrByName records err on an existing model; a rejected first upload
