@@ -9,7 +9,6 @@ import (
 	"math"
 	"time"
 
-	"github.com/recserve/recserve/models"
 	"github.com/recserve/recserve/models/repository"
 	pb "github.com/recserve/recserve/proto/recserve/v1"
 	"github.com/recserve/recserve/server/router"
@@ -111,31 +110,10 @@ func (s *modelService) openUpload(stream pb.ModelService_DeployModelServer) (*re
 	}
 	o = repository.DeployOptions{Activate: h.GetActivate(), CanaryPercent: h.GetCanaryPercent()}
 	u, err := s.repo.NewUpload(h.GetName(), h.GetVersion())
-	switch {
-	case err == nil:
-		return u, o, nil
-	case errors.Is(err, repository.ErrExists):
+	if errors.Is(err, repository.ErrExists) {
 		return nil, o, &router.FieldError{Field: "header.version", Err: err}
-	case errors.Is(err, repository.ErrInvalidName):
-		return nil, o, &router.FieldError{Field: s.invalidUploadField(h), Err: err}
 	}
-	return nil, o, err
-}
-
-// invalidUploadField names the header field NewUpload rejected as invalid.
-// The repository reports a bad name and a bad version with one sentinel, so
-// when both were given the name is tried alone (an upload that is aborted at
-// once; this runs only on the error path).
-func (s *modelService) invalidUploadField(h *pb.DeployHeader) string {
-	if h.GetVersion() == "" {
-		return "header.name"
-	}
-	probe, err := s.repo.NewUpload(h.GetName(), "")
-	if err != nil {
-		return "header.name"
-	}
-	probe.Abort()
-	return "header.version"
+	return u, o, blame(err, "header.")
 }
 
 // receiveFiles writes every chunk of the stream into u until the client
@@ -158,8 +136,9 @@ func receiveFiles(stream pb.ModelService_DeployModelServer, u *repository.Upload
 				return &router.FieldError{Field: "chunk.path", Err: errRequired}
 			}
 			if err := u.Write(p.Chunk.GetPath(), p.Chunk.GetData()); err != nil {
-				if errors.Is(err, repository.ErrInvalidName) {
-					return &router.FieldError{Field: "chunk.path", Err: err}
+				var ae *repository.ArgError
+				if errors.As(err, &ae) {
+					return &router.FieldError{Field: "chunk." + ae.Arg, Err: err}
 				}
 				return fmt.Errorf("write %s/%s %q: %w", u.Name(), u.Version(), p.Chunk.GetPath(), err)
 			}
@@ -181,7 +160,7 @@ func (s *modelService) ActivateVersion(ctx context.Context, in *pb.ActivateVersi
 	}
 	info, err := s.repo.Activate(ctx, in.GetName(), in.GetVersion(), in.GetCanaryPercent())
 	if err != nil {
-		return nil, toStatus(ctx, s.log, s.blame(in.GetName(), err))
+		return nil, toStatus(ctx, s.log, blame(err, ""))
 	}
 	return &pb.ActivateVersionResponse{Model: modelInfo(info)}, nil
 }
@@ -192,7 +171,7 @@ func (s *modelService) Rollback(ctx context.Context, in *pb.RollbackRequest) (*p
 	}
 	info, err := s.repo.Rollback(ctx, in.GetName())
 	if err != nil {
-		return nil, toStatus(ctx, s.log, s.blame(in.GetName(), err))
+		return nil, toStatus(ctx, s.log, blame(err, ""))
 	}
 	return &pb.RollbackResponse{Model: modelInfo(info)}, nil
 }
@@ -203,22 +182,21 @@ func (s *modelService) UnloadModel(ctx context.Context, in *pb.UnloadModelReques
 	}
 	info, err := s.repo.Unload(ctx, in.GetName())
 	if err != nil {
-		return nil, toStatus(ctx, s.log, s.blame(in.GetName(), err))
+		return nil, toStatus(ctx, s.log, blame(err, ""))
 	}
 	return &pb.UnloadModelResponse{Model: modelInfo(info)}, nil
 }
 
-// blame attaches the request field at fault to a not-found or invalid-name
-// error of a lifecycle call on model name: "name" when the repository does
-// not know the model, else "version". Other errors are returned as they are.
-func (s *modelService) blame(name string, err error) error {
-	if !errors.Is(err, models.ErrNotFound) && !errors.Is(err, repository.ErrInvalidName) {
-		return err
+// blame names the request field a lifecycle error is about: the repository
+// says which argument was at fault (a *repository.ArgError), prefix places it
+// in the request ("header." for a deploy). Other errors are returned as they
+// are.
+func blame(err error, prefix string) error {
+	var ae *repository.ArgError
+	if errors.As(err, &ae) {
+		return &router.FieldError{Field: prefix + ae.Arg, Err: err}
 	}
-	if _, ierr := s.repo.Info(name); ierr != nil {
-		return &router.FieldError{Field: "name", Err: err}
-	}
-	return &router.FieldError{Field: "version", Err: err}
+	return err
 }
 
 // checkCanary reports a canary percent outside [0, 100).

@@ -49,7 +49,7 @@ func toStatus(ctx context.Context, log *slog.Logger, err error) error {
 		code = codes.ResourceExhausted
 	case errors.Is(err, repository.ErrExists):
 		code = codes.AlreadyExists
-	case errors.Is(err, repository.ErrNoRollback):
+	case errors.Is(err, repository.ErrNoRollback), errors.Is(err, repository.ErrConflict):
 		code = codes.FailedPrecondition
 	case errors.Is(err, models.ErrNotFound):
 		code = codes.NotFound

@@ -61,6 +61,7 @@ func TestToStatus(t *testing.T) {
 		{"rejected says why", fmt.Errorf("deploy m 2: %w: warm-up gave NaN", repository.ErrRejected), codes.InvalidArgument, "", "deploy m 2: model version rejected: warm-up gave NaN", false},
 		{"rejected beats not found", fmt.Errorf("%w: %w", repository.ErrRejected, models.ErrNotFound), codes.InvalidArgument, "", "", false},
 		{"nothing to roll back", fmt.Errorf("m: %w", repository.ErrNoRollback), codes.FailedPrecondition, "", "", false},
+		{"canary of the stable version", fmt.Errorf("m: %w", repository.ErrConflict), codes.FailedPrecondition, "", "", false},
 		{"unexpected", errors.New("disk on fire at /secret/path"), codes.Internal, "", "internal error", true},
 	}
 	for _, tt := range tests {

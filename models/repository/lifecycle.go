@@ -28,7 +28,27 @@ var (
 	ErrRejected = errors.New("model version rejected")
 	// ErrNoRollback reports a Rollback with nothing to go back to.
 	ErrNoRollback = errors.New("nothing to roll back to")
+	// ErrConflict reports a request that contradicts what serves, such as
+	// making the stable version its own canary.
+	ErrConflict = errors.New("conflicts with what serves")
 )
+
+// ArgError names the argument of a lifecycle call at fault: "name",
+// "version" or "path" (of an upload's file). It wraps ErrInvalidName, or
+// models.ErrNotFound for a model or version that does not exist, so a server
+// can name the request field without parsing messages.
+type ArgError struct {
+	Arg string
+	Err error
+}
+
+func (e *ArgError) Error() string { return e.Arg + ": " + e.Err.Error() }
+func (e *ArgError) Unwrap() error { return e.Err }
+
+// invalid returns an ArgError wrapping ErrInvalidName.
+func invalid(arg, format string, a ...any) error {
+	return &ArgError{Arg: arg, Err: fmt.Errorf("%w: "+format, append([]any{ErrInvalidName}, a...)...)}
+}
 
 // DeployOptions says what Commit does with a validated version.
 type DeployOptions struct {
@@ -52,7 +72,7 @@ func (r *Repository) Activate(ctx context.Context, name, version string, canaryP
 			return Info{}, err
 		}
 	} else if canaryPercent > 0 {
-		return Info{}, fmt.Errorf("version: %w: \"latest\" cannot be a canary", ErrInvalidName)
+		return Info{}, invalid("version", `"latest" cannot be a canary`)
 	}
 	if !(canaryPercent >= 0 && canaryPercent < 100) {
 		return Info{}, fmt.Errorf("canary_percent: %v is not in [0, 100)", canaryPercent)
@@ -75,7 +95,9 @@ func (r *Repository) Activate(ctx context.Context, name, version string, canaryP
 }
 
 // change runs op on the entry of name under the admin lock and describes the
-// model afterwards; an error of op is recorded as the model's last error.
+// model afterwards. A version that failed validation is recorded as the
+// model's last error; refused requests (nothing to roll back to, ...) are
+// the caller's answer, not the model's state.
 func (r *Repository) change(ctx context.Context, name string, op func(e *entry) error) (Info, error) {
 	if err := checkName("name", name); err != nil {
 		return Info{}, err
@@ -87,7 +109,9 @@ func (r *Repository) change(ctx context.Context, name string, op func(e *entry) 
 		return Info{}, err
 	}
 	if err := op(e); err != nil {
-		r.recordErr(e, err)
+		if errors.Is(err, ErrRejected) {
+			r.recordErr(e, err)
+		}
 		return Info{}, err
 	}
 	return r.Info(name)
@@ -153,7 +177,7 @@ func (r *Repository) activate(ctx context.Context, e *entry, version string, ins
 		case curStable == nil:
 			return fmt.Errorf("model %s serves no stable version to split traffic with: activate one first: %w", e.name, models.ErrNotReady)
 		case curStable == l:
-			return fmt.Errorf("model %s version %s is the stable version, it cannot also be the canary: %w", e.name, version, ErrExists)
+			return fmt.Errorf("model %s version %s is the stable version, it cannot also be the canary: %w", e.name, version, ErrConflict)
 		}
 		if err := sameRoles(l, curStable); err != nil {
 			return fmt.Errorf("%w: %w", ErrRejected, err)
@@ -256,7 +280,7 @@ func (r *Repository) adminEntry(ctx context.Context, name string) (*entry, error
 		return e, nil
 	}
 	if st, err := os.Stat(r.modelDir(name)); err != nil || !st.IsDir() {
-		return nil, fmt.Errorf("model %q: %w", name, models.ErrNotFound)
+		return nil, &ArgError{Arg: "name", Err: fmt.Errorf("model %q: %w", name, models.ErrNotFound)}
 	}
 	r.reconcile(ctx, name)
 	return r.lookup(name)
@@ -267,7 +291,7 @@ func (r *Repository) adminEntry(ctx context.Context, name string) (*entry, error
 func (r *Repository) loadOnDisk(ctx context.Context, name, version string) (*Loaded, error) {
 	dir := filepath.Join(r.modelDir(name), version)
 	if _, err := os.Stat(dir); err != nil {
-		return nil, fmt.Errorf("model %s version %s: %w", name, version, models.ErrNotFound)
+		return nil, &ArgError{Arg: "version", Err: fmt.Errorf("model %s version %s: %w", name, version, models.ErrNotFound)}
 	}
 	fp, err := fingerprintDir(dir)
 	if err != nil {
@@ -294,15 +318,15 @@ func (r *Repository) modelDir(name string) string { return filepath.Join(r.opts.
 func checkName(field, s string) error {
 	switch {
 	case s == "":
-		return fmt.Errorf("%s: %w: required", field, ErrInvalidName)
+		return invalid(field, "required")
 	case len(s) > 128:
-		return fmt.Errorf("%s: %w: longer than 128 bytes", field, ErrInvalidName)
+		return invalid(field, "longer than 128 bytes")
 	case s[0] == '.' || s[0] == '_' || s[0] == '-':
-		return fmt.Errorf("%s: %w: %q starts with %q", field, ErrInvalidName, s, s[:1])
+		return invalid(field, "%q starts with %q", s, s[:1])
 	}
 	for _, c := range s {
 		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '.' || c == '_' || c == '-') {
-			return fmt.Errorf("%s: %w: %q has %q (allowed: letters, digits, '.', '_', '-')", field, ErrInvalidName, s, c)
+			return invalid(field, "%q has %q (allowed: letters, digits, '.', '_', '-')", s, c)
 		}
 	}
 	return nil

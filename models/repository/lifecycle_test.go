@@ -153,17 +153,19 @@ func TestDeployRejected(t *testing.T) {
 		files                map[string]string
 		want                 error
 		wantMsg              string
+		wantArg              string // the ArgError's argument, if any
 	}{
-		{name: "path traversal", model: "m", files: map[string]string{"model.yaml": okSpec, "../../evil": "x"}, want: repository.ErrInvalidName},
-		{name: "absolute path", model: "m", files: map[string]string{"/etc/x": "x"}, want: repository.ErrInvalidName},
-		{name: "hidden file", model: "m", files: map[string]string{".policy.yaml": "x"}, want: repository.ErrInvalidName},
-		{name: "unclean path", model: "m", files: map[string]string{"a//b": "x"}, want: repository.ErrInvalidName},
-		{name: "backslash", model: "m", files: map[string]string{`a\..\b`: "x"}, want: repository.ErrInvalidName},
-		{name: "model name traversal", model: "../m", files: okFiles, want: repository.ErrInvalidName},
-		{name: "model name separator", model: "a/b", files: okFiles, want: repository.ErrInvalidName},
-		{name: "hidden model name", model: ".staging", files: okFiles, want: repository.ErrInvalidName},
-		{name: "version not an integer", model: "m", version: "v2", files: okFiles, want: repository.ErrInvalidName},
-		{name: "version with leading zero", model: "m", version: "02", files: okFiles, want: repository.ErrInvalidName},
+		{name: "path traversal", model: "m", files: map[string]string{"model.yaml": okSpec, "../../evil": "x"}, want: repository.ErrInvalidName, wantArg: "path"},
+		{name: "absolute path", model: "m", files: map[string]string{"/etc/x": "x"}, want: repository.ErrInvalidName, wantArg: "path"},
+		{name: "hidden file", model: "m", files: map[string]string{".policy.yaml": "x"}, want: repository.ErrInvalidName, wantArg: "path"},
+		{name: "unclean path", model: "m", files: map[string]string{"a//b": "x"}, want: repository.ErrInvalidName, wantArg: "path"},
+		{name: "backslash", model: "m", files: map[string]string{`a\..\b`: "x"}, want: repository.ErrInvalidName, wantArg: "path"},
+		{name: "model name traversal", model: "../m", files: okFiles, want: repository.ErrInvalidName, wantArg: "name"},
+		{name: "model name separator", model: "a/b", files: okFiles, want: repository.ErrInvalidName, wantArg: "name"},
+		{name: "hidden model name", model: ".staging", files: okFiles, want: repository.ErrInvalidName, wantArg: "name"},
+		{name: "version not an integer", model: "m", version: "v2", files: okFiles, want: repository.ErrInvalidName, wantArg: "version"},
+		{name: "version with leading zero", model: "m", version: "02", files: okFiles, want: repository.ErrInvalidName, wantArg: "version"},
+		{name: "empty path", model: "m", files: map[string]string{"": "x"}, want: repository.ErrInvalidName, wantArg: "path"},
 		{name: "existing version", model: "m", version: "1", files: okFiles, want: repository.ErrExists},
 		{name: "oversize", model: "m", files: map[string]string{"model.yaml": okSpec, "w.bin": big}, want: repository.ErrTooLarge},
 		{name: "too many files", model: "m", files: map[string]string{"model.yaml": okSpec, "a": "", "b": "", "c": ""}, want: repository.ErrTooLarge},
@@ -186,6 +188,10 @@ func TestDeployRejected(t *testing.T) {
 			_, err = deploy(t, r, tt.model, tt.version, tt.files, repository.DeployOptions{Activate: true})
 			if !errors.Is(err, tt.want) || !strings.Contains(err.Error(), tt.wantMsg) {
 				t.Fatalf("deploy error = %v; want %v containing %q", err, tt.want, tt.wantMsg)
+			}
+			var ae *repository.ArgError
+			if errors.As(err, &ae) != (tt.wantArg != "") || tt.wantArg != "" && ae.Arg != tt.wantArg {
+				t.Errorf("deploy error %v: ArgError %+v; want argument %q", err, ae, tt.wantArg)
 			}
 			if got := serving(t, r, "m", "u"); got != "1" {
 				t.Errorf("after a rejected deploy m serves %s; want 1", got)
@@ -299,8 +305,8 @@ func TestCanary(t *testing.T) {
 	if got := fk.count(fk.builds, "m/2"); got != builds {
 		t.Errorf("promotion built m/2 again (%d → %d builds)", builds, got)
 	}
-	if _, err := r.Activate(t.Context(), "m", "2", 50); !errors.Is(err, repository.ErrExists) {
-		t.Errorf("canary of the stable version: error = %v; want ErrExists", err)
+	if _, err := r.Activate(t.Context(), "m", "2", 50); !errors.Is(err, repository.ErrConflict) {
+		t.Errorf("canary of the stable version: error = %v; want ErrConflict", err)
 	}
 	labels := map[string]string{}
 	for _, d := range in.Details {

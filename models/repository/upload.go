@@ -50,7 +50,7 @@ func (r *Repository) NewUpload(name, version string) (*Upload, error) {
 	}
 	if version != "" {
 		if n, err := strconv.ParseUint(version, 10, 63); err != nil || n == 0 || strconv.FormatUint(n, 10) != version {
-			return nil, fmt.Errorf("version: %w: %q is not a positive integer without leading zeros", ErrInvalidName, version)
+			return nil, invalid("version", "%q is not a positive integer without leading zeros", version)
 		}
 	}
 	versions, err := scanVersions(r.modelDir(name))
@@ -117,12 +117,12 @@ func (u *Upload) Write(p string, data []byte) error {
 }
 
 func (u *Upload) write(p string, data []byte) error {
-	if p != u.curPath {
+	if u.cur == nil || p != u.curPath {
 		if err := checkPath(p); err != nil {
 			return err
 		}
 		if u.files[p] {
-			return fmt.Errorf("path: %w: chunks of %q are not consecutive", ErrInvalidName, p)
+			return invalid("path", "chunks of %q are not consecutive", p)
 		}
 		if len(u.files) >= u.r.opts.MaxUploadFiles {
 			return fmt.Errorf("%w: more than %d files", ErrTooLarge, u.r.opts.MaxUploadFiles)
@@ -154,15 +154,15 @@ func (u *Upload) write(p string, data []byte) error {
 func checkPath(p string) error {
 	switch {
 	case p == "":
-		return fmt.Errorf("path: %w: required", ErrInvalidName)
+		return invalid("path", "required")
 	case strings.ContainsAny(p, "\\\x00"):
-		return fmt.Errorf("path: %w: %q has a backslash or NUL", ErrInvalidName, p)
+		return invalid("path", "%q has a backslash or NUL", p)
 	case path.IsAbs(p) || path.Clean(p) != p || !filepath.IsLocal(filepath.FromSlash(p)):
-		return fmt.Errorf("path: %w: %q is not a clean path inside the version directory", ErrInvalidName, p)
+		return invalid("path", "%q is not a clean path inside the version directory", p)
 	}
 	for _, part := range strings.Split(p, "/") {
 		if strings.HasPrefix(part, ".") {
-			return fmt.Errorf("path: %w: %q has a hidden or relative component %q", ErrInvalidName, p, part)
+			return invalid("path", "%q has a hidden or relative component %q", p, part)
 		}
 	}
 	return nil
