@@ -11,6 +11,7 @@ import (
 	"slices"
 	"sort"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -147,6 +148,15 @@ func runServer(t testing.TB, data, repo string, opts ...func(*server.Config)) *g
 // Teardown cancels Run's context and requires Run to return nil.
 func startRun(t testing.TB, cfg server.Config) string {
 	t.Helper()
+	addr, _ := startStoppable(t, cfg)
+	return addr
+}
+
+// startStoppable is startRun that also returns stop, which cancels Run and
+// requires it to return nil; it is idempotent and runs at teardown if the
+// test has not called it, so a test can restart a server on one repository.
+func startStoppable(t testing.TB, cfg server.Config) (string, func()) {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	addrc := make(chan net.Addr, 1)
 	runErr := make(chan error, 1)
@@ -158,13 +168,17 @@ func startRun(t testing.TB, cfg server.Config) string {
 		cancel()
 		t.Fatalf("server.Run returned before listening: %v", err)
 	}
-	t.Cleanup(func() {
-		cancel()
-		if err := <-runErr; err != nil {
-			t.Errorf("server.Run() = %v after cancel; want nil", err)
-		}
-	})
-	return addr.String()
+	var once sync.Once
+	stop := func() {
+		once.Do(func() {
+			cancel()
+			if err := <-runErr; err != nil {
+				t.Errorf("server.Run() = %v after cancel; want nil", err)
+			}
+		})
+	}
+	t.Cleanup(stop)
+	return addr.String(), stop
 }
 
 // waitServing polls Health/Check with a short deadline until service is

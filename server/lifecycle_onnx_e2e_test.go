@@ -3,7 +3,6 @@ package server_test
 import (
 	"context"
 	"crypto/rand"
-	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -43,36 +42,15 @@ func onnxVersion(t *testing.T, file, signature string) string {
 	return dir
 }
 
-// stoppableServer runs server.Run(cfg) until the returned stop is called
-// (or the test ends), so a test can restart a server on the same repository.
-func stoppableServer(t *testing.T, cfg server.Config) (*pb.RecommendServiceClient, pb.ModelServiceClient, func()) {
+// stoppableServer starts a server (startStoppable) and returns clients for
+// it and the function that stops it.
+func stoppableServer(t *testing.T, cfg server.Config) (pb.RecommendServiceClient, pb.ModelServiceClient, func()) {
 	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	addrc := make(chan net.Addr, 1)
-	runErr := make(chan error, 1)
-	go func() { runErr <- server.Run(ctx, cfg, nil, func(a net.Addr) { addrc <- a }) }()
-	var addr net.Addr
-	select {
-	case addr = <-addrc:
-	case err := <-runErr:
-		cancel()
-		t.Fatalf("server.Run returned before listening: %v", err)
-	}
-	conn := dial(t, addr.String())
+	addr, stopRun := startStoppable(t, cfg)
+	conn := dial(t, addr)
 	waitServing(t, healthpb.NewHealthClient(conn), "")
-	var once sync.Once
-	stop := func() {
-		once.Do(func() {
-			conn.Close()
-			cancel()
-			if err := <-runErr; err != nil {
-				t.Errorf("server.Run = %v", err)
-			}
-		})
-	}
-	t.Cleanup(stop)
-	rec := pb.NewRecommendServiceClient(conn)
-	return &rec, pb.NewModelServiceClient(conn), stop
+	stop := func() { conn.Close(); stopRun() }
+	return pb.NewRecommendServiceClient(conn), pb.NewModelServiceClient(conn), stop
 }
 
 // TestLifecycleUnderLoad is the model lifecycle's acceptance test, through
@@ -93,8 +71,7 @@ func TestLifecycleUnderLoad(t *testing.T) {
 	}
 	cfg := server.Config{Addr: "127.0.0.1:0", Repo: repo, Data: data, Server: server.DefaultOptions(), MaxUploadBytes: 1 << 20}
 	cfg.Server.AdminToken = adminToken
-	recp, ms, stop := stoppableServer(t, cfg)
-	rec := *recp
+	rec, ms, stop := stoppableServer(t, cfg)
 	admin := bearerCtx(t.Context(), adminToken)
 
 	// Four clients: two ask the onnx model directly, two the default route.
