@@ -8,13 +8,11 @@ import (
 	"net/http"
 	"net/http/pprof"
 	"time"
-
-	"github.com/recserve/recserve/server/router"
 )
 
 // serveDebug serves the pprof handlers and /metrics (Prometheus text) on
 // addr until the returned stop function is called.
-func serveDebug(addr string, log *slog.Logger, metrics func() []router.RouteMetrics) (stop func(), err error) {
+func serveDebug(addr string, log *slog.Logger, metrics metricsSource) (stop func(), err error) {
 	lis, err := net.Listen("tcp", addr)
 	if err != nil {
 		return nil, err

@@ -66,6 +66,15 @@ func (l *lazyDeps) routeMetrics() []router.RouteMetrics {
 	return nil
 }
 
+// modelMetrics returns the router's per-model-version metrics, or nil while
+// loading.
+func (l *lazyDeps) modelMetrics() []router.ModelMetrics {
+	if r := l.r.Load(); r != nil {
+		return r.ModelMetrics()
+	}
+	return nil
+}
+
 func (l *lazyDeps) List() ([]repository.Info, error) {
 	if repo := l.repo.Load(); repo != nil {
 		return repo.List(), nil

@@ -9,14 +9,44 @@ import (
 	"github.com/recserve/recserve/server/router"
 )
 
-// metricsHandler serves the router's per-route, per-arm counters in the
-// Prometheus text exposition format, so a stock Prometheus can scrape the
-// debug address. snapshot returns nil while the server is loading.
-func metricsHandler(snapshot func() []router.RouteMetrics) http.Handler {
+// metricsSource is what /metrics reads; both return nil while the server is
+// loading.
+type metricsSource interface {
+	routeMetrics() []router.RouteMetrics
+	modelMetrics() []router.ModelMetrics
+}
+
+// metricsHandler serves the router's per-route, per-arm counters and its
+// per-model-version call counters in the Prometheus text exposition format,
+// so a stock Prometheus can scrape the debug address.
+func metricsHandler(src metricsSource) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; version=0.0.4")
-		writeMetrics(w, snapshot())
+		writeMetrics(w, src.routeMetrics())
+		writeModelMetrics(w, src.modelMetrics())
 	})
+}
+
+// writeModelMetrics writes the calls per model version: the numbers that
+// tell a canary from its stable version.
+func writeModelMetrics(w io.Writer, ms []router.ModelMetrics) {
+	series := []struct {
+		name, help, typ string
+		value           func(router.ModelMetrics) string
+	}{
+		{"recserve_model_calls_total", "Calls of a model version by the router (route sources, reranks, Score).", "counter",
+			func(m router.ModelMetrics) string { return strconv.FormatUint(m.Calls, 10) }},
+		{"recserve_model_errors_total", "Calls of a model version that returned an error.", "counter",
+			func(m router.ModelMetrics) string { return strconv.FormatUint(m.Errors, 10) }},
+		{"recserve_model_call_seconds_total", "Time spent in calls of a model version.", "counter",
+			func(m router.ModelMetrics) string { return strconv.FormatFloat(m.Seconds, 'g', -1, 64) }},
+	}
+	for _, s := range series {
+		fmt.Fprintf(w, "# HELP %s %s\n# TYPE %s %s\n", s.name, s.help, s.name, s.typ)
+		for _, m := range ms {
+			fmt.Fprintf(w, "%s{model=%q,version=%q} %s\n", s.name, m.Model, m.Version, s.value(m))
+		}
+	}
 }
 
 func writeMetrics(w io.Writer, ms []router.RouteMetrics) {

@@ -102,6 +102,8 @@ routes:
 		`recserve_recommend_requests_total{route="plain",arm="exp/only"} `,
 		`recserve_recommend_latency_seconds_bucket{route="plain",arm="exp/only",le="+Inf"} `,
 		"# TYPE recserve_recommend_latency_seconds histogram",
+		`recserve_model_calls_total{model="popularity",version="1"} `,
+		"# TYPE recserve_model_call_seconds_total counter",
 	} {
 		if !strings.Contains(text, want) {
 			t.Errorf("/metrics lacks %q:\n%s", want, text)

@@ -146,7 +146,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, started func(addr ne
 		log.Warn("the admin token travels in plaintext: serve TLS (--tls-cert, --tls-key) on a non-loopback address")
 	}
 	if cfg.DebugAddr != "" {
-		stopDebug, err := serveDebug(cfg.DebugAddr, log, lazy.routeMetrics)
+		stopDebug, err := serveDebug(cfg.DebugAddr, log, lazy)
 		if err != nil {
 			srv.grpc.Stop()
 			<-serveErr
