@@ -333,8 +333,8 @@ func TestUnloadPersists(t *testing.T) {
 		t.Errorf("Acquire after Unload error = %v; want ErrNotReady", err)
 	}
 	r2 := open(t, repo, ks)
-	if in, _ := r2.Info("m"); in.State != repository.StateUnloaded {
-		t.Errorf("after restart state %v; want unloaded", in.State)
+	if in, _ := r2.Info("m"); in.State != repository.StateUnloaded || in.Kind != "fake" {
+		t.Errorf("after restart state %v kind %q; want unloaded fake", in.State, in.Kind)
 	}
 	r2.Close()
 	if in, err := r.Activate(t.Context(), "m", "1", 0); err != nil || in.State != repository.StateReady {

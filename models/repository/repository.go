@@ -316,8 +316,15 @@ func (r *Repository) reconcile(ctx context.Context, name string) {
 	}
 	if pol.Unloaded {
 		r.publish(e, nil)
+		kind := e.kind
+		if kind == "" && pol.Stable != "" {
+			// Report the kind of an unloaded model without loading it.
+			if spec, err := models.ReadSpec(filepath.Join(modelDir, pol.Stable)); err == nil {
+				kind = spec.Kind
+			}
+		}
 		r.mu.Lock()
-		e.versions, e.policy, e.state, e.err = versions, pol, StateUnloaded, nil
+		e.versions, e.policy, e.state, e.err, e.kind = versions, pol, StateUnloaded, nil, kind
 		r.mu.Unlock()
 		return
 	}
