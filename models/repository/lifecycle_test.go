@@ -34,6 +34,15 @@ func deploy(t *testing.T, r *repository.Repository, name, version string, files 
 	return r.Commit(t.Context(), u, o)
 }
 
+// writePolicyFile writes <repo>/<name>/policy.yaml by hand, as an operator
+// or another replica would.
+func writePolicyFile(t *testing.T, repo, name, text string) {
+	t.Helper()
+	if err := os.WriteFile(filepath.Join(repo, name, repository.PolicyFile), []byte(text), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
 // serving acquires name for unit and returns the version, releasing it.
 func serving(t *testing.T, r *repository.Repository, name, unit string) string {
 	t.Helper()
@@ -259,9 +268,7 @@ func TestCanary(t *testing.T) {
 	repo := t.TempDir()
 	writeVersion(t, repo, "m", "1", okSpec)
 	writeVersion(t, repo, "m", "2", okSpec)
-	if err := os.WriteFile(filepath.Join(repo, "m", repository.PolicyFile), []byte("version_policy: specific\nstable: \"1\"\n"), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	writePolicyFile(t, repo, "m", "version_policy: specific\nstable: \"1\"\n")
 	ks, fk := newKinds(t)
 	r := open(t, repo, ks)
 	in, err := r.Activate(t.Context(), "m", "2", 30)
@@ -361,9 +368,7 @@ func TestSyncAppliesDiskChanges(t *testing.T) {
 	// Another replica activated version 1 of a new model and pinned m.
 	writeVersion(t, repo, "new", "1", okSpec)
 	writeVersion(t, repo, "m", "2", okSpec)
-	if err := os.WriteFile(filepath.Join(repo, "m", repository.PolicyFile), []byte("version_policy: specific\nstable: \"1\"\n"), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	writePolicyFile(t, repo, "m", "version_policy: specific\nstable: \"1\"\n")
 	if err := os.RemoveAll(filepath.Join(repo, "gone")); err != nil {
 		t.Fatal(err)
 	}
@@ -382,9 +387,7 @@ func TestSyncAppliesDiskChanges(t *testing.T) {
 	}
 
 	// A broken policy file keeps what serves.
-	if err := os.WriteFile(filepath.Join(repo, "m", repository.PolicyFile), []byte("version_policy: sometimes\n"), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	writePolicyFile(t, repo, "m", "version_policy: sometimes\n")
 	sync()
 	if in, _ := r.Info("m"); in.ActiveVersion != "1" || !strings.Contains(in.Err, "sometimes") {
 		t.Errorf("bad policy: active %q err %q; want 1 and the policy error", in.ActiveVersion, in.Err)

@@ -294,7 +294,7 @@ func (r *Repository) lookup(name string) (*entry, error) {
 // version when the new one fails. Called under admin.
 func (r *Repository) reconcile(ctx context.Context, name string) {
 	e := r.entry(name)
-	modelDir := filepath.Join(r.opts.Dir, name)
+	modelDir := r.modelDir(name)
 	cur := e.serving.Load()
 	versions, err := scanVersions(modelDir)
 	var errs []error
@@ -316,16 +316,13 @@ func (r *Repository) reconcile(ctx context.Context, name string) {
 	}
 	if pol.Unloaded {
 		r.publish(e, nil)
-		kind := e.kind
-		if kind == "" && pol.Stable != "" {
+		if e.kind == "" && pol.Stable != "" {
 			// Report the kind of an unloaded model without loading it.
 			if spec, err := models.ReadSpec(filepath.Join(modelDir, pol.Stable)); err == nil {
-				kind = spec.Kind
+				r.setKind(e, spec.Kind)
 			}
 		}
-		r.mu.Lock()
-		e.versions, e.policy, e.state, e.err, e.kind = versions, pol, StateUnloaded, nil, kind
-		r.mu.Unlock()
+		r.setMeta(e, versions, pol, nil, nil)
 		return
 	}
 	var candidates []string
@@ -365,9 +362,7 @@ func (r *Repository) reconcile(ctx context.Context, name string) {
 		}
 	}
 	if kind != "" {
-		r.mu.Lock()
-		e.kind = kind
-		r.mu.Unlock()
+		r.setKind(e, kind)
 	}
 	if !sameServing(cur, next) {
 		r.publish(e, next)
@@ -386,7 +381,7 @@ func (r *Repository) reconcile(ctx context.Context, name string) {
 // first model.yaml read, for reporting failed models.
 func (r *Repository) choose(ctx context.Context, e *entry, candidates []string, current, serving *Loaded) (l *Loaded, kind string, errs []error) {
 	for _, v := range candidates {
-		dir := filepath.Join(r.opts.Dir, e.name, v)
+		dir := filepath.Join(r.modelDir(e.name), v)
 		fp, err := fingerprintDir(dir)
 		if err != nil {
 			errs = append(errs, err)
@@ -478,6 +473,13 @@ func (r *Repository) setMeta(e *entry, versions []string, pol Policy, err error,
 	default:
 		e.state = StateFailed
 	}
+}
+
+// setKind records the kind of a model that may not be loaded.
+func (r *Repository) setKind(e *entry, kind string) {
+	r.mu.Lock()
+	e.kind = kind
+	r.mu.Unlock()
 }
 
 func sameServing(a, b *serving) bool {

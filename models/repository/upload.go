@@ -259,6 +259,8 @@ func (r *Repository) Commit(ctx context.Context, u *Upload, o DeployOptions) (In
 			e, err = r.lookup(u.name)
 		}
 	}
+	// activate checks the roles too, but only after the rename: a version
+	// that cannot replace the serving one must not reach the disk.
 	if err == nil && (o.Activate || o.CanaryPercent > 0) {
 		if s := e.serving.Load(); s != nil {
 			if err := sameRoles(l, s.stable); err != nil {
