@@ -11,25 +11,8 @@ package models
 
 import (
 	"context"
-	"errors"
 
 	"github.com/recserve/recserve/dataset"
-)
-
-// Sentinel errors; callers test them with errors.Is.
-var (
-	// ErrNotFound reports an unknown model, version, item or user.
-	ErrNotFound = errors.New("not found")
-	// ErrNotReady reports a model that exists but has no loaded version.
-	ErrNotReady = errors.New("not ready")
-	// ErrUnsupported reports a model asked for a role it does not have, such as
-	// Score on a recommender-only model.
-	ErrUnsupported = errors.New("unsupported")
-	// ErrOverloaded reports a model whose request queue is full (a batching
-	// ONNX model under more load than it can run): the request was not
-	// attempted and may be retried later. The server maps it to
-	// ResourceExhausted.
-	ErrOverloaded = errors.New("the model's queue is full: retry later")
 )
 
 // Scored is an item with the score a model gave it. Scores are comparable only

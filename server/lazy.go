@@ -6,7 +6,7 @@ import (
 	"sync/atomic"
 
 	"github.com/recserve/recserve/models/repository"
-	"github.com/recserve/recserve/server/router"
+	"github.com/recserve/recserve/serving/router"
 )
 
 // errLoading is returned by services called before the repository loaded

@@ -6,7 +6,7 @@ import (
 	"net/http"
 	"strconv"
 
-	"github.com/recserve/recserve/server/router"
+	"github.com/recserve/recserve/serving/router"
 )
 
 // metricsSource is what /metrics reads; both return nil while the server is

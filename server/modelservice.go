@@ -9,9 +9,9 @@ import (
 	"math"
 	"time"
 
+	"github.com/recserve/recserve/models"
 	"github.com/recserve/recserve/models/repository"
 	pb "github.com/recserve/recserve/proto/recserve/v1"
-	"github.com/recserve/recserve/server/router"
 )
 
 // Catalog is what the ModelService needs of the model repository: listings
@@ -56,11 +56,11 @@ func (s *modelService) ListModels(ctx context.Context, _ *pb.ListModelsRequest) 
 
 func (s *modelService) GetModel(ctx context.Context, in *pb.GetModelRequest) (*pb.GetModelResponse, error) {
 	if in.GetName() == "" {
-		return nil, toStatus(ctx, s.log, &router.FieldError{Field: "name", Err: errRequired})
+		return nil, toStatus(ctx, s.log, &models.FieldError{Field: "name", Err: errRequired})
 	}
 	info, err := s.repo.Info(in.GetName())
 	if err != nil {
-		return nil, toStatus(ctx, s.log, &router.FieldError{Field: "name", Err: err})
+		return nil, toStatus(ctx, s.log, &models.FieldError{Field: "name", Err: err})
 	}
 	return &pb.GetModelResponse{Model: modelInfo(info)}, nil
 }
@@ -90,30 +90,30 @@ func (s *modelService) openUpload(stream pb.ModelService_DeployModelServer) (*re
 	var o repository.DeployOptions
 	msg, err := stream.Recv()
 	if errors.Is(err, io.EOF) {
-		return nil, o, &router.FieldError{Field: "header", Err: errHeaderFirst}
+		return nil, o, &models.FieldError{Field: "header", Err: errHeaderFirst}
 	}
 	if err != nil {
 		return nil, o, err
 	}
 	h := msg.GetHeader()
 	if h == nil {
-		return nil, o, &router.FieldError{Field: "header", Err: errHeaderFirst}
+		return nil, o, &models.FieldError{Field: "header", Err: errHeaderFirst}
 	}
 	if h.GetName() == "" {
-		return nil, o, &router.FieldError{Field: "header.name", Err: errRequired}
+		return nil, o, &models.FieldError{Field: "header.name", Err: errRequired}
 	}
 	if err := checkCanary(h.GetCanaryPercent()); err != nil {
-		return nil, o, &router.FieldError{Field: "header.canary_percent", Err: err}
+		return nil, o, &models.FieldError{Field: "header.canary_percent", Err: err}
 	}
 	if h.GetActivate() && h.GetCanaryPercent() > 0 {
-		return nil, o, &router.FieldError{Field: "header.canary_percent", Err: errActivateBoth}
+		return nil, o, &models.FieldError{Field: "header.canary_percent", Err: errActivateBoth}
 	}
 	o = repository.DeployOptions{Activate: h.GetActivate(), CanaryPercent: h.GetCanaryPercent()}
 	u, err := s.repo.NewUpload(h.GetName(), h.GetVersion())
 	if errors.Is(err, repository.ErrExists) {
-		return nil, o, &router.FieldError{Field: "header.version", Err: err}
+		return nil, o, &models.FieldError{Field: "header.version", Err: err}
 	}
-	return u, o, blame(err, "header.")
+	return u, o, models.Within("header.", err)
 }
 
 // receiveFiles writes every chunk of the stream into u until the client
@@ -130,73 +130,60 @@ func receiveFiles(stream pb.ModelService_DeployModelServer, u *repository.Upload
 		}
 		switch p := msg.GetPart().(type) {
 		case *pb.DeployModelRequest_Header:
-			return &router.FieldError{Field: "header", Err: errHeaderTwice}
+			return &models.FieldError{Field: "header", Err: errHeaderTwice}
 		case *pb.DeployModelRequest_Chunk:
 			if p.Chunk.GetPath() == "" {
-				return &router.FieldError{Field: "chunk.path", Err: errRequired}
+				return &models.FieldError{Field: "chunk.path", Err: errRequired}
 			}
 			if err := u.Write(p.Chunk.GetPath(), p.Chunk.GetData()); err != nil {
-				var ae *repository.ArgError
-				if errors.As(err, &ae) {
-					return &router.FieldError{Field: "chunk." + ae.Arg, Err: err}
+				if errors.As(err, new(*models.FieldError)) {
+					return models.Within("chunk.", err)
 				}
 				return fmt.Errorf("write %s/%s %q: %w", u.Name(), u.Version(), p.Chunk.GetPath(), err)
 			}
 		default:
-			return &router.FieldError{Field: "part", Err: errEmptyPart}
+			return &models.FieldError{Field: "part", Err: errEmptyPart}
 		}
 	}
 }
 
 func (s *modelService) ActivateVersion(ctx context.Context, in *pb.ActivateVersionRequest) (*pb.ActivateVersionResponse, error) {
 	if in.GetName() == "" {
-		return nil, toStatus(ctx, s.log, &router.FieldError{Field: "name", Err: errRequired})
+		return nil, toStatus(ctx, s.log, &models.FieldError{Field: "name", Err: errRequired})
 	}
 	if in.GetVersion() == "" {
-		return nil, toStatus(ctx, s.log, &router.FieldError{Field: "version", Err: errRequired})
+		return nil, toStatus(ctx, s.log, &models.FieldError{Field: "version", Err: errRequired})
 	}
 	if err := checkCanary(in.GetCanaryPercent()); err != nil {
-		return nil, toStatus(ctx, s.log, &router.FieldError{Field: "canary_percent", Err: err})
+		return nil, toStatus(ctx, s.log, &models.FieldError{Field: "canary_percent", Err: err})
 	}
 	info, err := s.repo.Activate(ctx, in.GetName(), in.GetVersion(), in.GetCanaryPercent())
 	if err != nil {
-		return nil, toStatus(ctx, s.log, blame(err, ""))
+		return nil, toStatus(ctx, s.log, err)
 	}
 	return &pb.ActivateVersionResponse{Model: modelInfo(info)}, nil
 }
 
 func (s *modelService) Rollback(ctx context.Context, in *pb.RollbackRequest) (*pb.RollbackResponse, error) {
 	if in.GetName() == "" {
-		return nil, toStatus(ctx, s.log, &router.FieldError{Field: "name", Err: errRequired})
+		return nil, toStatus(ctx, s.log, &models.FieldError{Field: "name", Err: errRequired})
 	}
 	info, err := s.repo.Rollback(ctx, in.GetName())
 	if err != nil {
-		return nil, toStatus(ctx, s.log, blame(err, ""))
+		return nil, toStatus(ctx, s.log, err)
 	}
 	return &pb.RollbackResponse{Model: modelInfo(info)}, nil
 }
 
 func (s *modelService) UnloadModel(ctx context.Context, in *pb.UnloadModelRequest) (*pb.UnloadModelResponse, error) {
 	if in.GetName() == "" {
-		return nil, toStatus(ctx, s.log, &router.FieldError{Field: "name", Err: errRequired})
+		return nil, toStatus(ctx, s.log, &models.FieldError{Field: "name", Err: errRequired})
 	}
 	info, err := s.repo.Unload(ctx, in.GetName())
 	if err != nil {
-		return nil, toStatus(ctx, s.log, blame(err, ""))
+		return nil, toStatus(ctx, s.log, err)
 	}
 	return &pb.UnloadModelResponse{Model: modelInfo(info)}, nil
-}
-
-// blame names the request field a lifecycle error is about: the repository
-// says which argument was at fault (a *repository.ArgError), prefix places it
-// in the request ("header." for a deploy). Other errors are returned as they
-// are.
-func blame(err error, prefix string) error {
-	var ae *repository.ArgError
-	if errors.As(err, &ae) {
-		return &router.FieldError{Field: prefix + ae.Arg, Err: err}
-	}
-	return err
 }
 
 // checkCanary reports a canary percent outside [0, 100).

@@ -5,7 +5,7 @@ import (
 	"log/slog"
 
 	pb "github.com/recserve/recserve/proto/recserve/v1"
-	"github.com/recserve/recserve/server/router"
+	"github.com/recserve/recserve/serving/router"
 )
 
 // Router is what the RecommendService needs of the routing layer.

@@ -1,26 +1,15 @@
 package server
 
 import (
-	"cmp"
 	"context"
 	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net"
-	"path/filepath"
-	"slices"
-	"strings"
 	"time"
 
-	"github.com/recserve/recserve/dataset"
-	"github.com/recserve/recserve/models"
-	"github.com/recserve/recserve/models/builtin"
-	"github.com/recserve/recserve/models/features"
-	"github.com/recserve/recserve/models/onnx"
-	"github.com/recserve/recserve/models/repository"
-	"github.com/recserve/recserve/server/router"
-	"github.com/recserve/recserve/store"
+	"github.com/recserve/recserve/serving"
 )
 
 // Config is the whole configuration of a recserve process.
@@ -42,7 +31,7 @@ type Config struct {
 	// to load and every other model serves.
 	ONNXRuntimeLib string
 	// RoutesReload is how often <repo>/routes.yaml is checked for changes
-	// (0 means DefaultRoutesReload; negative turns reloading off).
+	// (0 means serving.DefaultRoutesReload; negative turns reloading off).
 	RoutesReload time.Duration
 	// RepoPoll, when positive, rescans the repository directory this often
 	// and applies what changed on disk (repository.Sync): versions copied in
@@ -155,9 +144,10 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, started func(addr ne
 		defer stopDebug()
 	}
 
-	kinds, closeONNX := onnxKinds(cfg, log)
-	defer closeONNX() // after repo.Close (deferred below): models first
-	repo, err := load(ctx, cfg, log, lazy, kinds)
+	stack, err := serving.Open(ctx, serving.Options{
+		Repo: cfg.Repo, Data: cfg.Data, ONNXRuntimeLib: cfg.ONNXRuntimeLib,
+		MaxUploadBytes: cfg.MaxUploadBytes, Logger: log,
+	})
 	if err != nil {
 		srv.grpc.Stop()
 		<-serveErr
@@ -166,17 +156,14 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, started func(addr ne
 		}
 		return err
 	}
-	defer repo.Close()
+	defer stack.Close()
+	lazy.set(stack.Router, stack.Repository)
 	if cfg.RoutesReload >= 0 {
-		interval := cfg.RoutesReload
-		if interval == 0 {
-			interval = DefaultRoutesReload
-		}
 		wctx, stopWatch := context.WithCancel(ctx)
 		watched := make(chan struct{})
 		go func() {
 			defer close(watched)
-			watchRoutes(wctx, filepath.Join(cfg.Repo, router.ConfigFile), lazy.r.Load(), interval, log)
+			stack.WatchRoutes(wctx, cfg.RoutesReload)
 		}()
 		defer func() { stopWatch(); <-watched }()
 	}
@@ -185,143 +172,13 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, started func(addr ne
 		polled := make(chan struct{})
 		go func() {
 			defer close(polled)
-			pollRepository(pctx, repo, cfg.RepoPoll, log)
+			stack.PollRepository(pctx, cfg.RepoPoll)
 		}()
 		defer func() { stopPoll(); <-polled }()
 	}
 	srv.SetServing(true)
 	log.Info("serving", "addr", lis.Addr().String())
 	return <-serveErr
-}
-
-// onnxKinds loads onnxruntime for the onnx model kind and returns the model
-// kinds with it, and the function releasing it at exit. A library that is
-// missing or fails to load is a warning, not an error: the onnx models then
-// fail to load with the reason, and the Go-native models serve.
-func onnxKinds(cfg Config, log *slog.Logger) (*models.Kinds, func()) {
-	path, err := cfg.ONNXRuntimeLib, error(nil)
-	if path == "" {
-		path, err = onnx.FindLibrary()
-	}
-	var rt *onnx.Runtime
-	if err == nil {
-		rt, err = onnx.NewRuntime(path)
-	}
-	if err != nil {
-		log.Warn("onnxruntime not loaded: onnx models will not load (run `make ort` or set "+onnx.LibraryEnv+")", "err", err)
-		return builtin.Kinds(builtin.WithONNX(nil, err)), func() {}
-	}
-	log.Info("onnxruntime loaded", "onnxruntime", rt.Version(), "lib", rt.Path())
-	return builtin.Kinds(builtin.WithONNX(rt, nil)), func() {
-		if err := rt.Close(); err != nil {
-			log.Warn("onnxruntime close", "err", err)
-		}
-	}
-}
-
-func load(ctx context.Context, cfg Config, log *slog.Logger, lazy *lazyDeps, kinds *models.Kinds) (*repository.Repository, error) {
-	start := time.Now()
-	d, err := dataset.Read(cfg.Data)
-	if err != nil {
-		return nil, fmt.Errorf("load data set: %w", err)
-	}
-	st := store.New(d)
-	// Scorers read their inputs from a feature snapshot of the same data.
-	feats := features.New(d.Items, d.Interactions, features.Options{})
-	log.Info("data set loaded", "dir", cfg.Data, "users", st.Users(), "items", len(st.ItemIDs()), "events", st.Events(), "dur", time.Since(start))
-	repo, err := repository.Open(ctx, repository.Options{
-		Dir: cfg.Repo, Kinds: kinds, Env: models.Env{Logger: log, Features: feats}, Logger: log,
-		MaxUploadBytes: cfg.MaxUploadBytes, Probe: probe(ctx, d, st),
-	})
-	if err != nil {
-		return nil, fmt.Errorf("open model repository: %w", err)
-	}
-	rcfg, err := router.LoadConfig(filepath.Join(cfg.Repo, router.ConfigFile))
-	if err != nil {
-		repo.Close()
-		return nil, fmt.Errorf("load routes: %w", err)
-	}
-	r, err := router.New(router.Options{Models: repo, Store: st, Config: rcfg, Logger: log})
-	if err != nil {
-		repo.Close()
-		return nil, err
-	}
-	for _, in := range repo.List() {
-		log.Info("model", "name", in.Name, "kind", in.Kind, "version", in.ActiveVersion, "state", in.State.String(), "err", in.Err)
-	}
-	lazy.set(r, repo)
-	return repo, nil
-}
-
-// syncer is what pollRepository needs of the repository.
-type syncer interface {
-	Sync(ctx context.Context) error
-}
-
-// pollRepository calls repo.Sync every interval until ctx is done. A failed
-// sync is logged and retried at the next tick: the models already serving
-// keep serving.
-func pollRepository(ctx context.Context, repo syncer, interval time.Duration, log *slog.Logger) {
-	t := time.NewTicker(interval)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
-		if err := repo.Sync(ctx); err != nil && ctx.Err() == nil {
-			log.Error("repository sync failed; the models serving are unchanged", "err", err)
-		}
-	}
-}
-
-// Probe sizes: the history of the probe user is its newest events, and the
-// probe scores the most popular items.
-const (
-	probeHistory = 50
-	probeItems   = 20
-)
-
-// probe builds the request a new model version must answer before it may
-// serve, from the data set: the most active user's history and the most
-// interacted-with items, so validation exercises a model on the inputs it
-// will see. It returns nil (the repository's cold-start probe) for a data set
-// without interactions.
-func probe(ctx context.Context, d *dataset.Dataset, st *store.Memory) *repository.Probe {
-	if len(d.Interactions) == 0 {
-		return nil
-	}
-	users, items := map[string]int{}, map[string]int{}
-	for _, in := range d.Interactions {
-		users[in.UserID]++
-		items[in.ItemID]++
-	}
-	user := ""
-	for u, n := range users {
-		if n > users[user] || n == users[user] && u < user {
-			user = u
-		}
-	}
-	hist, err := st.History(ctx, user)
-	if err != nil {
-		return nil
-	}
-	hist = hist[max(0, len(hist)-probeHistory):]
-	ids := make([]string, 0, len(items))
-	for id := range items {
-		ids = append(ids, id)
-	}
-	slices.SortFunc(ids, func(a, b string) int {
-		if c := cmp.Compare(items[b], items[a]); c != 0 {
-			return c
-		}
-		return strings.Compare(a, b)
-	})
-	return &repository.Probe{
-		Query: models.Query{UserID: user, History: slices.Clone(hist), K: 10},
-		Items: ids[:min(probeItems, len(ids))],
-	}
 }
 
 // loopback reports whether addr is a loopback TCP address.

@@ -16,10 +16,11 @@ import (
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/status"
 
+	"github.com/recserve/recserve/models"
 	"github.com/recserve/recserve/models/repository"
 	pb "github.com/recserve/recserve/proto/recserve/v1"
 	"github.com/recserve/recserve/server"
-	"github.com/recserve/recserve/server/router"
+	"github.com/recserve/recserve/serving/router"
 )
 
 // fakeRouter is a server.Router whose methods run the given functions.
@@ -223,7 +224,7 @@ func TestLogsEachRPCOnce(t *testing.T) {
 	rec := &recorder{}
 	fr := &fakeRouter{
 		recommend: func(context.Context, router.Request) (router.Response, error) {
-			return router.Response{}, &router.FieldError{Field: "k", Err: errors.New("bad")}
+			return router.Response{}, &models.FieldError{Field: "k", Err: errors.New("bad")}
 		},
 		score: okScore,
 	}

@@ -11,7 +11,6 @@ import (
 
 	"github.com/recserve/recserve/models"
 	"github.com/recserve/recserve/models/repository"
-	"github.com/recserve/recserve/server/router"
 )
 
 // toStatus maps a domain error to a gRPC status, in one place: bad fields
@@ -58,7 +57,7 @@ func toStatus(ctx context.Context, log *slog.Logger, err error) error {
 	case errors.Is(err, models.ErrUnsupported):
 		code = codes.FailedPrecondition
 	}
-	var fe *router.FieldError
+	var fe *models.FieldError
 	if errors.As(err, &fe) {
 		if code == codes.OK {
 			code = codes.InvalidArgument

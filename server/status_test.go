@@ -16,7 +16,7 @@ import (
 
 	"github.com/recserve/recserve/models"
 	"github.com/recserve/recserve/models/repository"
-	"github.com/recserve/recserve/server/router"
+	"github.com/recserve/recserve/serving/router"
 )
 
 // violations returns the BadRequest field names carried by err's status.
@@ -42,22 +42,22 @@ func TestToStatus(t *testing.T) {
 		msg       string // exact status message; "" to skip
 		logsCause bool
 	}{
-		{"field error", &router.FieldError{Field: "k", Err: errors.New("must be between 1 and 1000")}, codes.InvalidArgument, "k", "k: must be between 1 and 1000", false},
-		{"field not found", &router.FieldError{Field: "model", Err: notFound}, codes.NotFound, "model", `model: model "x": not found`, false},
-		{"field not ready", &router.FieldError{Field: "model", Err: fmt.Errorf("m: %w", models.ErrNotReady)}, codes.FailedPrecondition, "model", "", false},
-		{"wrapped field error", fmt.Errorf("outer: %w", &router.FieldError{Field: "item_ids[2]", Err: errors.New("empty item id")}), codes.InvalidArgument, "item_ids[2]", "", false},
+		{"field error", &models.FieldError{Field: "k", Err: errors.New("must be between 1 and 1000")}, codes.InvalidArgument, "k", "k: must be between 1 and 1000", false},
+		{"field not found", &models.FieldError{Field: "model", Err: notFound}, codes.NotFound, "model", `model: model "x": not found`, false},
+		{"field not ready", &models.FieldError{Field: "model", Err: fmt.Errorf("m: %w", models.ErrNotReady)}, codes.FailedPrecondition, "model", "", false},
+		{"wrapped field error", fmt.Errorf("outer: %w", &models.FieldError{Field: "item_ids[2]", Err: errors.New("empty item id")}), codes.InvalidArgument, "item_ids[2]", "", false},
 		{"not found", notFound, codes.NotFound, "", `model "x": not found`, false},
 		{"not ready", fmt.Errorf("m: %w", models.ErrNotReady), codes.FailedPrecondition, "", "", false},
 		{"unsupported", fmt.Errorf("m: %w", models.ErrUnsupported), codes.FailedPrecondition, "", "", false},
 		{"deadline", fmt.Errorf("history: %w", context.DeadlineExceeded), codes.DeadlineExceeded, "", "", false},
 		{"canceled", context.Canceled, codes.Canceled, "", "", false},
-		{"deadline beats field", &router.FieldError{Field: "model", Err: context.DeadlineExceeded}, codes.DeadlineExceeded, "", "", false},
+		{"deadline beats field", &models.FieldError{Field: "model", Err: context.DeadlineExceeded}, codes.DeadlineExceeded, "", "", false},
 		{"loading", errLoading, codes.Unavailable, "", "", false},
-		{"loading named field", &router.FieldError{Field: "name", Err: errLoading}, codes.Unavailable, "", "", false},
+		{"loading named field", &models.FieldError{Field: "name", Err: errLoading}, codes.Unavailable, "", "", false},
 		{"status passes through", status.Error(codes.ResourceExhausted, "slow down"), codes.ResourceExhausted, "", "slow down", false},
-		{"invalid name", &router.FieldError{Field: "header.name", Err: fmt.Errorf("model %q: %w", "../x", repository.ErrInvalidName)}, codes.InvalidArgument, "header.name", "", false},
+		{"invalid name", &models.FieldError{Field: "header.name", Err: fmt.Errorf("model %q: %w", "../x", repository.ErrInvalidName)}, codes.InvalidArgument, "header.name", "", false},
 		{"upload too large", fmt.Errorf("upload: %w", repository.ErrTooLarge), codes.ResourceExhausted, "", "", false},
-		{"version exists", &router.FieldError{Field: "header.version", Err: fmt.Errorf("m/1: %w", repository.ErrExists)}, codes.AlreadyExists, "header.version", "", false},
+		{"version exists", &models.FieldError{Field: "header.version", Err: fmt.Errorf("m/1: %w", repository.ErrExists)}, codes.AlreadyExists, "header.version", "", false},
 		{"rejected says why", fmt.Errorf("deploy m 2: %w: warm-up gave NaN", repository.ErrRejected), codes.InvalidArgument, "", "deploy m 2: model version rejected: warm-up gave NaN", false},
 		{"rejected beats not found", fmt.Errorf("%w: %w", repository.ErrRejected, models.ErrNotFound), codes.InvalidArgument, "", "", false},
 		{"nothing to roll back", fmt.Errorf("m: %w", repository.ErrNoRollback), codes.FailedPrecondition, "", "", false},
@@ -98,7 +98,7 @@ func TestToStatus(t *testing.T) {
 }
 
 func TestToStatusFieldDescription(t *testing.T) {
-	err := toStatus(context.Background(), slog.New(slog.DiscardHandler), &router.FieldError{Field: "k", Err: errors.New("too big")})
+	err := toStatus(context.Background(), slog.New(slog.DiscardHandler), &models.FieldError{Field: "k", Err: errors.New("too big")})
 	for _, d := range status.Convert(err).Details() {
 		if br, ok := d.(*errdetails.BadRequest); ok {
 			if got := br.GetFieldViolations()[0].GetDescription(); got != "too big" {

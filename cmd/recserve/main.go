@@ -20,6 +20,7 @@ import (
 
 	"github.com/recserve/recserve/models/repository"
 	"github.com/recserve/recserve/server"
+	"github.com/recserve/recserve/serving"
 )
 
 func main() {
@@ -36,7 +37,7 @@ func run() error {
 	fs.StringVar(&cfg.Repo, "repo", env("RECSERVE_REPO", "var/demo/repo"), "model repository directory (env RECSERVE_REPO)")
 	fs.StringVar(&cfg.Data, "data", env("RECSERVE_DATA", "var/demo/data"), "data set directory (env RECSERVE_DATA)")
 	fs.StringVar(&cfg.DebugAddr, "debug-addr", env("RECSERVE_DEBUG_ADDR", ""), "serve pprof and /metrics on this address (env RECSERVE_DEBUG_ADDR; off when empty)")
-	fs.DurationVar(&cfg.RoutesReload, "routes-reload", server.DefaultRoutesReload, "how often <repo>/routes.yaml is checked for changes; an invalid file keeps the previous routes (negative: never)")
+	fs.DurationVar(&cfg.RoutesReload, "routes-reload", serving.DefaultRoutesReload, "how often <repo>/routes.yaml is checked for changes; an invalid file keeps the previous routes (negative: never)")
 	fs.BoolVar(&cfg.Server.Reflection, "reflection", true, "register gRPC server reflection")
 	fs.DurationVar(&cfg.Server.ShutdownTimeout, "shutdown-timeout", cfg.Server.ShutdownTimeout, "how long in-flight calls may drain on shutdown")
 	fs.IntVar(&cfg.Server.StreamWorkers, "stream-workers", cfg.Server.StreamWorkers, "goroutines pooled to run RPCs (size to the expected concurrency)")

@@ -13,16 +13,9 @@ import (
 	"github.com/recserve/recserve/models/linear"
 )
 
-// rowPredictor is what `recctl predict` needs of a model (a copy of its
-// unexported interface in internal/recctl).
-type rowPredictor interface {
-	models.Model
-	Features() []string
-	NumOutputs() int
-	PredictRow(x []float64, out []float64)
-}
-
-var _ rowPredictor = (*linear.Model)(nil)
+// A linear model scores feature rows: `recctl predict` and the Scorer role
+// take it as a models.RowModel.
+var _ models.RowModel = (*linear.Model)(nil)
 
 // fixtureFeatures is the feature order of testdata/logistic.json.
 var fixtureFeatures = strings.Split("user_views,user_carts,item_price,item_ctr,item_age_days,dwell_seconds,"+

@@ -33,21 +33,12 @@ var (
 	ErrConflict = errors.New("conflicts with what serves")
 )
 
-// ArgError names the argument of a lifecycle call at fault: "name",
-// "version" or "path" (of an upload's file). It wraps ErrInvalidName, or
-// models.ErrNotFound for a model or version that does not exist, so a server
-// can name the request field without parsing messages.
-type ArgError struct {
-	Arg string
-	Err error
-}
-
-func (e *ArgError) Error() string { return e.Arg + ": " + e.Err.Error() }
-func (e *ArgError) Unwrap() error { return e.Err }
-
-// invalid returns an ArgError wrapping ErrInvalidName.
+// invalid returns a *models.FieldError naming the argument at fault
+// ("name", "version" or "path" of an upload's file), wrapping
+// ErrInvalidName, so a server names the request field without parsing
+// messages.
 func invalid(arg, format string, a ...any) error {
-	return &ArgError{Arg: arg, Err: fmt.Errorf("%w: "+format, append([]any{ErrInvalidName}, a...)...)}
+	return &models.FieldError{Field: arg, Err: fmt.Errorf("%w: "+format, append([]any{ErrInvalidName}, a...)...)}
 }
 
 // DeployOptions says what Commit does with a validated version.
@@ -280,7 +271,7 @@ func (r *Repository) adminEntry(ctx context.Context, name string) (*entry, error
 		return e, nil
 	}
 	if st, err := os.Stat(r.modelDir(name)); err != nil || !st.IsDir() {
-		return nil, &ArgError{Arg: "name", Err: fmt.Errorf("model %q: %w", name, models.ErrNotFound)}
+		return nil, &models.FieldError{Field: "name", Err: fmt.Errorf("model %q: %w", name, models.ErrNotFound)}
 	}
 	r.reconcile(ctx, name)
 	return r.lookup(name)
@@ -291,7 +282,7 @@ func (r *Repository) adminEntry(ctx context.Context, name string) (*entry, error
 func (r *Repository) loadOnDisk(ctx context.Context, name, version string) (*Loaded, error) {
 	dir := filepath.Join(r.modelDir(name), version)
 	if _, err := os.Stat(dir); err != nil {
-		return nil, &ArgError{Arg: "version", Err: fmt.Errorf("model %s version %s: %w", name, version, models.ErrNotFound)}
+		return nil, &models.FieldError{Field: "version", Err: fmt.Errorf("model %s version %s: %w", name, version, models.ErrNotFound)}
 	}
 	fp, err := fingerprintDir(dir)
 	if err != nil {

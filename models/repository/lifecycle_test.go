@@ -162,7 +162,7 @@ func TestDeployRejected(t *testing.T) {
 		files                map[string]string
 		want                 error
 		wantMsg              string
-		wantArg              string // the ArgError's argument, if any
+		wantArg              string // the FieldError's field, if any
 	}{
 		{name: "path traversal", model: "m", files: map[string]string{"model.yaml": okSpec, "../../evil": "x"}, want: repository.ErrInvalidName, wantArg: "path"},
 		{name: "absolute path", model: "m", files: map[string]string{"/etc/x": "x"}, want: repository.ErrInvalidName, wantArg: "path"},
@@ -198,9 +198,9 @@ func TestDeployRejected(t *testing.T) {
 			if !errors.Is(err, tt.want) || !strings.Contains(err.Error(), tt.wantMsg) {
 				t.Fatalf("deploy error = %v; want %v containing %q", err, tt.want, tt.wantMsg)
 			}
-			var ae *repository.ArgError
-			if errors.As(err, &ae) != (tt.wantArg != "") || tt.wantArg != "" && ae.Arg != tt.wantArg {
-				t.Errorf("deploy error %v: ArgError %+v; want argument %q", err, ae, tt.wantArg)
+			var ae *models.FieldError
+			if errors.As(err, &ae) != (tt.wantArg != "") || tt.wantArg != "" && ae.Field != tt.wantArg {
+				t.Errorf("deploy error %v: FieldError %+v; want field %q", err, ae, tt.wantArg)
 			}
 			if got := serving(t, r, "m", "u"); got != "1" {
 				t.Errorf("after a rejected deploy m serves %s; want 1", got)

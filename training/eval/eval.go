@@ -4,18 +4,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"path/filepath"
 	"runtime"
 	"sort"
 	"sync"
 
 	"github.com/recserve/recserve/dataset"
 	"github.com/recserve/recserve/models"
-	"github.com/recserve/recserve/models/builtin"
-	"github.com/recserve/recserve/models/features"
-	"github.com/recserve/recserve/models/repository"
-	"github.com/recserve/recserve/server/router"
-	"github.com/recserve/recserve/store"
+	"github.com/recserve/recserve/serving"
+	"github.com/recserve/recserve/serving/router"
 )
 
 // Recommender is what the evaluator drives: the router.
@@ -243,24 +239,15 @@ func Run(ctx context.Context, o Options) (Report, error) {
 	if err != nil {
 		return Report{}, fmt.Errorf("test: %w", err)
 	}
-	st := store.New(train)
-	// Scorers see a feature snapshot of the train data, as the server would.
-	env := models.Env{Features: features.New(train.Items, train.Interactions, features.Options{})}
-	onnxOpt, releaseONNX := builtin.LoadONNX() // onnx models need onnxruntime (make ort)
-	defer releaseONNX()
-	repo, err := repository.Open(ctx, repository.Options{Dir: o.Repo, Kinds: builtin.Kinds(onnxOpt), Env: env})
+	// The very assembly the server runs: store, features, kinds, repository
+	// and router over the train data.
+	stack, err := serving.Open(ctx, serving.Options{Repo: o.Repo, Data: o.Train, Dataset: train})
 	if err != nil {
 		return Report{}, err
 	}
-	defer repo.Close()
-	cfg, err := router.LoadConfig(filepath.Join(o.Repo, router.ConfigFile))
-	if err != nil {
-		return Report{}, err
-	}
-	rt, err := router.New(router.Options{Models: repo, Store: st, Config: cfg})
-	if err != nil {
-		return Report{}, err
-	}
+	defer stack.Close()
+	st, repo, rt := stack.Store, stack.Repository, stack.Router
+	cfg := rt.Config()
 	if o.NextItem && o.ColdItems {
 		return Report{}, errors.New("eval: next-item and cold-items cannot be combined")
 	}

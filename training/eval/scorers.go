@@ -12,8 +12,8 @@ import (
 	"github.com/recserve/recserve/models"
 	"github.com/recserve/recserve/models/features"
 	"github.com/recserve/recserve/models/repository"
-	"github.com/recserve/recserve/server/router"
-	"github.com/recserve/recserve/store"
+	"github.com/recserve/recserve/serving/router"
+	"github.com/recserve/recserve/serving/store"
 )
 
 // ScorerResult is the purchase-propensity quality of one scorer: the test

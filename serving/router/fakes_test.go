@@ -1,0 +1,162 @@
+package router_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+
+	"github.com/recserve/recserve/dataset"
+	"github.com/recserve/recserve/models"
+	"github.com/recserve/recserve/models/repository"
+	"github.com/recserve/recserve/serving/store"
+)
+
+// fakeModels is a router.Models over a fixed table.
+type fakeModels map[string]*repository.Loaded
+
+func (f fakeModels) Acquire(name, _ string) (*repository.Loaded, error) {
+	l, ok := f[name]
+	if !ok {
+		return nil, fmt.Errorf("model %q: %w", name, models.ErrNotFound)
+	}
+	if l.Model == nil {
+		return nil, fmt.Errorf("model %q: %w", name, models.ErrNotReady)
+	}
+	return l, nil
+}
+
+// add registers m as version "v1" of name, of the given kind.
+func (f fakeModels) add(name, kind string, m models.Model) {
+	f[name] = &repository.Loaded{Name: name, Version: "v1", Spec: models.Spec{Kind: kind}, Model: m}
+}
+
+// fakeRec is a recommender with a fixed ranked list. It honours q.Allow and
+// q.K like a real model, and records the queries it saw.
+type fakeRec struct {
+	items []models.Scored
+	err   error
+
+	mu      sync.Mutex
+	queries []models.Query
+}
+
+func (f *fakeRec) Close() error { return nil }
+
+func (f *fakeRec) Recommend(ctx context.Context, q models.Query) ([]models.Scored, error) {
+	f.mu.Lock()
+	f.queries = append(f.queries, q)
+	f.mu.Unlock()
+	if f.err != nil {
+		return nil, f.err
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	var out []models.Scored
+	for _, s := range f.items {
+		if len(out) >= q.K {
+			break
+		}
+		if q.Allowed(s.ItemID) {
+			out = append(out, s)
+		}
+	}
+	return out, nil
+}
+
+func (f *fakeRec) calls() int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return len(f.queries)
+}
+
+func (f *fakeRec) lastQuery() models.Query {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if len(f.queries) == 0 {
+		return models.Query{}
+	}
+	return f.queries[len(f.queries)-1]
+}
+
+// ranked returns items ids[0] (best) .. ids[n-1], scored n, n-1, ..., 1.
+func ranked(ids ...string) []models.Scored {
+	out := make([]models.Scored, len(ids))
+	for i, id := range ids {
+		out[i] = models.Scored{ItemID: id, Score: float64(len(ids) - i)}
+	}
+	return out
+}
+
+// fakeScorer scores item "iN" as N/100 and anything else as -1.
+type fakeScorer struct {
+	err       error
+	wrongSize bool
+
+	mu   sync.Mutex
+	last models.Query
+}
+
+func (f *fakeScorer) Close() error { return nil }
+
+func (f *fakeScorer) Score(ctx context.Context, q models.Query, ids []string) ([]float64, error) {
+	f.mu.Lock()
+	f.last = q
+	f.mu.Unlock()
+	if f.err != nil {
+		return nil, f.err
+	}
+	out := make([]float64, len(ids))
+	for i, id := range ids {
+		var n int
+		if _, err := fmt.Sscanf(id, "i%d", &n); err != nil {
+			out[i] = -1
+			continue
+		}
+		out[i] = float64(n) / 100
+	}
+	if f.wrongSize {
+		out = out[:len(out)-1]
+	}
+	return out, nil
+}
+
+// plainModel has no role at all.
+type plainModel struct{}
+
+func (plainModel) Close() error { return nil }
+
+var errBoom = errors.New("boom")
+
+// testStore is a store with three categories: items i1..i20, where i1..i8 are
+// "shoes", i9..i14 "hats" and i15..i20 "bags". User u1 viewed i1 and i2 (in
+// that order by time); user u2 bought i9.
+func testStore() *store.Memory {
+	d := &dataset.Dataset{}
+	for n := 1; n <= 20; n++ {
+		cat := "shoes"
+		switch {
+		case n >= 15:
+			cat = "bags"
+		case n >= 9:
+			cat = "hats"
+		}
+		d.Items = append(d.Items, dataset.Item{ID: fmt.Sprintf("i%d", n), Category: cat})
+	}
+	d.Interactions = []dataset.Interaction{
+		{UserID: "u1", ItemID: "i2", Event: dataset.View, Value: 1, Timestamp: 200},
+		{UserID: "u1", ItemID: "i1", Event: dataset.View, Value: 1, Timestamp: 100},
+		{UserID: "u2", ItemID: "i9", Event: dataset.Purchase, Value: 1, Timestamp: 50},
+	}
+	return store.New(d)
+}
+
+// allItems is i1..i20 in rank order (i1 best).
+func allItems() []models.Scored {
+	ids := make([]string, 20)
+	for i := range ids {
+		ids[i] = fmt.Sprintf("i%d", i+1)
+	}
+	return ranked(ids...)
+}

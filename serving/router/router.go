@@ -1,0 +1,361 @@
+// Package router turns a recommendation or scoring request into model calls:
+// it validates the request, picks the route (or the single model a request
+// names), runs the route's sources concurrently, blends their candidates,
+// applies business filters, answers cold-start users from the fallback, and
+// backfills short answers. It knows nothing of gRPC: the server and the
+// offline evaluator call it alike, so offline numbers are the numbers the
+// server would produce.
+package router
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/recserve/recserve/dataset"
+	"github.com/recserve/recserve/models"
+	"github.com/recserve/recserve/models/repository"
+	"github.com/recserve/recserve/serving/store"
+)
+
+// Limits on request sizes.
+const (
+	DefaultK        = 10
+	MaxK            = 1000
+	MaxScoreItems   = 10000
+	MaxSessionItems = 1000
+)
+
+// Models lends the router the version of a model that serves a traffic
+// unit (the stable version, or a canary for the units in its share). Every
+// Acquire is paired with a Release once the request is done with the model,
+// so a version swapped out meanwhile is closed only after it drained.
+type Models interface {
+	Acquire(name, unit string) (*repository.Loaded, error)
+}
+
+// unit is the traffic unit a request belongs to, for sticky canaries: the
+// user, or an anonymous session by its first item; "" when neither is known.
+func unit(userID string, session []string) string {
+	switch {
+	case userID != "":
+		return "u:" + userID
+	case len(session) > 0:
+		return "s:" + session[0]
+	}
+	return ""
+}
+
+// Store gives the router user profiles, catalogue entries and the audience
+// indexes TargetAudience draws candidate users from.
+type Store interface {
+	Profile(ctx context.Context, userID string) (store.Profile, error)
+	Item(id string) (dataset.Item, bool)
+	Availability(id string) (hidden, outOfStock bool)
+	ItemUsers(itemID string) []string
+	CategoryUsers(category string) []store.Affinity
+	CategoryItems(category string) []string
+}
+
+// Request is a recommendation request.
+type Request struct {
+	UserID       string
+	K            int
+	SessionItems []string
+	Context      map[string]string
+	Route        string
+	Model        string
+	Filters      Filters
+}
+
+// Filters are business constraints on the answer.
+type Filters struct {
+	ExcludeItems      []string
+	ExcludeCategories []string
+	IncludeCategories []string
+	// IncludeSeen allows items already in the user's history (the route's
+	// filters.exclude still applies).
+	IncludeSeen bool
+	// PriceMin and PriceMax, when set, bound item prices; an item without a
+	// price is then left out.
+	PriceMin, PriceMax *float64
+}
+
+// Item is one recommended item with the models that proposed it.
+type Item struct {
+	ItemID  string
+	Score   float64
+	Sources []string
+}
+
+// ModelVersion names a model version that contributed to an answer.
+type ModelVersion struct {
+	Name, Version string
+}
+
+// Response is the answer to a Request.
+type Response struct {
+	Items     []Item
+	Route     string
+	Arm       string
+	Models    []ModelVersion
+	ColdStart bool
+}
+
+// ScoreRequest asks for scores of given items.
+type ScoreRequest struct {
+	UserID       string
+	ItemIDs      []string
+	Model        string
+	Context      map[string]string
+	SessionItems []string
+}
+
+// ScoreResponse carries one score per requested item, in request order.
+type ScoreResponse struct {
+	Scores []float64
+	Model  ModelVersion
+}
+
+// SimilarRequest asks for items similar to an item.
+type SimilarRequest struct {
+	ItemID string
+	K      int
+	Model  string
+	// UserID, optional, excludes the user's seen items unless
+	// Filters.IncludeSeen.
+	UserID  string
+	Filters Filters
+}
+
+// SimilarResponse lists similar items, most similar first.
+type SimilarResponse struct {
+	Items []Item
+	Model ModelVersion
+}
+
+// Options configures a Router.
+type Options struct {
+	Models Models
+	Store  Store
+	Config Config
+	Logger *slog.Logger
+}
+
+// Router answers requests. It is safe for concurrent use; SetConfig swaps the
+// routing configuration atomically.
+type Router struct {
+	models  Models
+	store   Store
+	log     *slog.Logger
+	cfg     atomic.Pointer[Config]
+	metrics metrics
+}
+
+// New returns a Router; opts.Config must have been validated (LoadConfig or
+// DefaultConfig do so).
+func New(opts Options) (*Router, error) {
+	if opts.Models == nil || opts.Store == nil {
+		return nil, errors.New("router: Models and Store are required")
+	}
+	cfg := opts.Config.clone()
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	log := opts.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	r := &Router{models: opts.Models, store: opts.Store, log: log}
+	r.cfg.Store(&cfg)
+	return r, nil
+}
+
+// SetConfig validates cfg and makes it the routing configuration for new
+// requests; in-flight requests finish on the old one.
+func (r *Router) SetConfig(cfg Config) error {
+	cfg = cfg.clone()
+	if err := cfg.Validate(); err != nil {
+		return err
+	}
+	r.cfg.Store(&cfg)
+	return nil
+}
+
+// Config returns a copy of the current routing configuration.
+func (r *Router) Config() Config { return r.cfg.Load().clone() }
+
+// Score answers a scoring request.
+func (r *Router) Score(ctx context.Context, req ScoreRequest) (ScoreResponse, error) {
+	cfg := r.cfg.Load()
+	if req.UserID == "" && len(req.SessionItems) == 0 {
+		return ScoreResponse{}, fieldErr("user_id", "user_id or session_items is required")
+	}
+	if len(req.ItemIDs) == 0 {
+		return ScoreResponse{}, fieldErr("item_ids", "at least one item is required")
+	}
+	if len(req.ItemIDs) > MaxScoreItems {
+		return ScoreResponse{}, fieldErr("item_ids", "%d items exceed the limit of %d", len(req.ItemIDs), MaxScoreItems)
+	}
+	for i, id := range req.ItemIDs {
+		if id == "" {
+			return ScoreResponse{}, fieldErr(fmt.Sprintf("item_ids[%d]", i), "empty item id")
+		}
+		if _, ok := r.store.Item(id); !ok {
+			return ScoreResponse{}, &models.FieldError{Field: fmt.Sprintf("item_ids[%d]", i),
+				Err: fmt.Errorf("item %q is not in the catalogue: %w", id, models.ErrNotFound)}
+		}
+	}
+	if err := validateSession(req.SessionItems); err != nil {
+		return ScoreResponse{}, err
+	}
+	if err := validateContext(req.Context); err != nil {
+		return ScoreResponse{}, err
+	}
+	sc, l, err := resolveRole[models.Scorer](r, req.Model, unit(req.UserID, req.SessionItems), "default_scorer", cfg.DefaultScorer, "score")
+	if err != nil {
+		return ScoreResponse{}, err
+	}
+	defer l.Release()
+	name := l.Name
+	prof, err := r.profile(ctx, req.UserID, req.SessionItems)
+	if err != nil {
+		return ScoreResponse{}, err
+	}
+	q := models.Query{UserID: req.UserID, History: prof.History, Session: req.SessionItems, K: len(req.ItemIDs), Context: req.Context}
+	start := time.Now()
+	scores, err := sc.Score(ctx, q, req.ItemIDs)
+	r.metrics.observeModel(name, l.Version, time.Since(start), err)
+	if err != nil {
+		return ScoreResponse{}, fmt.Errorf("score with %q: %w", name, err)
+	}
+	if len(scores) != len(req.ItemIDs) {
+		return ScoreResponse{}, fmt.Errorf("model %q returned %d scores for %d items", name, len(scores), len(req.ItemIDs))
+	}
+	return ScoreResponse{Scores: scores, Model: ModelVersion{name, l.Version}}, nil
+}
+
+// SimilarItems answers an item-to-item request from an item-similarity model.
+func (r *Router) SimilarItems(ctx context.Context, req SimilarRequest) (SimilarResponse, error) {
+	cfg := r.cfg.Load()
+	if req.ItemID == "" {
+		return SimilarResponse{}, fieldErr("item_id", "required")
+	}
+	k, err := validateK(req.K)
+	if err != nil {
+		return SimilarResponse{}, err
+	}
+	sim, l, err := resolveRole[models.ItemSimilarity](r, req.Model, unit(req.UserID, nil), "default_similar", cfg.DefaultSimilar, "find similar items")
+	if err != nil {
+		return SimilarResponse{}, err
+	}
+	defer l.Release()
+	name := l.Name
+	prof, err := r.profile(ctx, req.UserID, nil)
+	if err != nil {
+		return SimilarResponse{}, err
+	}
+	allow := r.allow(prof, req.Filters, RouteFilters{})
+	items, err := sim.SimilarItems(ctx, models.SimilarQuery{ItemID: req.ItemID, K: k, Allow: func(id string) bool {
+		return id != req.ItemID && allow(id)
+	}})
+	if errors.Is(err, models.ErrNotFound) {
+		return SimilarResponse{}, &models.FieldError{Field: "item_id", Err: err}
+	}
+	if err != nil {
+		return SimilarResponse{}, fmt.Errorf("similar items from %q: %w", name, err)
+	}
+	out := SimilarResponse{Items: make([]Item, 0, min(k, len(items))), Model: ModelVersion{name, l.Version}}
+	src := []string{name}
+	for _, s := range items[:min(k, len(items))] {
+		out.Items = append(out.Items, Item{ItemID: s.ItemID, Score: s.Score, Sources: src})
+	}
+	return out, nil
+}
+
+// resolveRole acquires the model a request names, or the configured default,
+// for the traffic unit u and checks it has role T; the caller releases the
+// returned version. A bad request names the "model" field; a missing or unfit
+// default is the server's configuration problem (FailedPrecondition), not the
+// caller's.
+func resolveRole[T any](r *Router, name, u, defaultKey, defaultName, role string) (T, *repository.Loaded, error) {
+	var zero T
+	if name == "" {
+		l, err := r.models.Acquire(defaultName, u)
+		if err != nil {
+			return zero, nil, fmt.Errorf("%s %q of routes.yaml: %v: %w", defaultKey, defaultName, err, models.ErrNotReady)
+		}
+		m, ok := l.Model.(T)
+		if !ok {
+			l.Release()
+			return zero, nil, fmt.Errorf("%s %q (kind %s) cannot %s: %w", defaultKey, defaultName, l.Spec.Kind, role, models.ErrUnsupported)
+		}
+		return m, l, nil
+	}
+	l, err := r.models.Acquire(name, u)
+	if err != nil {
+		return zero, nil, &models.FieldError{Field: "model", Err: err}
+	}
+	m, ok := l.Model.(T)
+	if !ok {
+		l.Release()
+		return zero, nil, fieldErr("model", "model %q (kind %s) cannot %s", name, l.Spec.Kind, role)
+	}
+	return m, l, nil
+}
+
+func validateK(k int) (int, error) {
+	switch {
+	case k == 0:
+		return DefaultK, nil
+	case k < 1 || k > MaxK:
+		return 0, fieldErr("k", "must be between 1 and %d (0 means %d), got %d", MaxK, DefaultK, k)
+	}
+	return k, nil
+}
+
+// Limits on request context.
+const (
+	MaxContextEntries = 64
+	MaxContextValue   = 1024
+)
+
+// validateContext checks a request's context map. Values feed routing rules
+// and features; a numeric value must be finite, since a NaN or infinity would
+// silently turn into "missing" or poison a score.
+func validateContext(ctx map[string]string) error {
+	if len(ctx) > MaxContextEntries {
+		return fieldErr("context", "%d entries exceed the limit of %d", len(ctx), MaxContextEntries)
+	}
+	for k, v := range ctx {
+		field := fmt.Sprintf("context[%q]", k)
+		switch {
+		case k == "":
+			return fieldErr("context", "empty key")
+		case len(v) > MaxContextValue:
+			return fieldErr(field, "value of %d bytes exceeds the limit of %d", len(v), MaxContextValue)
+		}
+		if f, err := strconv.ParseFloat(strings.TrimSpace(v), 64); err == nil && (math.IsNaN(f) || math.IsInf(f, 0)) {
+			return fieldErr(field, "%q is not a finite number", v)
+		}
+	}
+	return nil
+}
+
+func validateSession(items []string) error {
+	if len(items) > MaxSessionItems {
+		return fieldErr("session_items", "%d items exceed the limit of %d", len(items), MaxSessionItems)
+	}
+	for i, id := range items {
+		if id == "" {
+			return fieldErr(fmt.Sprintf("session_items[%d]", i), "empty item id")
+		}
+	}
+	return nil
+}

@@ -1,0 +1,149 @@
+// Package serving is recserve's transport-free core: a data set, the store
+// over it, the feature pipeline, the model kinds, the model repository and the
+// router, assembled in one place (Open). The gRPC server and the offline
+// evaluator both call Open, so an offline number is what the server would
+// answer. Nothing here knows of gRPC.
+package serving
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"path/filepath"
+	"time"
+
+	"github.com/recserve/recserve/dataset"
+	"github.com/recserve/recserve/models"
+	"github.com/recserve/recserve/models/builtin"
+	"github.com/recserve/recserve/models/features"
+	"github.com/recserve/recserve/models/onnx"
+	"github.com/recserve/recserve/models/repository"
+	"github.com/recserve/recserve/serving/router"
+	"github.com/recserve/recserve/serving/store"
+)
+
+// Options configures Open.
+type Options struct {
+	// Repo is the model repository directory (models and routes.yaml).
+	Repo string
+	// Data is the data set directory the store and the feature pipeline are
+	// built from. Dataset, when set, is used instead (a caller that has read
+	// the data set already, such as the evaluator).
+	Data    string
+	Dataset *dataset.Dataset
+	// ONNXRuntimeLib is the onnxruntime shared library the onnx kind runs
+	// on; empty finds it with onnx.FindLibrary. A library that is missing or
+	// fails to load is logged: the onnx models then fail to load with the
+	// reason and every other model serves.
+	ONNXRuntimeLib string
+	// MaxUploadBytes bounds one model upload (0 means
+	// repository.DefaultMaxUploadBytes).
+	MaxUploadBytes int64
+	// Logger receives load and lifecycle logs; nil discards them.
+	Logger *slog.Logger
+}
+
+// Stack is an assembled serving core. Its fields are set by Open and must not
+// be replaced; the router and repository are safe for concurrent use.
+type Stack struct {
+	// Dataset is the data set the store and features were built from.
+	Dataset *dataset.Dataset
+	// Store holds the catalogue and user histories.
+	Store *store.Memory
+	// Repository holds the model versions.
+	Repository *repository.Repository
+	// Router answers requests over Repository and Store.
+	Router *router.Router
+	// RoutesFile is the routes.yaml the router was configured from (it may
+	// not exist: the default routes then serve).
+	RoutesFile string
+
+	log       *slog.Logger
+	closeONNX func()
+}
+
+// Open assembles the serving core: it reads the data set, indexes it into the
+// store, builds the feature pipeline, loads onnxruntime for the onnx kind,
+// opens the model repository (loading every model) and configures the router
+// from the repository's routes.yaml. Close releases it.
+func Open(ctx context.Context, o Options) (*Stack, error) {
+	log := o.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	if o.Repo == "" {
+		return nil, errors.New("serving: a model repository is required")
+	}
+	start := time.Now()
+	d := o.Dataset
+	if d == nil {
+		if o.Data == "" {
+			return nil, errors.New("serving: a data set is required")
+		}
+		var err error
+		if d, err = dataset.Read(o.Data); err != nil {
+			return nil, fmt.Errorf("load data set: %w", err)
+		}
+	}
+	st := store.New(d)
+	// Scorers read their inputs from a feature snapshot of the same data.
+	feats := features.New(d.Items, d.Interactions, features.Options{})
+	log.Info("data set loaded", "dir", o.Data, "users", st.Users(), "items", len(st.ItemIDs()), "events", st.Events(), "dur", time.Since(start))
+
+	kinds, closeONNX := onnxKinds(o.ONNXRuntimeLib, log)
+	repo, err := repository.Open(ctx, repository.Options{
+		Dir: o.Repo, Kinds: kinds, Env: models.Env{Logger: log, Features: feats}, Logger: log,
+		MaxUploadBytes: o.MaxUploadBytes, Probe: probe(ctx, d, st),
+	})
+	if err != nil {
+		closeONNX()
+		return nil, fmt.Errorf("open model repository: %w", err)
+	}
+	s := &Stack{Dataset: d, Store: st, Repository: repo, RoutesFile: filepath.Join(o.Repo, router.ConfigFile), log: log, closeONNX: closeONNX}
+	rcfg, err := router.LoadConfig(s.RoutesFile)
+	if err != nil {
+		s.Close()
+		return nil, fmt.Errorf("load routes: %w", err)
+	}
+	if s.Router, err = router.New(router.Options{Models: repo, Store: st, Config: rcfg, Logger: log}); err != nil {
+		s.Close()
+		return nil, err
+	}
+	for _, in := range repo.List() {
+		log.Info("model", "name", in.Name, "kind", in.Kind, "version", in.ActiveVersion, "state", in.State.String(), "err", in.Err)
+	}
+	return s, nil
+}
+
+// Close closes the repository (draining the versions in use) and then
+// releases onnxruntime: models first, the library they run on last.
+func (s *Stack) Close() {
+	s.Repository.Close()
+	s.closeONNX()
+}
+
+// onnxKinds loads onnxruntime from lib (empty: onnx.FindLibrary) and returns
+// the built-in model kinds with it, and the function releasing it. A library
+// that is missing or fails to load is a warning, not an error: the onnx
+// models then fail to load with the reason, and the Go-native models serve.
+func onnxKinds(lib string, log *slog.Logger) (*models.Kinds, func()) {
+	path, err := lib, error(nil)
+	if path == "" {
+		path, err = onnx.FindLibrary()
+	}
+	var rt *onnx.Runtime
+	if err == nil {
+		rt, err = onnx.NewRuntime(path)
+	}
+	if err != nil {
+		log.Warn("onnxruntime not loaded: onnx models will not load (run `make ort` or set "+onnx.LibraryEnv+")", "err", err)
+		return builtin.Kinds(builtin.WithONNX(nil, err)), func() {}
+	}
+	log.Info("onnxruntime loaded", "onnxruntime", rt.Version(), "lib", rt.Path())
+	return builtin.Kinds(builtin.WithONNX(rt, nil)), func() {
+		if err := rt.Close(); err != nil {
+			log.Warn("onnxruntime close", "err", err)
+		}
+	}
+}
