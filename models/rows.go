@@ -10,7 +10,7 @@ import (
 // RowModel is a model that predicts from ready-made feature rows: tree
 // ensembles, linear models, ONNX models of the features signature. The
 // offline batch scorer (`recctl predict`) feeds it rows from a CSV file; at
-// serving, Kinds.Build binds it to the feature pipeline and it becomes a
+// serving, Registry.Build binds it to the feature pipeline and it becomes a
 // Scorer. Implementations are safe for concurrent use.
 type RowModel interface {
 	Model

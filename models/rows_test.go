@@ -64,7 +64,7 @@ func (r indexRows) Rows(q models.Query, ids []string, dst []float64) error {
 
 func buildWith(t *testing.T, f models.Features, m models.Model) (models.Model, error) {
 	t.Helper()
-	k := models.NewKinds()
+	k := models.NewRegistry()
 	if err := k.Register("sum", func(context.Context, models.Env, models.Version) (models.Model, error) { return m, nil }); err != nil {
 		t.Fatal(err)
 	}

@@ -192,7 +192,7 @@ func TestAdminAuth(t *testing.T) {
 // wrong one a client sent reaches the log.
 func TestAdminTokenNotLogged(t *testing.T) {
 	rec := &recorder{}
-	ts := start(t, server.Options{Logger: slog.New(rec), AdminToken: adminToken}, &fakeRouter{}, emptyCatalog{})
+	ts := start(t, server.Options{Logger: slog.New(rec), AdminToken: adminToken}, &fakeRouter{}, emptyRepository{})
 	ms := pb.NewModelServiceClient(dial(t, ts.addr))
 	const wrong = "wrong-token-value"
 	for _, tok := range []string{adminToken, wrong} {

@@ -14,10 +14,10 @@ import (
 	pb "github.com/recserve/recserve/proto/recserve/v1"
 )
 
-// Catalog is what the ModelService needs of the model repository: listings
+// ModelRepository is what the ModelService needs of the model repository: listings
 // and the version lifecycle. *repository.Repository implements it (through
 // lazyDeps while the server loads).
-type Catalog interface {
+type ModelRepository interface {
 	List() ([]repository.Info, error)
 	Info(name string) (repository.Info, error)
 	NewUpload(name, version string) (*repository.Upload, error)
@@ -30,7 +30,7 @@ type Catalog interface {
 // modelService implements pb.ModelServiceServer.
 type modelService struct {
 	pb.UnimplementedModelServiceServer
-	repo Catalog
+	repo ModelRepository
 	log  *slog.Logger
 }
 

@@ -78,9 +78,9 @@ func DefaultOptions() Options {
 	}
 }
 
-// New assembles a server over a router and a model catalogue. Health starts
+// New assembles a server over a router and a model repository. Health starts
 // NOT_SERVING; call SetServing once the models have loaded.
-func New(opts Options, r Router, models Catalog) *Server {
+func New(opts Options, r Router, models ModelRepository) *Server {
 	if opts.MaxRecvMsgBytes == 0 {
 		opts.MaxRecvMsgBytes = 16 << 20
 	}

@@ -45,29 +45,29 @@ func (f *fakeRouter) TargetAudience(context.Context, router.AudienceRequest) (ro
 	return router.AudienceResponse{}, errors.New("fakeRouter: TargetAudience not used in these tests")
 }
 
-// emptyCatalog is a server.Catalog with no models that refuses every change.
-type emptyCatalog struct{}
+// emptyRepository is a server.ModelRepository with no models that refuses every change.
+type emptyRepository struct{}
 
-var errEmptyCatalog = errors.New("emptyCatalog: no models")
+var errEmptyRepository = errors.New("emptyRepository: no models")
 
-func (emptyCatalog) List() ([]repository.Info, error) { return nil, nil }
-func (emptyCatalog) Info(name string) (repository.Info, error) {
-	return repository.Info{}, errEmptyCatalog
+func (emptyRepository) List() ([]repository.Info, error) { return nil, nil }
+func (emptyRepository) Info(name string) (repository.Info, error) {
+	return repository.Info{}, errEmptyRepository
 }
-func (emptyCatalog) NewUpload(name, version string) (*repository.Upload, error) {
-	return nil, errEmptyCatalog
+func (emptyRepository) NewUpload(name, version string) (*repository.Upload, error) {
+	return nil, errEmptyRepository
 }
-func (emptyCatalog) Commit(context.Context, *repository.Upload, repository.DeployOptions) (repository.Info, error) {
-	return repository.Info{}, errEmptyCatalog
+func (emptyRepository) Commit(context.Context, *repository.Upload, repository.DeployOptions) (repository.Info, error) {
+	return repository.Info{}, errEmptyRepository
 }
-func (emptyCatalog) Activate(context.Context, string, string, float64) (repository.Info, error) {
-	return repository.Info{}, errEmptyCatalog
+func (emptyRepository) Activate(context.Context, string, string, float64) (repository.Info, error) {
+	return repository.Info{}, errEmptyRepository
 }
-func (emptyCatalog) Rollback(context.Context, string) (repository.Info, error) {
-	return repository.Info{}, errEmptyCatalog
+func (emptyRepository) Rollback(context.Context, string) (repository.Info, error) {
+	return repository.Info{}, errEmptyRepository
 }
-func (emptyCatalog) Unload(context.Context, string) (repository.Info, error) {
-	return repository.Info{}, errEmptyCatalog
+func (emptyRepository) Unload(context.Context, string) (repository.Info, error) {
+	return repository.Info{}, errEmptyRepository
 }
 
 // recorder is a slog.Handler keeping every record.
@@ -122,7 +122,7 @@ func (ts *testServer) wait() error {
 
 // start serves New(opts, r, cat) on 127.0.0.1:0, with health SERVING, until
 // cancel or the end of the test.
-func start(t *testing.T, opts server.Options, r server.Router, cat server.Catalog) *testServer {
+func start(t *testing.T, opts server.Options, r server.Router, cat server.ModelRepository) *testServer {
 	t.Helper()
 	lis, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -171,7 +171,7 @@ func TestRecoverPanic(t *testing.T) {
 		},
 		score: okScore,
 	}
-	ts := start(t, server.Options{Logger: slog.New(rec)}, fr, emptyCatalog{})
+	ts := start(t, server.Options{Logger: slog.New(rec)}, fr, emptyRepository{})
 	conn := dial(t, ts.addr)
 	c := pb.NewRecommendServiceClient(conn)
 	ctx := t.Context()
@@ -228,7 +228,7 @@ func TestLogsEachRPCOnce(t *testing.T) {
 		},
 		score: okScore,
 	}
-	ts := start(t, server.Options{Logger: slog.New(rec)}, fr, emptyCatalog{})
+	ts := start(t, server.Options{Logger: slog.New(rec)}, fr, emptyRepository{})
 	c := pb.NewRecommendServiceClient(dial(t, ts.addr))
 	if _, err := c.Recommend(t.Context(), &pb.RecommendRequest{UserId: "secret-user"}); status.Code(err) != codes.InvalidArgument {
 		t.Fatalf("Recommend = %v; want InvalidArgument", err)
@@ -263,7 +263,7 @@ func TestHealthNotServingUntilSet(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := server.New(server.Options{}, &fakeRouter{}, emptyCatalog{})
+	srv := server.New(server.Options{}, &fakeRouter{}, emptyRepository{})
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- srv.Serve(ctx, lis) }()
@@ -304,7 +304,7 @@ func TestHealthNotServingUntilSet(t *testing.T) {
 }
 
 func TestReflectionOff(t *testing.T) {
-	ts := start(t, server.Options{Reflection: false}, &fakeRouter{}, emptyCatalog{})
+	ts := start(t, server.Options{Reflection: false}, &fakeRouter{}, emptyRepository{})
 	if _, err := listServices(t, dial(t, ts.addr)); status.Code(err) != codes.Unimplemented {
 		t.Errorf("reflection with Reflection=false: err = %v; want Unimplemented", err)
 	}
@@ -339,7 +339,7 @@ type callResult struct {
 
 func TestGracefulShutdownDrainsInFlightCall(t *testing.T) {
 	b := newBlocker()
-	ts := start(t, server.Options{ShutdownTimeout: time.Minute}, &fakeRouter{recommend: b.recommend, score: okScore}, emptyCatalog{})
+	ts := start(t, server.Options{ShutdownTimeout: time.Minute}, &fakeRouter{recommend: b.recommend, score: okScore}, emptyRepository{})
 	conn := dial(t, ts.addr)
 	c := pb.NewRecommendServiceClient(conn)
 
@@ -393,7 +393,7 @@ func TestGracefulShutdownDrainsInFlightCall(t *testing.T) {
 
 func TestShutdownTimeoutCutsCalls(t *testing.T) {
 	b := newBlocker() // never released
-	ts := start(t, server.Options{ShutdownTimeout: 50 * time.Millisecond}, &fakeRouter{recommend: b.recommend, score: okScore}, emptyCatalog{})
+	ts := start(t, server.Options{ShutdownTimeout: 50 * time.Millisecond}, &fakeRouter{recommend: b.recommend, score: okScore}, emptyRepository{})
 	c := pb.NewRecommendServiceClient(dial(t, ts.addr))
 	res := make(chan callResult, 1)
 	go func() {
@@ -413,7 +413,7 @@ func TestShutdownTimeoutCutsCalls(t *testing.T) {
 
 func TestServerSideDeadline(t *testing.T) {
 	b := newBlocker() // returns ctx.Err() when the deadline passes
-	ts := start(t, server.Options{}, &fakeRouter{recommend: b.recommend, score: okScore}, emptyCatalog{})
+	ts := start(t, server.Options{}, &fakeRouter{recommend: b.recommend, score: okScore}, emptyRepository{})
 	c := pb.NewRecommendServiceClient(dial(t, ts.addr))
 	ctx, cancel := context.WithTimeout(t.Context(), 100*time.Millisecond)
 	defer cancel()
@@ -428,14 +428,14 @@ func TestServeReturnsListenerError(t *testing.T) {
 		t.Fatal(err)
 	}
 	lis.Close()
-	srv := server.New(server.Options{}, &fakeRouter{}, emptyCatalog{})
+	srv := server.New(server.Options{}, &fakeRouter{}, emptyRepository{})
 	if err := srv.Serve(t.Context(), lis); err == nil {
 		t.Errorf("Serve(closed listener) = nil; want an error")
 	}
 }
 
 func TestShutdownReportsNotServing(t *testing.T) {
-	ts := start(t, server.Options{}, &fakeRouter{}, emptyCatalog{})
+	ts := start(t, server.Options{}, &fakeRouter{}, emptyRepository{})
 	watchCtx, stopWatch := context.WithCancel(t.Context())
 	defer stopWatch()
 	w, err := healthpb.NewHealthClient(dial(t, ts.addr)).Watch(watchCtx, &healthpb.HealthCheckRequest{Service: "recserve.v1.RecommendService"})

@@ -91,9 +91,9 @@ func Open(ctx context.Context, o Options) (*Stack, error) {
 	feats := features.New(d.Items, d.Interactions, features.Options{})
 	log.Info("data set loaded", "dir", o.Data, "users", st.Users(), "items", len(st.ItemIDs()), "events", st.Events(), "dur", time.Since(start))
 
-	kinds, closeONNX := onnxKinds(o.ONNXRuntimeLib, log)
+	registry, closeONNX := onnxRegistry(o.ONNXRuntimeLib, log)
 	repo, err := repository.Open(ctx, repository.Options{
-		Dir: o.Repo, Kinds: kinds, Env: models.Env{Logger: log, Features: feats}, Logger: log,
+		Dir: o.Repo, Registry: registry, Env: models.Env{Logger: log, Features: feats}, Logger: log,
 		MaxUploadBytes: o.MaxUploadBytes, Probe: probe(ctx, d, st),
 	})
 	if err != nil {
@@ -123,11 +123,11 @@ func (s *Stack) Close() {
 	s.closeONNX()
 }
 
-// onnxKinds loads onnxruntime from lib (empty: onnx.FindLibrary) and returns
+// onnxRegistry loads onnxruntime from lib (empty: onnx.FindLibrary) and returns
 // the built-in model kinds with it, and the function releasing it. A library
 // that is missing or fails to load is a warning, not an error: the onnx
 // models then fail to load with the reason, and the Go-native models serve.
-func onnxKinds(lib string, log *slog.Logger) (*models.Kinds, func()) {
+func onnxRegistry(lib string, log *slog.Logger) (*models.Registry, func()) {
 	path, err := lib, error(nil)
 	if path == "" {
 		path, err = onnx.FindLibrary()
@@ -138,10 +138,10 @@ func onnxKinds(lib string, log *slog.Logger) (*models.Kinds, func()) {
 	}
 	if err != nil {
 		log.Warn("onnxruntime not loaded: onnx models will not load (run `make ort` or set "+onnx.LibraryEnv+")", "err", err)
-		return builtin.Kinds(builtin.WithONNX(nil, err)), func() {}
+		return builtin.Registry(builtin.WithONNX(nil, err)), func() {}
 	}
 	log.Info("onnxruntime loaded", "onnxruntime", rt.Version(), "lib", rt.Path())
-	return builtin.Kinds(builtin.WithONNX(rt, nil)), func() {
+	return builtin.Registry(builtin.WithONNX(rt, nil)), func() {
 		if err := rt.Close(); err != nil {
 			log.Warn("onnxruntime close", "err", err)
 		}

@@ -13,7 +13,7 @@ import (
 
 func runTrain(ctx context.Context, e *env, args []string) error {
 	if len(args) == 0 || strings.HasPrefix(args[0], "-") {
-		fmt.Fprintf(e.stderr, "usage: recctl train KIND --data DIR --out REPO/NAME/VERSION [--param k=v ...]\nkinds: %s\n", strings.Join(trainer.Kinds(), ", "))
+		fmt.Fprintf(e.stderr, "usage: recctl train KIND --data DIR --out REPO/NAME/VERSION [--param k=v ...]\nkinds: %s\n", strings.Join(trainer.Trainable(), ", "))
 		return errUsage
 	}
 	kind := args[0]

@@ -15,7 +15,7 @@ import (
 	"github.com/recserve/recserve/models/userknn"
 )
 
-// Option configures Kinds.
+// Option configures Registry.
 type Option func(*options)
 
 type options struct {
@@ -31,10 +31,10 @@ func WithONNX(rt *onnx.Runtime, err error) Option {
 	return func(o *options) { o.onnx, o.onnxErr = rt, err }
 }
 
-// Kinds returns a table holding every built-in model kind. Without WithONNX
+// Registry returns a registry of every built-in model kind. Without WithONNX
 // the onnx kind is registered but cannot load models (the caller did not load
 // onnxruntime), so callers that serve only Go-native models pass nothing.
-func Kinds(opts ...Option) *models.Kinds {
+func Registry(opts ...Option) *models.Registry {
 	var o options
 	for _, opt := range opts {
 		opt(&o)
@@ -47,7 +47,7 @@ func Kinds(opts ...Option) *models.Kinds {
 		}
 		onnxBuilder = onnx.Unavailable(reason)
 	}
-	k := models.NewKinds()
+	k := models.NewRegistry()
 	for kind, b := range map[string]models.Builder{
 		popularity.Kind: popularity.Build,
 		itemknn.Kind:    itemknn.Build,

@@ -15,20 +15,20 @@ import (
 // Kind is the model.yaml kind of this family.
 const Kind = "gbm"
 
-// Scorer is a loaded gbm model version: a tree ensemble bound to the ordered
+// RowModel is a loaded gbm model version: a tree ensemble bound to the ordered
 // feature names its input rows carry. It is immutable and safe for concurrent
 // use.
 //
-// Scorer scores ready-made feature rows (models.RowModel), as `recctl
+// RowModel scores ready-made feature rows (models.RowModel), as `recctl
 // predict` does; loaded with a feature pipeline in models.Env (the server,
 // `recctl eval`) it also gets the models.Scorer role, its feature names bound
 // to the pipeline's.
-type Scorer struct {
+type RowModel struct {
 	model    ensemble
 	features []string
 }
 
-// ensemble is what Scorer needs of a loaded tree model, whatever format it
+// ensemble is what RowModel needs of a loaded tree model, whatever format it
 // was read from.
 type ensemble interface {
 	FeatureNames() []string
@@ -37,7 +37,7 @@ type ensemble interface {
 	PredictMulti(x []float64, out []float64)
 }
 
-var _ models.Model = (*Scorer)(nil)
+var _ models.Model = (*RowModel)(nil)
 
 // Build is the models.Builder of this kind. It reads the model file named by
 // the spec's file key (required); params.format selects its format:
@@ -79,19 +79,19 @@ func Build(_ context.Context, _ models.Env, v models.Version) (models.Model, err
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
-	return newScorer(m, v.Spec.Features)
+	return newRowModel(m, v.Spec.Features)
 }
 
-// NewScorer binds m to feature names as Build does: features may be nil (the
+// NewRowModel binds m to feature names as Build does: features may be nil (the
 // model's own names, or f0..fN-1), and otherwise must agree with the model.
-func NewScorer(m *Model, features []string) (*Scorer, error) { return newScorer(m, features) }
+func NewRowModel(m *XGBoost, features []string) (*RowModel, error) { return newRowModel(m, features) }
 
-func newScorer(m ensemble, features []string) (*Scorer, error) {
+func newRowModel(m ensemble, features []string) (*RowModel, error) {
 	names, err := bindFeatures(m.FeatureNames(), m.NumFeatures(), features)
 	if err != nil {
 		return nil, err
 	}
-	return &Scorer{model: m, features: names}, nil
+	return &RowModel{model: m, features: names}, nil
 }
 
 // bindFeatures returns the ordered input names of a model with the given
@@ -151,21 +151,21 @@ func bindFeatures(modelNames []string, n int, listed []string) ([]string, error)
 
 // Features returns the ordered feature names of a row: x[i] of PredictRow is
 // the value of Features()[i]. The slice must not be modified.
-func (s *Scorer) Features() []string { return s.features }
+func (s *RowModel) Features() []string { return s.features }
 
 // NumOutputs is the number of values PredictRow writes: the number of classes
 // for a multi-class probability model, 1 otherwise.
-func (s *Scorer) NumOutputs() int { return s.model.NumOutputs() }
+func (s *RowModel) NumOutputs() int { return s.model.NumOutputs() }
 
 // PredictRow writes the prediction for row x (laid out as Features()) to out,
 // which should have NumOutputs() elements. NaN marks a missing value, as do
 // features beyond len(x).
-func (s *Scorer) PredictRow(x []float64, out []float64) { s.model.PredictMulti(x, out) }
+func (s *RowModel) PredictRow(x []float64, out []float64) { s.model.PredictMulti(x, out) }
 
 // PredictRows implements models.RowBatcher: rows stored row-major in xs
 // (stride len(Features())), NumOutputs() values per row written to out.
 // XGBoost models walk blocks of rows tree by tree; results equal PredictRow's.
-func (s *Scorer) PredictRows(xs []float64, out []float64) {
+func (s *RowModel) PredictRows(xs []float64, out []float64) {
 	type batcher interface{ PredictBatch(xs, out []float64) error }
 	w, k := len(s.features), s.model.NumOutputs()
 	if b, ok := s.model.(batcher); ok && w == s.model.NumFeatures() && b.PredictBatch(xs, out) == nil {
@@ -178,13 +178,13 @@ func (s *Scorer) PredictRows(xs []float64, out []float64) {
 
 // Probabilities reports whether predictions are probabilities of the
 // positive class (logistic objectives), so that log loss means something.
-func (s *Scorer) Probabilities() bool {
+func (s *RowModel) Probabilities() bool {
 	p, ok := s.model.(interface{ probabilities() bool })
 	return ok && p.probabilities()
 }
 
-func (m *Model) probabilities() bool         { return m.transform == logistic }
-func (m *LightGBMModel) probabilities() bool { return m.transform == logistic }
+func (m *XGBoost) probabilities() bool  { return m.transform == logistic }
+func (m *LightGBM) probabilities() bool { return m.transform == logistic }
 
 // Close implements models.Model; the ensemble holds no resources.
-func (s *Scorer) Close() error { return nil }
+func (s *RowModel) Close() error { return nil }

@@ -52,17 +52,17 @@ func versionDir(t *testing.T, fixture string, stripNames bool, spec models.Spec)
 }
 
 // buildDir loads dir through the built-in kinds table, as the server does.
-func buildDir(t *testing.T, dir string) (*gbm.Scorer, error) {
+func buildDir(t *testing.T, dir string) (*gbm.RowModel, error) {
 	t.Helper()
 	spec, err := models.ReadSpec(dir)
 	if err != nil {
 		t.Fatal(err)
 	}
-	m, err := builtin.Kinds().Build(context.Background(), models.Env{}, models.Version{Name: "m", ID: "1", Dir: dir, Spec: spec})
+	m, err := builtin.Registry().Build(context.Background(), models.Env{}, models.Version{Name: "m", ID: "1", Dir: dir, Spec: spec})
 	if err != nil {
 		return nil, err
 	}
-	s, ok := m.(*gbm.Scorer)
+	s, ok := m.(*gbm.RowModel)
 	if !ok {
 		t.Fatalf("Build returned %T; want *gbm.Scorer", m)
 	}

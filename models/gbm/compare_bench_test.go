@@ -22,7 +22,7 @@ func compareDir(tb testing.TB) string {
 	return dir
 }
 
-func compareInputs(tb testing.TB, dir string) (*gbm.Model, [][]float64, []float64) {
+func compareInputs(tb testing.TB, dir string) (*gbm.XGBoost, [][]float64, []float64) {
 	m := load(tb, filepath.Join(dir, "model.json"))
 	_, rows := readCSV(tb, filepath.Join(dir, "rows.csv"), true)
 	if len(rows) == 0 {

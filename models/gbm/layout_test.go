@@ -217,7 +217,7 @@ func TestLayoutsMatchReference(t *testing.T) {
 	}
 }
 
-func checkReference(t *testing.T, rm *randModel, m *Model, obj string, rows [][]float64) {
+func checkReference(t *testing.T, rm *randModel, m *XGBoost, obj string, rows [][]float64) {
 	t.Helper()
 	nf := rm.nf
 	no := m.NumOutputs()

@@ -9,7 +9,7 @@ import (
 	"strings"
 )
 
-// LightGBMModel is a loaded LightGBM tree ensemble (a text model written by
+// LightGBM is a loaded LightGBM tree ensemble (a text model written by
 // Booster.save_model, header version=v3 or v4). It is immutable after loading
 // and safe for concurrent use.
 //
@@ -18,7 +18,7 @@ import (
 // float64 in tree order. Shrinkage is already folded into the stored leaf
 // values and the initial score into the first trees, so neither is applied
 // again.
-type LightGBMModel struct {
+type LightGBM struct {
 	objective    string // objective line as written, e.g. "binary sigmoid:1"
 	transform    transform
 	sigmoid      float64 // binary: sigmoid(sigmoid*margin)
@@ -100,7 +100,7 @@ const (
 // regression with sqrt and other objectives not listed in the package are
 // rejected with ErrUnsupportedModel; broken files with ErrInvalidModel. It
 // never panics on bad input.
-func LoadLightGBM(r io.Reader) (*LightGBMModel, error) {
+func LoadLightGBM(r io.Reader) (*LightGBM, error) {
 	sc := bufio.NewScanner(r)
 	sc.Buffer(make([]byte, 0, 64<<10), lgbMaxLine)
 	line := 0
@@ -136,7 +136,7 @@ func LoadLightGBM(r io.Reader) (*LightGBMModel, error) {
 		k, v, _ := strings.Cut(s, "=")
 		header[k] = v
 	}
-	m := &LightGBMModel{}
+	m := &LightGBM{}
 	if err := m.parseHeader(header); err != nil {
 		return nil, err
 	}
@@ -200,7 +200,7 @@ func lgbHeaderInt(h map[string]string, key string, def int, required bool) (int,
 	return n, nil
 }
 
-func (m *LightGBMModel) parseHeader(h map[string]string) error {
+func (m *LightGBM) parseHeader(h map[string]string) error {
 	switch v, ok := h["version"]; {
 	case !ok:
 		return fmt.Errorf("%w: lightgbm: header has no version", ErrInvalidModel)
@@ -244,7 +244,7 @@ func (m *LightGBMModel) parseHeader(h map[string]string) error {
 // parseObjective reads the objective line: a name followed by
 // space-separated name:value parameters (binary sigmoid:1, multiclass
 // num_class:3). A model without one (a custom objective) outputs margins.
-func (m *LightGBMModel) parseObjective(obj string, numClass int) error {
+func (m *LightGBM) parseObjective(obj string, numClass int) error {
 	m.objective = obj
 	fields := strings.Fields(obj)
 	if len(fields) == 0 {
@@ -333,7 +333,7 @@ func parseUint32(s string) (uint32, error) {
 	return uint32(n), err
 }
 
-func (m *LightGBMModel) parseTree(kv map[string]string) (lgbTree, error) {
+func (m *LightGBM) parseTree(kv map[string]string) (lgbTree, error) {
 	var t lgbTree
 	numLeaves, err := lgbHeaderInt(kv, "num_leaves", 0, true)
 	if err != nil {
@@ -466,27 +466,27 @@ func (m *LightGBMModel) parseTree(kv map[string]string) (lgbTree, error) {
 
 // NumFeatures is the number of input features the model expects
 // (max_feature_idx + 1).
-func (m *LightGBMModel) NumFeatures() int { return m.numFeatures }
+func (m *LightGBM) NumFeatures() int { return m.numFeatures }
 
 // NumOutputs is the length of PredictMulti's output: num_class for
 // multiclass models and 1 otherwise.
-func (m *LightGBMModel) NumOutputs() int { return m.numGroups }
+func (m *LightGBM) NumOutputs() int { return m.numGroups }
 
 // NumTrees is the number of trees in the ensemble.
-func (m *LightGBMModel) NumTrees() int { return len(m.trees) }
+func (m *LightGBM) NumTrees() int { return len(m.trees) }
 
 // FeatureNames returns the feature names stored in the model, or nil when it
 // has none. The slice must not be modified.
-func (m *LightGBMModel) FeatureNames() []string { return m.featureNames }
+func (m *LightGBM) FeatureNames() []string { return m.featureNames }
 
 // Objective is the objective line of the model file, such as
 // "binary sigmoid:1" or "multiclass num_class:3"; empty for a custom
 // objective.
-func (m *LightGBMModel) Objective() string { return m.objective }
+func (m *LightGBM) Objective() string { return m.objective }
 
 // leaf walks t for row x as LightGBM's Tree::GetLeaf and returns the leaf
 // value. Features beyond len(x) are NaN.
-func (m *LightGBMModel) leaf(t *lgbTree, x []float64) float64 {
+func (m *LightGBM) leaf(t *lgbTree, x []float64) float64 {
 	if len(t.nodes) == 0 {
 		return t.leaves[0]
 	}
@@ -528,7 +528,7 @@ func numerical(nd *lgbNode, fval float64) int32 {
 // categorical is LightGBM's Tree::CategoricalDecision: NaN and negative
 // values go right; otherwise the value truncated to an int goes left when
 // its bit is set in the split's bitset.
-func (m *LightGBMModel) categorical(nd *lgbNode, fval float64) int32 {
+func (m *LightGBM) categorical(nd *lgbNode, fval float64) int32 {
 	// static_cast<int> of NaN or of a value outside int32 yields INT_MIN on
 	// x86, which LightGBM then sends right as a negative category.
 	if math.IsNaN(fval) || fval <= -1 || fval >= 1<<31 {
@@ -545,7 +545,7 @@ func (m *LightGBMModel) categorical(nd *lgbNode, fval float64) int32 {
 // margins writes each output group's raw score for row x to out (len
 // numGroups): the sum of its trees, divided by the number of iterations for
 // average_output models. Tree i belongs to group i % numGroups.
-func (m *LightGBMModel) margins(x []float64, out []float64) {
+func (m *LightGBM) margins(x []float64, out []float64) {
 	clear(out)
 	g := 0
 	for i := range m.trees {
@@ -564,7 +564,7 @@ func (m *LightGBMModel) margins(x []float64, out []float64) {
 // PredictMargin returns the raw score of a single-output model for row x, as
 // LightGBM's predict(raw_score=True). NaN marks a missing value, as do
 // features beyond len(x). It returns NaN for a multi-output model.
-func (m *LightGBMModel) PredictMargin(x []float64) float64 {
+func (m *LightGBM) PredictMargin(x []float64) float64 {
 	if m.numGroups != 1 {
 		return math.NaN()
 	}
@@ -578,7 +578,7 @@ func (m *LightGBMModel) PredictMargin(x []float64) float64 {
 // exp(margin) for poisson, gamma and tweedie, the margin otherwise. NaN marks
 // a missing value, as do features beyond len(x). It returns NaN for a
 // multi-output model; use PredictMulti.
-func (m *LightGBMModel) Predict(x []float64) float64 {
+func (m *LightGBM) Predict(x []float64) float64 {
 	if m.numGroups != 1 {
 		return math.NaN()
 	}
@@ -600,7 +600,7 @@ func (m *LightGBMModel) Predict(x []float64) float64 {
 // otherwise. NaN marks a missing value, as do features beyond len(x). If out
 // is shorter only its elements are written; elements beyond NumOutputs() are
 // set to NaN.
-func (m *LightGBMModel) PredictMulti(x []float64, out []float64) {
+func (m *LightGBM) PredictMulti(x []float64, out []float64) {
 	no := m.numGroups
 	for i := no; i < len(out); i++ {
 		out[i] = math.NaN()

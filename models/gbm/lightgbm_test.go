@@ -48,7 +48,7 @@ func readLGB(t testing.TB, name string) []byte {
 	return b
 }
 
-func loadLGB(t testing.TB, name string) *gbm.LightGBMModel {
+func loadLGB(t testing.TB, name string) *gbm.LightGBM {
 	t.Helper()
 	m, err := gbm.LoadLightGBM(bytes.NewReader(readLGB(t, name)))
 	if err != nil {
@@ -366,8 +366,8 @@ type predictor interface {
 }
 
 var (
-	_ predictor = (*gbm.Model)(nil)
-	_ predictor = (*gbm.LightGBMModel)(nil)
+	_ predictor = (*gbm.XGBoost)(nil)
+	_ predictor = (*gbm.LightGBM)(nil)
 )
 
 func BenchmarkLightGBMPredict(b *testing.B) {

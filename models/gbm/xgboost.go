@@ -25,9 +25,9 @@ import (
 	"sync"
 )
 
-// Model is a loaded XGBoost tree ensemble. It is immutable after loading and
+// XGBoost is a loaded XGBoost tree ensemble. It is immutable after loading and
 // safe for concurrent use.
-type Model struct {
+type XGBoost struct {
 	objective    string
 	transform    transform
 	numFeatures  int
@@ -198,7 +198,7 @@ func (b *flexBool) UnmarshalJSON(p []byte) error {
 // name; UBJSON is not supported) and validates it completely: every child and
 // feature index, the tree shape (no cycles or shared nodes), finite
 // thresholds and leaves, and the objective. It never panics on bad input.
-func LoadXGBoostJSON(r io.Reader) (*Model, error) {
+func LoadXGBoostJSON(r io.Reader) (*XGBoost, error) {
 	m, err := loadGeneral(r)
 	if err != nil {
 		return nil, err
@@ -208,7 +208,7 @@ func LoadXGBoostJSON(r io.Reader) (*Model, error) {
 }
 
 // loadGeneral is LoadXGBoostJSON keeping the general layout.
-func loadGeneral(r io.Reader) (*Model, error) {
+func loadGeneral(r io.Reader) (*XGBoost, error) {
 	var jm jsonModel
 	if err := json.NewDecoder(r).Decode(&jm); err != nil {
 		return nil, fmt.Errorf("%w: decode json: %v", ErrInvalidModel, err)
@@ -217,7 +217,7 @@ func loadGeneral(r io.Reader) (*Model, error) {
 		return nil, fmt.Errorf("%w: no learner object", ErrInvalidModel)
 	}
 	l := jm.Learner
-	m := &Model{objective: l.Objective.Name}
+	m := &XGBoost{objective: l.Objective.Name}
 	tf, ok := objectives[m.objective]
 	if !ok {
 		return nil, fmt.Errorf("%w: objective %q", ErrUnsupportedModel, m.objective)
@@ -279,7 +279,7 @@ func paramInt(name, s string, def int) (int, error) {
 
 // setBaseScore parses base_score (output space; "5E-1" in 1.x/2.x, "[5E-1]" or
 // one value per class in 3.x) and converts it to a margin per group.
-func (m *Model) setBaseScore(s string) error {
+func (m *XGBoost) setBaseScore(s string) error {
 	s = strings.TrimSpace(s)
 	if s == "" {
 		s = "0.5" // XGBoost's default
@@ -323,7 +323,7 @@ func (m *Model) setBaseScore(s string) error {
 
 // toMargin is XGBoost's ObjFunction::ProbToMargin. Multi-class objectives
 // apply base_score as a margin unchanged (XGBoost 1.x to 3.1 do so).
-func (m *Model) toMargin(v float64) (float64, error) {
+func (m *XGBoost) toMargin(v float64) (float64, error) {
 	if math.IsNaN(v) || math.IsInf(v, 0) {
 		return 0, fmt.Errorf("%w: base_score %v", ErrInvalidModel, v)
 	}
@@ -342,7 +342,7 @@ func (m *Model) toMargin(v float64) (float64, error) {
 	return v, nil
 }
 
-func (m *Model) loadBooster(raw json.RawMessage) error {
+func (m *XGBoost) loadBooster(raw json.RawMessage) error {
 	if len(raw) == 0 {
 		return fmt.Errorf("%w: no gradient_booster", ErrInvalidModel)
 	}
@@ -370,7 +370,7 @@ func (m *Model) loadBooster(raw json.RawMessage) error {
 	}
 }
 
-func (m *Model) loadTrees(g *jsonGBTree, weights []float64) error {
+func (m *XGBoost) loadTrees(g *jsonGBTree, weights []float64) error {
 	if n := g.Param.NumTrees; n != "" {
 		nt, err := strconv.Atoi(n)
 		if err != nil || nt != len(g.Trees) {
@@ -425,7 +425,7 @@ func (m *Model) loadTrees(g *jsonGBTree, weights []float64) error {
 // flatten validates t and appends its reachable nodes to m.nodes in
 // breadth-first order, so that siblings are adjacent. It returns the root's
 // index and the largest feature index used.
-func (m *Model) flatten(t *jsonTree) (root int32, maxFeat int, err error) {
+func (m *XGBoost) flatten(t *jsonTree) (root int32, maxFeat int, err error) {
 	n := len(t.LeftChildren)
 	if n == 0 {
 		return 0, 0, fmt.Errorf("%w: no nodes", ErrInvalidModel)
@@ -483,11 +483,11 @@ func (m *Model) flatten(t *jsonTree) (root int32, maxFeat int, err error) {
 }
 
 // NumFeatures is the number of input features the model expects.
-func (m *Model) NumFeatures() int { return m.numFeatures }
+func (m *XGBoost) NumFeatures() int { return m.numFeatures }
 
 // NumOutputs is the length of PredictMulti's output: num_class for
 // multi:softprob and 1 otherwise.
-func (m *Model) NumOutputs() int {
+func (m *XGBoost) NumOutputs() int {
 	if m.transform == softmax {
 		return m.numGroups
 	}
@@ -495,14 +495,14 @@ func (m *Model) NumOutputs() int {
 }
 
 // NumTrees is the number of trees in the ensemble.
-func (m *Model) NumTrees() int { return len(m.trees) }
+func (m *XGBoost) NumTrees() int { return len(m.trees) }
 
 // FeatureNames returns the feature names stored in the model, or nil when it
 // has none. The slice must not be modified.
-func (m *Model) FeatureNames() []string { return m.featureNames }
+func (m *XGBoost) FeatureNames() []string { return m.featureNames }
 
 // Objective is the XGBoost objective name, such as "binary:logistic".
-func (m *Model) Objective() string { return m.objective }
+func (m *XGBoost) Objective() string { return m.objective }
 
 // slotOf is the row vector slot a split on feature f reads: 2f when missing
 // values go left, 2f+1 when they go right.
@@ -557,7 +557,7 @@ const maxPerfectDepth = 10
 // buildPerfect switches the model to the perfect layout when every tree is
 // at most maxPerfectDepth deep and padding does not make the model much
 // larger than its nodes.
-func (m *Model) buildPerfect() {
+func (m *XGBoost) buildPerfect() {
 	depth := 0
 	var level []int32
 	for t, tr := range m.trees {
@@ -593,7 +593,7 @@ func (m *Model) buildPerfect() {
 
 // fillPerfect stores the subtree at node n at heap position h, depth levels
 // above the leaves.
-func (m *Model) fillPerfect(splits []split, leaves []float32, h, depth int, n int32) {
+func (m *XGBoost) fillPerfect(splits []split, leaves []float32, h, depth int, n int32) {
 	if depth == 0 {
 		leaves[h-len(splits)] = m.nodes[n].cond
 		return
@@ -611,7 +611,7 @@ func (m *Model) fillPerfect(splits []split, leaves []float32, h, depth int, n in
 }
 
 // leaf walks tree tr of the general layout for row vector xf.
-func (m *Model) leaf(tr *tree, xf []float32) float32 {
+func (m *XGBoost) leaf(tr *tree, xf []float32) float32 {
 	nodes := m.nodes
 	i := tr.root
 	for {
@@ -625,7 +625,7 @@ func (m *Model) leaf(tr *tree, xf []float32) float32 {
 
 // add adds tree t's leaf value v to margins out, as XGBoost does: scaled by
 // the tree's weight, in float32.
-func (m *Model) add(out []float32, t int, v float32) {
+func (m *XGBoost) add(out []float32, t int, v float32) {
 	tr := &m.trees[t]
 	out[tr.group] += float32(v * tr.weight)
 }
@@ -656,7 +656,7 @@ func getScratch(nx, nacc int) *scratch {
 
 // margins sets out (len numGroups) to row x's margins: the base margins plus
 // every tree's leaf, summed in float32 in tree order.
-func (m *Model) margins(x []float64, out []float32) {
+func (m *XGBoost) margins(x []float64, out []float32) {
 	n := m.rowLen
 	if n <= rowBuf {
 		var buf [rowBuf]float32
@@ -672,7 +672,7 @@ func (m *Model) margins(x []float64, out []float32) {
 }
 
 // rowMargins sets out to the margins of the row with vector xf.
-func (m *Model) rowMargins(xf []float32, out []float32) {
+func (m *XGBoost) rowMargins(xf []float32, out []float32) {
 	copy(out, m.baseMargin)
 	if !m.perfect {
 		for t := range m.trees {
@@ -743,7 +743,7 @@ func (m *Model) rowMargins(xf []float32, out []float32) {
 // tree's nodes stay in cache for the whole block, and in the perfect layout
 // eight rows walk the tree in lockstep. Every row still sums its leaves in
 // tree order.
-func (m *Model) blockMargins(xf []float32, acc []float32, rows int) {
+func (m *XGBoost) blockMargins(xf []float32, acc []float32, rows int) {
 	stride, ng := m.rowLen, m.numGroups
 	if !m.perfect {
 		for t := range m.trees {
@@ -822,7 +822,7 @@ func (m *Model) blockMargins(xf []float32, acc []float32, rows int) {
 // single-output model for row x, as XGBoost's output_margin=True. NaN marks a
 // missing value, as do features beyond len(x). It returns NaN for a
 // multi-class model.
-func (m *Model) PredictMargin(x []float64) float64 {
+func (m *XGBoost) PredictMargin(x []float64) float64 {
 	if m.numGroups != 1 {
 		return math.NaN()
 	}
@@ -836,7 +836,7 @@ func (m *Model) PredictMargin(x []float64) float64 {
 // reg:squarederror, the class index for multi:softmax). NaN marks a missing
 // value, as do features beyond len(x). It returns NaN for multi:softprob
 // models; use PredictMulti.
-func (m *Model) Predict(x []float64) float64 {
+func (m *XGBoost) Predict(x []float64) float64 {
 	if m.transform == softmax {
 		return math.NaN()
 	}
@@ -853,7 +853,7 @@ func (m *Model) Predict(x []float64) float64 {
 
 // output is the single output of a model that is not multi:softprob, from
 // its margins.
-func (m *Model) output(mg []float32) float64 {
+func (m *XGBoost) output(mg []float32) float64 {
 	if m.transform == argmaxClass {
 		best := 0
 		for g, v := range mg {
@@ -866,7 +866,7 @@ func (m *Model) output(mg []float32) float64 {
 	return m.link(mg[0])
 }
 
-func (m *Model) link(v float32) float64 {
+func (m *XGBoost) link(v float32) float64 {
 	switch m.transform {
 	case logistic:
 		return float64(float32(1 / (1 + math.Exp(-float64(v)))))
@@ -886,7 +886,7 @@ func (m *Model) link(v float32) float64 {
 // Predict value otherwise. NaN marks a missing value, as do features beyond
 // len(x). If out is shorter only its elements are written; elements beyond
 // NumOutputs() are set to NaN.
-func (m *Model) PredictMulti(x []float64, out []float64) {
+func (m *XGBoost) PredictMulti(x []float64, out []float64) {
 	no := m.NumOutputs()
 	for i := no; i < len(out); i++ {
 		out[i] = math.NaN()
@@ -912,7 +912,7 @@ func (m *Model) PredictMulti(x []float64, out []float64) {
 // softmax writes the class probabilities for margins mg to out (at most
 // NumOutputs() elements), as XGBoost computes them: subtract the maximum,
 // exponentiate and normalise in float32. It overwrites mg.
-func (m *Model) softmax(mg []float32, out []float64) {
+func (m *XGBoost) softmax(mg []float32, out []float64) {
 	hi := mg[0]
 	for _, v := range mg {
 		hi = max(hi, v)
@@ -938,7 +938,7 @@ const blockRows = 64
 // NumFeatures() and out must have room for every row. Results equal
 // PredictMulti's row by row; blocks of rows are walked through each tree
 // together, which is faster than predicting row by row.
-func (m *Model) PredictBatch(xs []float64, out []float64) error {
+func (m *XGBoost) PredictBatch(xs []float64, out []float64) error {
 	nf, no, ng := m.numFeatures, m.NumOutputs(), m.numGroups
 	if nf == 0 {
 		return errors.New("PredictBatch: model has no features")

@@ -40,7 +40,7 @@ func readCSV(t testing.TB, path string, header bool) ([]string, [][]float64) {
 	return names, rows
 }
 
-func load(t testing.TB, path string) *gbm.Model {
+func load(t testing.TB, path string) *gbm.XGBoost {
 	t.Helper()
 	f, err := os.Open(path)
 	if err != nil {

@@ -15,7 +15,7 @@ import (
 
 // A linear model scores feature rows: `recctl predict` and the Scorer role
 // take it as a models.RowModel.
-var _ models.RowModel = (*linear.Model)(nil)
+var _ models.RowModel = (*linear.RowModel)(nil)
 
 // fixtureFeatures is the feature order of testdata/logistic.json.
 var fixtureFeatures = strings.Split("user_views,user_carts,item_price,item_ctr,item_age_days,dwell_seconds,"+
@@ -52,17 +52,17 @@ func fixture(t *testing.T, name string) string {
 
 // buildDir loads dir through the built-in kinds table, as the server and
 // `recctl predict` do.
-func buildDir(t *testing.T, dir string) (*linear.Model, error) {
+func buildDir(t *testing.T, dir string) (*linear.RowModel, error) {
 	t.Helper()
 	spec, err := models.ReadSpec(dir)
 	if err != nil {
 		t.Fatal(err)
 	}
-	m, err := builtin.Kinds().Build(context.Background(), models.Env{}, models.Version{Name: "ctr", ID: "1", Dir: dir, Spec: spec})
+	m, err := builtin.Registry().Build(context.Background(), models.Env{}, models.Version{Name: "ctr", ID: "1", Dir: dir, Spec: spec})
 	if err != nil {
 		return nil, err
 	}
-	lm, ok := m.(*linear.Model)
+	lm, ok := m.(*linear.RowModel)
 	if !ok {
 		t.Fatalf("Build returned %T; want *linear.Model", m)
 	}
@@ -170,10 +170,10 @@ func TestBuildErrors(t *testing.T) {
 }
 
 func TestBuiltinRegistersLinear(t *testing.T) {
-	for _, name := range builtin.Kinds().Names() {
+	for _, name := range builtin.Registry().Names() {
 		if name == linear.Kind {
 			return
 		}
 	}
-	t.Errorf("builtin.Kinds().Names() = %v; want it to include %q", builtin.Kinds().Names(), linear.Kind)
+	t.Errorf("builtin.Kinds().Names() = %v; want it to include %q", builtin.Registry().Names(), linear.Kind)
 }

@@ -68,11 +68,11 @@ const (
 // finite. Callers test it with errors.Is.
 var ErrInvalidModel = errors.New("linear: invalid model")
 
-// Model is a loaded linear scorer. It is immutable after loading and safe for
+// RowModel is a loaded linear scorer. It is immutable after loading and safe for
 // concurrent use. It scores ready-made feature rows, as `recctl predict`
 // does; like gbm.Scorer it does not implement models.Scorer, which needs the
 // shared feature pipeline.
-type Model struct {
+type RowModel struct {
 	algorithm string
 	link      string
 	features  []string
@@ -89,7 +89,7 @@ type Model struct {
 	missing []float64
 }
 
-var _ models.Model = (*Model)(nil)
+var _ models.Model = (*RowModel)(nil)
 
 // file is linear.json as decoded; pointers tell absent keys (and nulls) from
 // zero values, so that a null inside an array is an error rather than 0.
@@ -108,7 +108,7 @@ type file struct {
 const fileKeys = "model, features, coefficients, intercept, mean, scale, impute, link"
 
 // Load reads a linear.json model from r and validates it.
-func Load(r io.Reader) (*Model, error) {
+func Load(r io.Reader) (*RowModel, error) {
 	data, err := io.ReadAll(r)
 	if err != nil {
 		return nil, fmt.Errorf("linear: read: %w", err)
@@ -228,7 +228,7 @@ func syntaxError(data []byte, err error) error {
 }
 
 // validate checks the decoded file against the format and builds the Model.
-func (f *file) validate() (*Model, error) {
+func (f *file) validate() (*RowModel, error) {
 	bad := func(format string, args ...any) error {
 		return fmt.Errorf("%w: "+format, append([]any{ErrInvalidModel}, args...)...)
 	}
@@ -259,7 +259,7 @@ func (f *file) validate() (*Model, error) {
 	if !finite(*f.intercept) {
 		return nil, bad("intercept: %v is not finite", *f.intercept)
 	}
-	m := &Model{link: LinkLogistic, features: features, intercept: *f.intercept}
+	m := &RowModel{link: LinkLogistic, features: features, intercept: *f.intercept}
 	vectors := []struct {
 		key string
 		raw []*float64
@@ -341,7 +341,7 @@ func finite(x float64) bool { return !math.IsNaN(x) && !math.IsInf(x, 0) }
 
 // term is coef_j * z_j for the raw value v of feature j: the arithmetic of
 // Margin, spelt out once for precomputing missing values.
-func (m *Model) term(j int, v float64) float64 {
+func (m *RowModel) term(j int, v float64) float64 {
 	if m.mean != nil {
 		v = (v - m.mean[j]) / m.scale[j]
 	}
@@ -422,27 +422,27 @@ func checkFeatures(have, listed []string, file string) error {
 
 // Features returns the ordered feature names of a row: x[j] of PredictRow is
 // the value of Features()[j]. The slice must not be modified.
-func (m *Model) Features() []string { return m.features }
+func (m *RowModel) Features() []string { return m.features }
 
 // NumOutputs is the number of values PredictRow writes: always 1.
-func (m *Model) NumOutputs() int { return 1 }
+func (m *RowModel) NumOutputs() int { return 1 }
 
 // Algorithm returns the file's informational "model" key, such as
 // logistic_regression or linear_svm; "" when absent.
-func (m *Model) Algorithm() string { return m.algorithm }
+func (m *RowModel) Algorithm() string { return m.algorithm }
 
 // Link returns LinkLogistic or LinkIdentity.
-func (m *Model) Link() string { return m.link }
+func (m *RowModel) Link() string { return m.link }
 
 // Probabilities reports whether predictions are probabilities (the logistic
 // link), so that log loss means something.
-func (m *Model) Probabilities() bool { return m.link == "logistic" }
+func (m *RowModel) Probabilities() bool { return m.link == "logistic" }
 
 // Margin returns intercept + Σ coefficients_j * z_j for row x (laid out as
 // Features()). NaN marks a missing value, as do features beyond len(x);
 // values beyond the model's features are ignored. An infinite input gives an
 // infinite or NaN margin; nothing panics.
-func (m *Model) Margin(x []float64) float64 {
+func (m *RowModel) Margin(x []float64) float64 {
 	n := min(len(x), len(m.coef))
 	x = x[:n]
 	coef, missing := m.coef[:n], m.missing[:n]
@@ -474,7 +474,7 @@ func (m *Model) Margin(x []float64) float64 {
 }
 
 // Predict returns the output for row x: the margin through the link.
-func (m *Model) Predict(x []float64) float64 {
+func (m *RowModel) Predict(x []float64) float64 {
 	margin := m.Margin(x)
 	if m.link == LinkIdentity {
 		return margin
@@ -484,7 +484,7 @@ func (m *Model) Predict(x []float64) float64 {
 
 // PredictRow writes Predict(x) to out[0]; any further elements of out become
 // NaN, and an empty out is left alone.
-func (m *Model) PredictRow(x []float64, out []float64) {
+func (m *RowModel) PredictRow(x []float64, out []float64) {
 	if len(out) == 0 {
 		return
 	}
@@ -495,7 +495,7 @@ func (m *Model) PredictRow(x []float64, out []float64) {
 }
 
 // Close implements models.Model; the model holds no resources.
-func (m *Model) Close() error { return nil }
+func (m *RowModel) Close() error { return nil }
 
 // sigmoid is 1/(1+exp(-v)) computed without overflow: exp is only ever taken
 // of a non-positive number. It maps ±Inf to 1 and 0, and NaN to NaN.

@@ -17,7 +17,7 @@ import (
 const std = `{"model":"test","features":["a","b"],"coefficients":[2,-1],"intercept":0.5,` +
 	`"mean":[10,100],"scale":[2,50]LINK}`
 
-func mustLoad(t testing.TB, s string) *linear.Model {
+func mustLoad(t testing.TB, s string) *linear.RowModel {
 	t.Helper()
 	m, err := linear.Load(strings.NewReader(s))
 	if err != nil {
@@ -268,7 +268,7 @@ func FuzzLoad(f *testing.F) {
 }
 
 // benchModel is a standardised logistic model over n features.
-func benchModel(b *testing.B, n int, standardise bool) *linear.Model {
+func benchModel(b *testing.B, n int, standardise bool) *linear.RowModel {
 	b.Helper()
 	var sb strings.Builder
 	list := func(key string, f func(j int) string) {

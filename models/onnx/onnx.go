@@ -174,7 +174,7 @@ func open(path string, c config, spec models.Spec, items *vocab.Vocab, features 
 		if log == nil {
 			log = slog.New(slog.DiscardHandler)
 		}
-		return &RowScorer{features: features, s: s, log: log}, nil
+		return &RowModel{features: features, s: s, log: log}, nil
 	}
 }
 
@@ -224,8 +224,8 @@ type Ranker struct {
 var (
 	_ models.Recommender = (*Ranker)(nil)
 	_ models.Scorer      = (*Ranker)(nil)
-	_ models.RowModel    = (*RowScorer)(nil)
-	_ models.RowBatcher  = (*RowScorer)(nil)
+	_ models.RowModel    = (*RowModel)(nil)
+	_ models.RowBatcher  = (*RowModel)(nil)
 )
 
 func newRanker(c config, items *vocab.Vocab, core core) *Ranker {
@@ -392,7 +392,7 @@ func (m *Ranker) Close() error {
 	return m.closeErr
 }
 
-// RowScorer is a loaded features model: a models.RowModel (and RowBatcher)
+// RowModel is a loaded features model: a models.RowModel (and RowBatcher)
 // whose rows are the model.yaml features in order. Loaded with a feature
 // pipeline (the server, `recctl eval`) it gains the models.Scorer role;
 // `recctl predict` feeds it CSV rows. It is safe for concurrent use.
@@ -401,7 +401,7 @@ func (m *Ranker) Close() error {
 // take missing values should impute inside the exported graph (for example
 // torch.nan_to_num). models.RowModel has no error result, so a failed Run
 // (including a full batching queue) writes NaN predictions and is logged.
-type RowScorer struct {
+type RowModel struct {
 	features []string
 	s        *session[float32]
 	log      *slog.Logger
@@ -412,14 +412,14 @@ type RowScorer struct {
 
 // Features names the values of a row, in order. The slice must not be
 // modified.
-func (m *RowScorer) Features() []string { return m.features }
+func (m *RowModel) Features() []string { return m.features }
 
 // NumOutputs is 1: one score per row.
-func (m *RowScorer) NumOutputs() int { return 1 }
+func (m *RowModel) NumOutputs() int { return 1 }
 
 // PredictRow writes the prediction for row x to out[0]; values beyond
 // len(x) are missing (NaN).
-func (m *RowScorer) PredictRow(x []float64, out []float64) {
+func (m *RowModel) PredictRow(x []float64, out []float64) {
 	row := make([]float64, len(m.features))
 	for i := range row {
 		row[i] = math.NaN()
@@ -431,7 +431,7 @@ func (m *RowScorer) PredictRow(x []float64, out []float64) {
 // PredictRows implements models.RowBatcher: the rows stored row-major in xs
 // (stride len(Features()); a short last row is padded with NaN) run as one
 // block, through the batcher when batching is on.
-func (m *RowScorer) PredictRows(xs []float64, out []float64) {
+func (m *RowModel) PredictRows(xs []float64, out []float64) {
 	w := len(m.features)
 	n := (len(xs) + w - 1) / w
 	n = min(n, len(out))
@@ -465,7 +465,7 @@ func (m *RowScorer) PredictRows(xs []float64, out []float64) {
 
 // Close stops the batcher, destroys the session and releases the runtime;
 // later calls return the first call's result.
-func (m *RowScorer) Close() error {
+func (m *RowModel) Close() error {
 	m.closeOnce.Do(func() { m.closeErr = errors.Join(m.s.close(), releaseEnv()) })
 	return m.closeErr
 }

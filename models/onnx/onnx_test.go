@@ -273,7 +273,7 @@ func (w fakeRows) Rows(_ models.Query, itemIDs []string, dst []float64) error {
 // server does (Kinds.Build with a feature pipeline): it gains the Scorer role.
 func TestFeaturesScorerThroughPipeline(t *testing.T) {
 	rt := newRuntime(t)
-	kinds := builtin.Kinds(builtin.WithONNX(rt, nil))
+	kinds := builtin.Registry(builtin.WithONNX(rt, nil))
 	v := version(t, models.Spec{File: "features.onnx", Signature: onnx.Features, Features: []string{"a", "b", "c"}}, "features.onnx")
 	m, err := kinds.Build(t.Context(), models.Env{Features: fakeFeatures{}}, v)
 	if err != nil {
@@ -478,9 +478,9 @@ func TestMissingLibrary(t *testing.T) {
 	// Without a runtime the onnx kind fails with the fix in the message, and
 	// the Go-native kinds are still registered.
 	v := version(t, uvSpec(nil), "user_vector.onnx", "items.txt")
-	for name, kinds := range map[string]*models.Kinds{
-		"no option":    builtin.Kinds(),
-		"load failure": builtin.Kinds(builtin.WithONNX(nil, fmt.Errorf("%w: /x/lib.so: no such file", onnx.ErrNoLibrary))),
+	for name, kinds := range map[string]*models.Registry{
+		"no option":    builtin.Registry(),
+		"load failure": builtin.Registry(builtin.WithONNX(nil, fmt.Errorf("%w: /x/lib.so: no such file", onnx.ErrNoLibrary))),
 	} {
 		_, err := kinds.Build(t.Context(), models.Env{}, v)
 		if !errors.Is(err, onnx.ErrNoLibrary) || !strings.Contains(err.Error(), "onnx: onnxruntime library not loaded (") ||
@@ -491,7 +491,7 @@ func TestMissingLibrary(t *testing.T) {
 			t.Errorf("%s: kinds = %v; want gbm and onnx", name, kinds.Names())
 		}
 	}
-	if _, err := builtin.Kinds(builtin.WithONNX(nil, errors.New("dlopen failed: bad ELF"))).Build(t.Context(), models.Env{}, v); err == nil || !strings.Contains(err.Error(), "(dlopen failed: bad ELF)") {
+	if _, err := builtin.Registry(builtin.WithONNX(nil, errors.New("dlopen failed: bad ELF"))).Build(t.Context(), models.Env{}, v); err == nil || !strings.Contains(err.Error(), "(dlopen failed: bad ELF)") {
 		t.Errorf("Build(onnx) = %v; want the load failure's reason", err)
 	}
 }

@@ -189,7 +189,7 @@ func TestDeployRejected(t *testing.T) {
 			repo := t.TempDir()
 			writeVersion(t, repo, "m", "1", okSpec)
 			ks, _ := newKinds(t)
-			r, err := repository.Open(t.Context(), repository.Options{Dir: repo, Kinds: ks, MaxUploadBytes: 1000, MaxUploadFiles: 3})
+			r, err := repository.Open(t.Context(), repository.Options{Dir: repo, Registry: ks, MaxUploadBytes: 1000, MaxUploadFiles: 3})
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -100,8 +100,8 @@ type VersionInfo struct {
 type Options struct {
 	// Dir is the repository directory.
 	Dir string
-	// Kinds builds models by kind; required.
-	Kinds *models.Kinds
+	// Registry builds models by kind; required.
+	Registry *models.Registry
 	// Env is passed to every builder.
 	Env models.Env
 	// Logger receives load events; nil discards them.
@@ -205,8 +205,8 @@ func (s *serving) has(l *Loaded) bool {
 // recorded (see List) and are not errors of Open; only an unreadable repository
 // directory is.
 func Open(ctx context.Context, opts Options) (*Repository, error) {
-	if opts.Kinds == nil {
-		return nil, errors.New("repository: Options.Kinds is required")
+	if opts.Registry == nil {
+		return nil, errors.New("repository: Options.Registry is required")
 	}
 	if opts.MaxUploadBytes <= 0 {
 		opts.MaxUploadBytes = DefaultMaxUploadBytes
@@ -433,7 +433,7 @@ func (r *Repository) load(ctx context.Context, name, version, dir string, fp fin
 	if err != nil {
 		return nil, "", fmt.Errorf("model %s version %s: %w", name, version, err)
 	}
-	m, err := r.opts.Kinds.Build(ctx, r.opts.Env, models.Version{Name: name, ID: version, Dir: dir, Spec: spec})
+	m, err := r.opts.Registry.Build(ctx, r.opts.Env, models.Version{Name: name, ID: version, Dir: dir, Spec: spec})
 	if err != nil {
 		return nil, spec.Kind, err
 	}

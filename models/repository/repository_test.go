@@ -75,10 +75,10 @@ func (k *fakeKind) count(m map[string]int, id string) int {
 	return m[id]
 }
 
-func newKinds(t *testing.T) (*models.Kinds, *fakeKind) {
+func newKinds(t *testing.T) (*models.Registry, *fakeKind) {
 	t.Helper()
 	fk := &fakeKind{builds: map[string]int{}, closed: map[string]int{}}
-	ks := models.NewKinds()
+	ks := models.NewRegistry()
 	if err := ks.Register("fake", fk.build); err != nil {
 		t.Fatal(err)
 	}
@@ -109,9 +109,9 @@ const (
 	failSpec = "kind: fake\nparams:\n  fail: true\n"
 )
 
-func open(t *testing.T, repo string, ks *models.Kinds) *repository.Repository {
+func open(t *testing.T, repo string, ks *models.Registry) *repository.Repository {
 	t.Helper()
-	r, err := repository.Open(t.Context(), repository.Options{Dir: repo, Kinds: ks})
+	r, err := repository.Open(t.Context(), repository.Options{Dir: repo, Registry: ks})
 	if err != nil {
 		t.Fatalf("repository.Open(%s) error = %v", repo, err)
 	}
@@ -385,7 +385,7 @@ func TestClose(t *testing.T) {
 	writeVersion(t, repo, "a", "1", okSpec)
 	writeVersion(t, repo, "b", "7", okSpec)
 	ks, fk := newKinds(t)
-	r, err := repository.Open(t.Context(), repository.Options{Dir: repo, Kinds: ks})
+	r, err := repository.Open(t.Context(), repository.Options{Dir: repo, Registry: ks})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -413,14 +413,14 @@ func TestOpenErrors(t *testing.T) {
 		t.Errorf("Open(no Kinds) error = nil; want an error")
 	}
 	missing := filepath.Join(t.TempDir(), "nope")
-	if _, err := repository.Open(t.Context(), repository.Options{Dir: missing, Kinds: ks}); err == nil {
+	if _, err := repository.Open(t.Context(), repository.Options{Dir: missing, Registry: ks}); err == nil {
 		t.Errorf("Open(%s) error = nil; want an error", missing)
 	}
 	ctx, cancel := context.WithCancel(t.Context())
 	cancel()
 	repo := t.TempDir()
 	writeVersion(t, repo, "a", "1", okSpec)
-	if _, err := repository.Open(ctx, repository.Options{Dir: repo, Kinds: ks}); !errors.Is(err, context.Canceled) {
+	if _, err := repository.Open(ctx, repository.Options{Dir: repo, Registry: ks}); !errors.Is(err, context.Canceled) {
 		t.Errorf("Open(cancelled ctx) error = %v; want context.Canceled", err)
 	}
 }

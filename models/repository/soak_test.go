@@ -50,7 +50,7 @@ func BenchmarkReloadSoak(b *testing.B) {
 	} else if err := os.CopyFS(dst, os.DirFS(src)); err != nil {
 		b.Fatal(err)
 	}
-	r, err := repository.Open(b.Context(), repository.Options{Dir: repo, Kinds: builtin.Kinds(builtin.WithONNX(rt, nil)),
+	r, err := repository.Open(b.Context(), repository.Options{Dir: repo, Registry: builtin.Registry(builtin.WithONNX(rt, nil)),
 		Probe: &repository.Probe{Query: models.Query{K: 10, History: []dataset.Interaction{{ItemID: "i01", Event: dataset.View}}}}})
 	if err != nil {
 		b.Fatal(err)

@@ -48,11 +48,11 @@ func TestCanaryThroughRouter(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(repo, "pop", repository.PolicyFile), []byte(policy), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	ks := models.NewKinds()
+	ks := models.NewRegistry()
 	if err := ks.Register(popularity.Kind, popularity.Build); err != nil {
 		t.Fatal(err)
 	}
-	repoModels, err := repository.Open(t.Context(), repository.Options{Dir: repo, Kinds: ks})
+	repoModels, err := repository.Open(t.Context(), repository.Options{Dir: repo, Registry: ks})
 	if err != nil {
 		t.Fatal(err)
 	}

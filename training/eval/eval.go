@@ -14,8 +14,8 @@ import (
 	"github.com/recserve/recserve/serving/router"
 )
 
-// Recommender is what the evaluator drives: the router.
-type Recommender interface {
+// Router is what the evaluator drives: the router.
+type Router interface {
 	Recommend(ctx context.Context, req router.Request) (router.Response, error)
 }
 
@@ -122,7 +122,7 @@ func seenByUser(d *dataset.Dataset) map[string]map[string]struct{} {
 // template (its Model or Route selects what is evaluated), on workers
 // goroutines (0 = GOMAXPROCS), and averages the metrics. catalog is the
 // catalogue size for coverage.
-func Evaluate(ctx context.Context, rec Recommender, base router.Request, cases []Case, k, catalog, workers int) (Result, error) {
+func Evaluate(ctx context.Context, rec Router, base router.Request, cases []Case, k, catalog, workers int) (Result, error) {
 	if k <= 0 {
 		return Result{}, fmt.Errorf("k must be positive, got %d", k)
 	}

@@ -28,8 +28,8 @@ type ScorerResult struct {
 	Positives int      `json:"positives"`
 }
 
-// Scorer is what EvaluateScorer needs: the router's Score.
-type Scorer interface {
+// ScoreRouter is what EvaluateScorer needs: the router's Score.
+type ScoreRouter interface {
 	Score(ctx context.Context, req router.ScoreRequest) (router.ScoreResponse, error)
 }
 
@@ -50,7 +50,7 @@ func ScoreExamples(train, test *dataset.Dataset, st *store.Memory) []features.Ex
 // EvaluateScorer scores examples (sorted by user) with model through sc, one
 // request per user, on workers goroutines (0 = GOMAXPROCS). Log loss is
 // computed when probabilities is set: for ranking scores it means nothing.
-func EvaluateScorer(ctx context.Context, sc Scorer, model string, examples []features.Example, probabilities bool, workers int) (ScorerResult, error) {
+func EvaluateScorer(ctx context.Context, sc ScoreRouter, model string, examples []features.Example, probabilities bool, workers int) (ScorerResult, error) {
 	if workers <= 0 {
 		workers = runtime.GOMAXPROCS(0)
 	}

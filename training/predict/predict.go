@@ -37,7 +37,7 @@ func Load(ctx context.Context, dir string) (models.RowModel, error) {
 	v := models.Version{Name: filepath.Base(filepath.Dir(abs)), ID: filepath.Base(abs), Dir: dir, Spec: spec}
 	onnxOpt, releaseONNX := builtin.LoadONNX() // onnx models need onnxruntime (make ort)
 	defer releaseONNX()                        // a loaded model keeps it until closed
-	m, err := builtin.Kinds(onnxOpt).Build(ctx, models.Env{}, v)
+	m, err := builtin.Registry(onnxOpt).Build(ctx, models.Env{}, v)
 	if err != nil {
 		return nil, err
 	}

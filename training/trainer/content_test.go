@@ -287,7 +287,7 @@ func TestRunContent(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	mod, err := builtin.Kinds().Build(context.Background(), models.Env{}, models.Version{Name: "content", ID: "1", Dir: out, Spec: read})
+	mod, err := builtin.Registry().Build(context.Background(), models.Env{}, models.Version{Name: "content", ID: "1", Dir: out, Spec: read})
 	if err != nil {
 		t.Fatal(err)
 	}

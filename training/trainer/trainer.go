@@ -65,8 +65,8 @@ var fitters = map[string]fitFunc{
 	"content":    fitContent,
 }
 
-// Kinds lists the kinds Run can train, sorted.
-func Kinds() []string {
+// Trainable lists the kinds Run can train, sorted.
+func Trainable() []string {
 	out := make([]string, 0, len(fitters))
 	for k := range fitters {
 		out = append(out, k)
@@ -81,7 +81,7 @@ func Kinds() []string {
 func Run(ctx context.Context, j Job) (models.Spec, error) {
 	fit, ok := fitters[j.Kind]
 	if !ok {
-		return models.Spec{}, fmt.Errorf("unknown kind %q (trainable: %s)", j.Kind, strings.Join(Kinds(), ", "))
+		return models.Spec{}, fmt.Errorf("unknown kind %q (trainable: %s)", j.Kind, strings.Join(Trainable(), ", "))
 	}
 	if _, err := os.Stat(j.Out); err == nil {
 		return models.Spec{}, fmt.Errorf("output %s already exists", j.Out)

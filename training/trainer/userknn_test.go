@@ -169,7 +169,7 @@ func TestRunUserKNN(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	m, err := builtin.Kinds().Build(context.Background(), models.Env{}, models.Version{Name: "userknn", ID: "1", Dir: out, Spec: read})
+	m, err := builtin.Registry().Build(context.Background(), models.Env{}, models.Version{Name: "userknn", ID: "1", Dir: out, Spec: read})
 	if err != nil {
 		t.Fatal(err)
 	}

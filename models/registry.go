@@ -36,18 +36,18 @@ type Env struct {
 // everything it reads and return an error instead of panicking.
 type Builder func(ctx context.Context, env Env, v Version) (Model, error)
 
-// Kinds maps a model kind (model.yaml "kind") to its Builder. Register every
+// Registry maps a model kind (model.yaml "kind") to its Builder. Register every
 // kind at start-up; it is safe for concurrent use.
-type Kinds struct {
+type Registry struct {
 	mu       sync.RWMutex
 	builders map[string]Builder
 }
 
-// NewKinds returns an empty table.
-func NewKinds() *Kinds { return &Kinds{builders: map[string]Builder{}} }
+// NewRegistry returns an empty registry.
+func NewRegistry() *Registry { return &Registry{builders: map[string]Builder{}} }
 
 // Register adds a kind; registering a kind twice is an error.
-func (k *Kinds) Register(kind string, b Builder) error {
+func (k *Registry) Register(kind string, b Builder) error {
 	k.mu.Lock()
 	defer k.mu.Unlock()
 	if kind == "" || b == nil {
@@ -61,7 +61,7 @@ func (k *Kinds) Register(kind string, b Builder) error {
 }
 
 // Build loads v with the builder of its kind.
-func (k *Kinds) Build(ctx context.Context, env Env, v Version) (Model, error) {
+func (k *Registry) Build(ctx context.Context, env Env, v Version) (Model, error) {
 	k.mu.RLock()
 	b, ok := k.builders[v.Spec.Kind]
 	k.mu.RUnlock()
@@ -81,7 +81,7 @@ func (k *Kinds) Build(ctx context.Context, env Env, v Version) (Model, error) {
 }
 
 // Names lists the registered kinds, sorted.
-func (k *Kinds) Names() []string {
+func (k *Registry) Names() []string {
 	k.mu.RLock()
 	defer k.mu.RUnlock()
 	names := make([]string, 0, len(k.builders))
