@@ -12,9 +12,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"math"
-	"strconv"
-	"strings"
 	"sync/atomic"
 	"time"
 
@@ -22,14 +19,6 @@ import (
 	"github.com/recserve/recserve/models"
 	"github.com/recserve/recserve/models/repository"
 	"github.com/recserve/recserve/serving/store"
-)
-
-// Limits on request sizes.
-const (
-	DefaultK        = 10
-	MaxK            = 1000
-	MaxScoreItems   = 10000
-	MaxSessionItems = 1000
 )
 
 // Models lends the router the version of a model that serves a traffic
@@ -308,54 +297,4 @@ func resolveRole[T any](r *Router, name, u, defaultKey, defaultName, role string
 		return zero, nil, fieldErr("model", "model %q (kind %s) cannot %s", name, l.Spec.Kind, role)
 	}
 	return m, l, nil
-}
-
-func validateK(k int) (int, error) {
-	switch {
-	case k == 0:
-		return DefaultK, nil
-	case k < 1 || k > MaxK:
-		return 0, fieldErr("k", "must be between 1 and %d (0 means %d), got %d", MaxK, DefaultK, k)
-	}
-	return k, nil
-}
-
-// Limits on request context.
-const (
-	MaxContextEntries = 64
-	MaxContextValue   = 1024
-)
-
-// validateContext checks a request's context map. Values feed routing rules
-// and features; a numeric value must be finite, since a NaN or infinity would
-// silently turn into "missing" or poison a score.
-func validateContext(ctx map[string]string) error {
-	if len(ctx) > MaxContextEntries {
-		return fieldErr("context", "%d entries exceed the limit of %d", len(ctx), MaxContextEntries)
-	}
-	for k, v := range ctx {
-		field := fmt.Sprintf("context[%q]", k)
-		switch {
-		case k == "":
-			return fieldErr("context", "empty key")
-		case len(v) > MaxContextValue:
-			return fieldErr(field, "value of %d bytes exceeds the limit of %d", len(v), MaxContextValue)
-		}
-		if f, err := strconv.ParseFloat(strings.TrimSpace(v), 64); err == nil && (math.IsNaN(f) || math.IsInf(f, 0)) {
-			return fieldErr(field, "%q is not a finite number", v)
-		}
-	}
-	return nil
-}
-
-func validateSession(items []string) error {
-	if len(items) > MaxSessionItems {
-		return fieldErr("session_items", "%d items exceed the limit of %d", len(items), MaxSessionItems)
-	}
-	for i, id := range items {
-		if id == "" {
-			return fieldErr(fmt.Sprintf("session_items[%d]", i), "empty item id")
-		}
-	}
-	return nil
 }
