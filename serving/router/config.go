@@ -443,21 +443,3 @@ func (c Config) clone() Config {
 	}
 	return c
 }
-
-func (c *Config) experiment(name string) (*Experiment, bool) {
-	for i := range c.Experiments {
-		if c.Experiments[i].Name == name {
-			return &c.Experiments[i], true
-		}
-	}
-	return nil, false
-}
-
-func (c *Config) route(name string) (*Route, bool) {
-	for i := range c.Routes {
-		if c.Routes[i].Name == name {
-			return &c.Routes[i], true
-		}
-	}
-	return nil, false
-}

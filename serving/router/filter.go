@@ -7,12 +7,43 @@ import (
 	"github.com/recserve/recserve/serving/store"
 )
 
+// routeFilters are a route's RouteFilters compiled once for all its
+// requests: the category sets built and the price bounds resolved. They are
+// read-only: allow combines them with a request's filters without modifying
+// them.
+type routeFilters struct {
+	exclude           string // RouteFilters.Exclude
+	includeOutOfStock bool
+	// excludeCats and includeCats are the category lists as sets, nil when
+	// empty ("no constraint").
+	excludeCats, includeCats map[string]struct{}
+	// lo and hi bound prices, -Inf and +Inf when unset.
+	lo, hi float64
+}
+
+// noRouteFilters are the filters of a request without a route (a model
+// override, SimilarItems): the request's own filters alone.
+var noRouteFilters = compileFilters(RouteFilters{})
+
+// compileFilters builds the routeFilters of rf.
+func compileFilters(rf RouteFilters) routeFilters {
+	lo, hi := math.Inf(-1), math.Inf(1)
+	if rf.PriceMin != nil {
+		lo = *rf.PriceMin
+	}
+	if rf.PriceMax != nil {
+		hi = *rf.PriceMax
+	}
+	return routeFilters{exclude: rf.Exclude, includeOutOfStock: rf.IncludeOutOfStock,
+		excludeCats: setOf(rf.ExcludeCategories), includeCats: setOf(rf.IncludeCategories), lo: lo, hi: hi}
+}
+
 // allow builds the item filter of a request from its own filters and the
-// route's. It allocates only for explicit exclusions; the seen set is the
-// store's.
-func (r *Router) allow(p store.Profile, f Filters, rf RouteFilters) func(string) bool {
+// route's compiled ones. It allocates only for the request's explicit
+// exclusions; the seen set is the store's and the route's sets are shared.
+func (r *Router) allow(p store.Profile, f Filters, rf *routeFilters) func(string) bool {
 	var seen, purchased map[string]struct{}
-	switch rf.Exclude {
+	switch rf.exclude {
 	case ExcludePurchased:
 		purchased = purchasedSet(p.History)
 	case ExcludeNone:
@@ -22,8 +53,8 @@ func (r *Router) allow(p store.Profile, f Filters, rf RouteFilters) func(string)
 		}
 	}
 	excluded := setOf(f.ExcludeItems)
-	exCat := union(setOf(f.ExcludeCategories), setOf(rf.ExcludeCategories))
-	inCat := intersectCats(setOf(f.IncludeCategories), setOf(rf.IncludeCategories))
+	exCat := union(setOf(f.ExcludeCategories), rf.excludeCats)
+	inCat := intersectCats(setOf(f.IncludeCategories), rf.includeCats)
 	lo, hi := priceBounds(f, rf)
 	bounded := !math.IsInf(lo, -1) || !math.IsInf(hi, 1)
 	needItem := exCat != nil || inCat != nil || bounded
@@ -37,7 +68,7 @@ func (r *Router) allow(p store.Profile, f Filters, rf RouteFilters) func(string)
 		if _, ok := excluded[id]; ok {
 			return false
 		}
-		if hidden, out := r.store.Availability(id); hidden || out && !rf.IncludeOutOfStock {
+		if hidden, out := r.store.Availability(id); hidden || out && !rf.includeOutOfStock {
 			return false
 		}
 		if !needItem {
@@ -78,17 +109,13 @@ func purchasedSet(h []dataset.Interaction) map[string]struct{} {
 
 // priceBounds combines the request's and the route's price bounds (the
 // tighter of each).
-func priceBounds(f Filters, rf RouteFilters) (lo, hi float64) {
-	lo, hi = math.Inf(-1), math.Inf(1)
-	for _, b := range []*float64{f.PriceMin, rf.PriceMin} {
-		if b != nil {
-			lo = max(lo, *b)
-		}
+func priceBounds(f Filters, rf *routeFilters) (lo, hi float64) {
+	lo, hi = rf.lo, rf.hi
+	if f.PriceMin != nil {
+		lo = max(lo, *f.PriceMin)
 	}
-	for _, b := range []*float64{f.PriceMax, rf.PriceMax} {
-		if b != nil {
-			hi = min(hi, *b)
-		}
+	if f.PriceMax != nil {
+		hi = min(hi, *f.PriceMax)
 	}
 	return lo, hi
 }
@@ -119,7 +146,8 @@ func union(a, b map[string]struct{}) map[string]struct{} {
 }
 
 // intersectCats combines two include lists: both must allow a category; nil
-// means no restriction. Two disjoint lists allow nothing.
+// means no restriction. Two disjoint lists allow nothing. Neither set is
+// modified: the result is a, b or a new set.
 func intersectCats(a, b map[string]struct{}) map[string]struct{} {
 	switch {
 	case a == nil:

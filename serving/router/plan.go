@@ -12,15 +12,16 @@ import (
 // the sources to run and the fallback chain.
 type plan struct {
 	name, arm string
-	route     *Route
+	route     *route
 	sources   []Source
 	fallbacks []string
 }
 
-// resolve picks the plan for req: a model override, a named route, the first
-// matching rule (a route or an experiment arm), or the default route. events
-// is the user's stored history length (for the new/known user rules).
-func (r *Router) resolve(cfg *Config, req Request, events int) (plan, error) {
+// resolve picks the plan for req from the table t: a model override, a named
+// route, the first matching rule (a route or an experiment arm), or the
+// default route. events is the user's stored history length (for the
+// new/known user rules).
+func (r *Router) resolve(t *table, req Request, events int) (plan, error) {
 	if req.Model != "" {
 		l, err := r.models.Acquire(req.Model, unit(req.UserID, req.SessionItems))
 		if err != nil {
@@ -32,33 +33,31 @@ func (r *Router) resolve(cfg *Config, req Request, events int) (plan, error) {
 			return plan{}, fieldErr("model", "model %q (kind %s) cannot recommend", req.Model, l.Spec.Kind)
 		}
 		return plan{name: "model:" + req.Model, sources: []Source{{Model: req.Model, Weight: 1}},
-			fallbacks: []string{cfg.Fallback}}, nil
+			fallbacks: t.modelFallbacks}, nil
 	}
-	name, arm := req.Route, ""
-	if name == "" {
-		name = cfg.DefaultRoute
-		for _, rule := range cfg.Rules {
-			if !rule.matches(req, events, cfg.NewUserEvents) {
+	var rt *route
+	arm := ""
+	if req.Route != "" {
+		var ok bool
+		if rt, ok = t.routes[req.Route]; !ok {
+			return plan{}, &models.FieldError{Field: "route", Err: fmt.Errorf("route %q: %w", req.Route, models.ErrNotFound)}
+		}
+	} else {
+		rt = t.defaultRoute
+		for i := range t.rules {
+			ru := &t.rules[i]
+			if !ru.matches(req, events, t.cfg.NewUserEvents) {
 				continue
 			}
-			name = rule.Route
-			if rule.Experiment != "" {
-				e, _ := cfg.experiment(rule.Experiment) // Validate checked it exists
+			rt = ru.route
+			if e := ru.experiment; e != nil {
 				a := e.assign(assignmentKey(req))
-				name, arm = a.Route, e.Name+"/"+a.Name
+				rt, arm = e.routes[a], e.labels[a]
 			}
 			break
 		}
 	}
-	rt, ok := cfg.route(name)
-	if !ok {
-		return plan{}, &models.FieldError{Field: "route", Err: fmt.Errorf("route %q: %w", name, models.ErrNotFound)}
-	}
-	chain := slices.Clone([]string(rt.Fallback))
-	if !slices.Contains(chain, cfg.Fallback) {
-		chain = append(chain, cfg.Fallback)
-	}
-	return plan{name: rt.Name, arm: arm, route: rt, sources: rt.Sources, fallbacks: chain}, nil
+	return plan{name: rt.Name, arm: arm, route: rt, sources: rt.Sources, fallbacks: rt.fallbacks}, nil
 }
 
 // matches reports whether the rule applies to req from a user with events
@@ -90,26 +89,28 @@ func assignmentKey(req Request) string {
 	return "s:" + req.SessionItems[0]
 }
 
-// assign picks the arm of key: bucket.Percent of salt and key matched
-// against the arms' cumulative percents, so every replica agrees.
-func (e *Experiment) assign(key string) Arm {
+// assign picks the arm of key, as an index into e.Arms: bucket.Percent of
+// salt and key matched against the arms' cumulative percents, so every
+// replica agrees.
+func (e *Experiment) assign(key string) int {
 	x := bucket.Percent(e.Salt, key)
 	var cum float64
-	for _, a := range e.Arms {
+	for i, a := range e.Arms {
 		cum += a.Percent
 		if x < cum {
-			return a
+			return i
 		}
 	}
-	return e.Arms[len(e.Arms)-1]
+	return len(e.Arms) - 1
 }
 
 // Arm returns the arm of experiment name a user (or an anonymous session
 // starting with sessionItem) is assigned to, as Recommend assigns it.
 func (c *Config) Arm(experiment, userID, sessionItem string) (string, error) {
-	e, ok := c.experiment(experiment)
-	if !ok {
+	i := slices.IndexFunc(c.Experiments, func(e Experiment) bool { return e.Name == experiment })
+	if i < 0 {
 		return "", fmt.Errorf("experiment %q: %w", experiment, models.ErrNotFound)
 	}
-	return e.assign(assignmentKey(Request{UserID: userID, SessionItems: []string{sessionItem}})).Name, nil
+	e := &c.Experiments[i]
+	return e.Arms[e.assign(assignmentKey(Request{UserID: userID, SessionItems: []string{sessionItem}}))].Name, nil
 }

@@ -12,7 +12,7 @@ import (
 // diversify, and backfill from the fallback chain.
 func (r *Router) Recommend(ctx context.Context, req Request) (resp Response, err error) {
 	start := time.Now()
-	cfg := r.cfg.Load()
+	t := r.tab.Load()
 	k, err := validateK(req.K)
 	if err != nil {
 		return Response{}, err
@@ -33,16 +33,16 @@ func (r *Router) Recommend(ctx context.Context, req Request) (resp Response, err
 	if err != nil {
 		return Response{}, err
 	}
-	p, err := r.resolve(cfg, req, len(prof.History)-len(req.SessionItems))
+	p, err := r.resolve(t, req, len(prof.History)-len(req.SessionItems))
 	if err != nil {
 		return Response{}, err
 	}
 	var stats runStats
 	defer func() { r.metrics.observe(p.name, p.arm, time.Since(start), err, resp.ColdStart, stats) }()
 
-	var rf RouteFilters
+	rf := &noRouteFilters
 	if p.route != nil {
-		rf = p.route.Filters
+		rf = &p.route.filters
 	}
 	q := models.Query{UserID: req.UserID, History: prof.History, Session: req.SessionItems, K: k, Context: req.Context,
 		Allow: r.allow(prof, req.Filters, rf)}
@@ -81,7 +81,7 @@ func (r *Router) Recommend(ctx context.Context, req Request) (resp Response, err
 	}
 	var items []Item
 	if p.route != nil {
-		items = blendRoute(results, p.route, pool)
+		items = blendRoute(results, p.route.Route, pool)
 		if p.route.Rerank != nil && len(items) > 1 {
 			if items, err = r.rerank(ctx, &resp, items, p.route.Rerank, q); err != nil {
 				return Response{}, err

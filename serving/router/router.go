@@ -143,7 +143,7 @@ type Router struct {
 	models  Models
 	store   Store
 	log     *slog.Logger
-	cfg     atomic.Pointer[Config]
+	tab     atomic.Pointer[table] // the compiled routes.yaml
 	metrics metrics
 }
 
@@ -153,8 +153,8 @@ func New(opts Options) (*Router, error) {
 	if opts.Models == nil || opts.Store == nil {
 		return nil, errors.New("router: Models and Store are required")
 	}
-	cfg := opts.Config.clone()
-	if err := cfg.Validate(); err != nil {
+	t, err := compile(opts.Config)
+	if err != nil {
 		return nil, err
 	}
 	log := opts.Logger
@@ -162,27 +162,29 @@ func New(opts Options) (*Router, error) {
 		log = slog.New(slog.DiscardHandler)
 	}
 	r := &Router{models: opts.Models, store: opts.Store, log: log}
-	r.cfg.Store(&cfg)
+	r.tab.Store(t)
 	return r, nil
 }
 
-// SetConfig validates cfg and makes it the routing configuration for new
-// requests; in-flight requests finish on the old one.
+// SetConfig validates cfg, compiles it and makes it the routing
+// configuration for new requests; in-flight requests finish on the old one.
+// A cfg that fails validation changes nothing.
 func (r *Router) SetConfig(cfg Config) error {
-	cfg = cfg.clone()
-	if err := cfg.Validate(); err != nil {
+	t, err := compile(cfg)
+	if err != nil {
 		return err
 	}
-	r.cfg.Store(&cfg)
+	r.tab.Store(t)
 	return nil
 }
 
-// Config returns a copy of the current routing configuration.
-func (r *Router) Config() Config { return r.cfg.Load().clone() }
+// Config returns a copy of the current routing configuration, with the
+// defaults validation filled in.
+func (r *Router) Config() Config { return r.tab.Load().cfg.clone() }
 
 // Score answers a scoring request.
 func (r *Router) Score(ctx context.Context, req ScoreRequest) (ScoreResponse, error) {
-	cfg := r.cfg.Load()
+	t := r.tab.Load()
 	if req.UserID == "" && len(req.SessionItems) == 0 {
 		return ScoreResponse{}, fieldErr("user_id", "user_id or session_items is required")
 	}
@@ -207,7 +209,7 @@ func (r *Router) Score(ctx context.Context, req ScoreRequest) (ScoreResponse, er
 	if err := validateContext(req.Context); err != nil {
 		return ScoreResponse{}, err
 	}
-	sc, l, err := resolveRole[models.Scorer](r, req.Model, unit(req.UserID, req.SessionItems), "default_scorer", cfg.DefaultScorer, "score")
+	sc, l, err := resolveRole[models.Scorer](r, req.Model, unit(req.UserID, req.SessionItems), "default_scorer", t.cfg.DefaultScorer, "score")
 	if err != nil {
 		return ScoreResponse{}, err
 	}
@@ -232,7 +234,7 @@ func (r *Router) Score(ctx context.Context, req ScoreRequest) (ScoreResponse, er
 
 // SimilarItems answers an item-to-item request from an item-similarity model.
 func (r *Router) SimilarItems(ctx context.Context, req SimilarRequest) (SimilarResponse, error) {
-	cfg := r.cfg.Load()
+	t := r.tab.Load()
 	if req.ItemID == "" {
 		return SimilarResponse{}, fieldErr("item_id", "required")
 	}
@@ -240,7 +242,7 @@ func (r *Router) SimilarItems(ctx context.Context, req SimilarRequest) (SimilarR
 	if err != nil {
 		return SimilarResponse{}, err
 	}
-	sim, l, err := resolveRole[models.ItemSimilarity](r, req.Model, unit(req.UserID, nil), "default_similar", cfg.DefaultSimilar, "find similar items")
+	sim, l, err := resolveRole[models.ItemSimilarity](r, req.Model, unit(req.UserID, nil), "default_similar", t.cfg.DefaultSimilar, "find similar items")
 	if err != nil {
 		return SimilarResponse{}, err
 	}
@@ -250,7 +252,7 @@ func (r *Router) SimilarItems(ctx context.Context, req SimilarRequest) (SimilarR
 	if err != nil {
 		return SimilarResponse{}, err
 	}
-	allow := r.allow(prof, req.Filters, RouteFilters{})
+	allow := r.allow(prof, req.Filters, &noRouteFilters)
 	items, err := sim.SimilarItems(ctx, models.SimilarQuery{ItemID: req.ItemID, K: k, Allow: func(id string) bool {
 		return id != req.ItemID && allow(id)
 	}})
