@@ -33,10 +33,9 @@ func (r *Router) backfill(ctx context.Context, resp *Response, items []Item, cha
 		if need <= 0 {
 			break
 		}
-		q.K = need
-		// Candidates pins the model to exactly the missing count: without it
-		// runSource asks for 2*need when the user has history.
-		res := r.runSource(ctx, Source{Model: fb, Weight: 1, Candidates: need}, q)
+		// Candidates pins the model to exactly the missing count (see
+		// candidates).
+		res := r.runSource(ctx, nil, Source{Model: fb, Weight: 1, Candidates: need}, q)
 		if res.err != nil {
 			if err := ctx.Err(); err != nil {
 				return nil, err

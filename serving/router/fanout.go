@@ -17,13 +17,42 @@ type sourceResult struct {
 	err     error
 }
 
+// fanOut runs the plan's sources for q (q.K being the request's k) and
+// returns their results, each failed one counted in stats and logged, and
+// lists the versions that answered in resp. A request naming a model fails
+// with its model; a route goes on without the failed sources, which its
+// blend skips. A request cancelled or past its deadline fails with ctx's
+// error.
+func (r *Router) fanOut(ctx context.Context, resp *Response, stats *runStats, p *plan, q models.Query) ([]sourceResult, error) {
+	results := r.runSources(ctx, p.route, p.sources, q)
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	for _, res := range results {
+		if res.err == nil {
+			resp.Models = append(resp.Models, ModelVersion{res.source.Model, res.version})
+			continue
+		}
+		if p.route == nil {
+			return nil, res.err
+		}
+		stats.sourceFailures++
+		r.log.Warn("source dropped", "route", p.name, "arm", p.arm, "model", res.source.Model, "err", res.err)
+	}
+	return results, nil
+}
+
 // runSources runs every source concurrently and returns the results in
 // source order. When any source has a timeout, a source that misses its own
 // timeout (or the request's deadline) is reported as failed at that moment,
 // without waiting for it: a hung model cannot hold the request. Without
 // timeouts the first source runs on the caller's goroutine and every source
 // is trusted to honour ctx (give a source you do not trust a timeout_ms).
-func (r *Router) runSources(ctx context.Context, sources []Source, q models.Query) []sourceResult {
+//
+// q.K is the request's k; each source is asked for its own count (see
+// candidates). rt is the route the sources belong to, nil for a model
+// override.
+func (r *Router) runSources(ctx context.Context, rt *route, sources []Source, q models.Query) []sourceResult {
 	out := make([]sourceResult, len(sources))
 	timeouts := false
 	for _, s := range sources {
@@ -37,10 +66,10 @@ func (r *Router) runSources(ctx context.Context, sources []Source, q models.Quer
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				out[i] = r.runSource(ctx, sources[i], q)
+				out[i] = r.runSource(ctx, rt, sources[i], q)
 			}()
 		}
-		out[0] = r.runSource(ctx, sources[0], q)
+		out[0] = r.runSource(ctx, rt, sources[0], q)
 		wg.Wait()
 		return out
 	}
@@ -59,7 +88,7 @@ func (r *Router) runSources(ctx context.Context, sources []Source, q models.Quer
 		}
 		go func() {
 			defer cancel()
-			ch <- done{i, r.runSource(sctx, s, q)}
+			ch <- done{i, r.runSource(sctx, rt, s, q)}
 		}()
 	}
 	pending := len(sources)
@@ -122,9 +151,11 @@ func (r *Router) runSources(ctx context.Context, sources []Source, q models.Quer
 	return out
 }
 
-// runSource asks one source for q.K candidates, holding the model version
-// for the call. A panicking model is a failed source, not a crashed server.
-func (r *Router) runSource(ctx context.Context, s Source, q models.Query) (res sourceResult) {
+// runSource asks source s of route rt (nil for a model override or a
+// backfill) for its candidates, q.K being the request's k, and holds the
+// model version for the call. A panicking model is a failed source, not a
+// crashed server.
+func (r *Router) runSource(ctx context.Context, rt *route, s Source, q models.Query) (res sourceResult) {
 	res.source = s
 	defer func() {
 		if p := recover(); p != nil {
@@ -145,13 +176,49 @@ func (r *Router) runSource(ctx context.Context, s Source, q models.Query) (res s
 		res.err = fmt.Errorf("model %q cannot recommend: %w", s.Model, models.ErrUnsupported)
 		return res
 	}
-	if s.Candidates > 0 {
-		q.K = s.Candidates
-	} else if len(q.History) > 0 {
-		q.K = 2 * q.K
-	}
+	q.K = candidates(rt, s, q.K, len(q.History) > 0)
 	start := time.Now()
 	res.items, res.err = rec.Recommend(ctx, q)
 	r.metrics.observeModel(s.Model, l.Version, time.Since(start), res.err)
 	return res
+}
+
+// candidates is how many items source s is asked for when a request wants k
+// items through route rt (nil for a model override and for a backfill);
+// history tells whether the request carries a history (stored events or
+// session items). It is the one place that number is decided:
+//
+//   - a source with candidates set in routes.yaml gets exactly that many;
+//     backfill sets it to the number of items still missing, so a fallback
+//     fills the gap and no more;
+//   - any other source gets the route's pool (route.pool: k, or more when a
+//     later stage chooses among the blended items), doubled when the request
+//     has a history, so the blend ranks from deeper lists than it keeps. A
+//     model override follows the same rule, although its one list is then
+//     cut to k.
+func candidates(rt *route, s Source, k int, history bool) int {
+	if s.Candidates > 0 {
+		return s.Candidates
+	}
+	n := rt.pool(k)
+	if history {
+		n *= 2
+	}
+	return n
+}
+
+// pool is how many blended items a request for k items through rt carries
+// into the stages after the blend: k, raised to the rerank's top_n so the
+// scorer sees all it re-scores, and to 4k with diversity, which skips items
+// of categories already full and needs others to take their place. A nil
+// route (a model override) pools k.
+func (rt *route) pool(k int) int {
+	if rt == nil {
+		return k
+	}
+	n := max(k, rt.rerankTopN)
+	if rt.diverse {
+		n = max(n, 4*k)
+	}
+	return n
 }

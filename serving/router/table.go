@@ -31,6 +31,10 @@ type route struct {
 	// filters are the route's filters with their category sets and price
 	// bounds built.
 	filters routeFilters
+	// rerankTopN (0 without a rerank) and diverse (a diversity stage) are
+	// what the pool size depends on (route.pool).
+	rerankTopN int
+	diverse    bool
 }
 
 // experiment is an Experiment compiled: each arm's route and label.
@@ -66,7 +70,11 @@ func compile(cfg Config) (*table, error) {
 		if !slices.Contains(chain, c.Fallback) {
 			chain = append(chain, c.Fallback)
 		}
-		t.routes[rt.Name] = &route{Route: rt, fallbacks: chain, filters: compileFilters(rt.Filters)}
+		cr := &route{Route: rt, fallbacks: chain, filters: compileFilters(rt.Filters), diverse: rt.Diversity != nil}
+		if rt.Rerank != nil {
+			cr.rerankTopN = rt.Rerank.TopN
+		}
+		t.routes[rt.Name] = cr
 	}
 	t.defaultRoute = t.routes[c.DefaultRoute]
 	t.experiments = make(map[string]*experiment, len(c.Experiments))

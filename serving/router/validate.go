@@ -15,6 +15,27 @@ const (
 	MaxSessionItems = 1000
 )
 
+// validateRecommend checks a recommendation request and returns its k.
+func validateRecommend(req Request) (int, error) {
+	k, err := validateK(req.K)
+	if err != nil {
+		return 0, err
+	}
+	if req.UserID == "" && len(req.SessionItems) == 0 {
+		return 0, fieldErr("user_id", "user_id or session_items is required")
+	}
+	if err := validateSession(req.SessionItems); err != nil {
+		return 0, err
+	}
+	if err := validateContext(req.Context); err != nil {
+		return 0, err
+	}
+	if err := validatePrices(req.Filters); err != nil {
+		return 0, err
+	}
+	return k, nil
+}
+
 // validateK returns the k a request asks for: DefaultK for 0, else k when it
 // is in [1, MaxK].
 func validateK(k int) (int, error) {
