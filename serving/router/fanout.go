@@ -170,8 +170,8 @@ func (r *Router) runSource(ctx context.Context, rt *route, s Source, q models.Qu
 		return res
 	}
 	defer l.Release()
-	res.version = l.Version
-	rec, ok := l.Model.(models.Recommender)
+	res.version = l.Version()
+	rec, ok := l.Model().(models.Recommender)
 	if !ok {
 		res.err = fmt.Errorf("model %q cannot recommend: %w", s.Model, models.ErrUnsupported)
 		return res
@@ -179,7 +179,7 @@ func (r *Router) runSource(ctx context.Context, rt *route, s Source, q models.Qu
 	q.K = candidates(rt, s, q.K, len(q.History) > 0)
 	start := time.Now()
 	res.items, res.err = rec.Recommend(ctx, q)
-	r.metrics.observeModel(s.Model, l.Version, time.Since(start), res.err)
+	r.metrics.observeModel(s.Model, res.version, time.Since(start), res.err)
 	return res
 }
 

@@ -27,10 +27,11 @@ func (r *Router) resolve(t *table, req Request, events int) (plan, error) {
 		if err != nil {
 			return plan{}, &models.FieldError{Field: "model", Err: err}
 		}
-		_, ok := l.Model.(models.Recommender)
+		_, ok := l.Model().(models.Recommender)
+		kind := l.Kind()
 		l.Release()
 		if !ok {
-			return plan{}, fieldErr("model", "model %q (kind %s) cannot recommend", req.Model, l.Spec.Kind)
+			return plan{}, fieldErr("model", "model %q (kind %s) cannot recommend", req.Model, kind)
 		}
 		return plan{name: "model:" + req.Model, sources: []Source{{Model: req.Model, Weight: 1}},
 			fallbacks: t.modelFallbacks}, nil

@@ -26,13 +26,13 @@ func (r *Router) rerank(ctx context.Context, resp *Response, items []Item, rr *R
 	var scores []float64
 	if err == nil {
 		defer l.Release()
-		sc, ok := l.Model.(models.Scorer)
+		sc, ok := l.Model().(models.Scorer)
 		if !ok {
 			err = fmt.Errorf("model %q cannot score: %w", rr.Model, models.ErrUnsupported)
 		} else {
 			start := time.Now()
 			scores, err = sc.Score(ctx, q, ids)
-			r.metrics.observeModel(rr.Model, l.Version, time.Since(start), err)
+			r.metrics.observeModel(rr.Model, l.Version(), time.Since(start), err)
 			if err == nil && len(scores) != n {
 				err = fmt.Errorf("model %q returned %d scores for %d items", rr.Model, len(scores), n)
 			}
@@ -45,7 +45,7 @@ func (r *Router) rerank(ctx context.Context, resp *Response, items []Item, rr *R
 		r.log.Warn("rerank skipped", "route", resp.Route, "model", rr.Model, "err", err)
 		return items, nil
 	}
-	resp.Models = append(resp.Models, ModelVersion{rr.Model, l.Version})
+	resp.Models = append(resp.Models, ModelVersion{rr.Model, l.Version()})
 	slo, shi := minMax(scores)
 	blo, bhi := math.Inf(1), math.Inf(-1)
 	for _, it := range head {

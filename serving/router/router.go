@@ -17,29 +17,8 @@ import (
 
 	"github.com/recserve/recserve/dataset"
 	"github.com/recserve/recserve/models"
-	"github.com/recserve/recserve/models/repository"
 	"github.com/recserve/recserve/serving/store"
 )
-
-// Models lends the router the version of a model that serves a traffic
-// unit (the stable version, or a canary for the units in its share). Every
-// Acquire is paired with a Release once the request is done with the model,
-// so a version swapped out meanwhile is closed only after it drained.
-type Models interface {
-	Acquire(name, unit string) (*repository.Loaded, error)
-}
-
-// unit is the traffic unit a request belongs to, for sticky canaries: the
-// user, or an anonymous session by its first item; "" when neither is known.
-func unit(userID string, session []string) string {
-	switch {
-	case userID != "":
-		return "u:" + userID
-	case len(session) > 0:
-		return "s:" + session[0]
-	}
-	return ""
-}
 
 // Store gives the router user profiles, catalogue entries and the audience
 // indexes TargetAudience draws candidate users from.
@@ -209,12 +188,12 @@ func (r *Router) Score(ctx context.Context, req ScoreRequest) (ScoreResponse, er
 	if err := validateContext(req.Context); err != nil {
 		return ScoreResponse{}, err
 	}
-	sc, l, err := resolveRole[models.Scorer](r, req.Model, unit(req.UserID, req.SessionItems), "default_scorer", t.cfg.DefaultScorer, "score")
+	sc, l, name, err := resolveRole[models.Scorer](r, req.Model, unit(req.UserID, req.SessionItems), "default_scorer", t.cfg.DefaultScorer, "score")
 	if err != nil {
 		return ScoreResponse{}, err
 	}
 	defer l.Release()
-	name := l.Name
+	version := l.Version()
 	prof, err := r.profile(ctx, req.UserID, req.SessionItems)
 	if err != nil {
 		return ScoreResponse{}, err
@@ -222,14 +201,14 @@ func (r *Router) Score(ctx context.Context, req ScoreRequest) (ScoreResponse, er
 	q := models.Query{UserID: req.UserID, History: prof.History, Session: req.SessionItems, K: len(req.ItemIDs), Context: req.Context}
 	start := time.Now()
 	scores, err := sc.Score(ctx, q, req.ItemIDs)
-	r.metrics.observeModel(name, l.Version, time.Since(start), err)
+	r.metrics.observeModel(name, version, time.Since(start), err)
 	if err != nil {
 		return ScoreResponse{}, fmt.Errorf("score with %q: %w", name, err)
 	}
 	if len(scores) != len(req.ItemIDs) {
 		return ScoreResponse{}, fmt.Errorf("model %q returned %d scores for %d items", name, len(scores), len(req.ItemIDs))
 	}
-	return ScoreResponse{Scores: scores, Model: ModelVersion{name, l.Version}}, nil
+	return ScoreResponse{Scores: scores, Model: ModelVersion{name, version}}, nil
 }
 
 // SimilarItems answers an item-to-item request from an item-similarity model.
@@ -242,12 +221,11 @@ func (r *Router) SimilarItems(ctx context.Context, req SimilarRequest) (SimilarR
 	if err != nil {
 		return SimilarResponse{}, err
 	}
-	sim, l, err := resolveRole[models.ItemSimilarity](r, req.Model, unit(req.UserID, nil), "default_similar", t.cfg.DefaultSimilar, "find similar items")
+	sim, l, name, err := resolveRole[models.ItemSimilarity](r, req.Model, unit(req.UserID, nil), "default_similar", t.cfg.DefaultSimilar, "find similar items")
 	if err != nil {
 		return SimilarResponse{}, err
 	}
 	defer l.Release()
-	name := l.Name
 	prof, err := r.profile(ctx, req.UserID, nil)
 	if err != nil {
 		return SimilarResponse{}, err
@@ -262,7 +240,7 @@ func (r *Router) SimilarItems(ctx context.Context, req SimilarRequest) (SimilarR
 	if err != nil {
 		return SimilarResponse{}, fmt.Errorf("similar items from %q: %w", name, err)
 	}
-	out := SimilarResponse{Items: make([]Item, 0, min(k, len(items))), Model: ModelVersion{name, l.Version}}
+	out := SimilarResponse{Items: make([]Item, 0, min(k, len(items))), Model: ModelVersion{name, l.Version()}}
 	src := []string{name}
 	for _, s := range items[:min(k, len(items))] {
 		out.Items = append(out.Items, Item{ItemID: s.ItemID, Score: s.Score, Sources: src})
@@ -271,32 +249,34 @@ func (r *Router) SimilarItems(ctx context.Context, req SimilarRequest) (SimilarR
 }
 
 // resolveRole acquires the model a request names, or the configured default,
-// for the traffic unit u and checks it has role T; the caller releases the
-// returned version. A bad request names the "model" field; a missing or unfit
-// default is the server's configuration problem (FailedPrecondition), not the
-// caller's.
-func resolveRole[T any](r *Router, name, u, defaultKey, defaultName, role string) (T, *repository.Loaded, error) {
+// for the traffic unit u and checks it has role T; it returns the role, the
+// lease the caller releases, and the model's name. A bad request names the
+// "model" field; a missing or unfit default is the server's configuration
+// problem (FailedPrecondition), not the caller's.
+func resolveRole[T any](r *Router, name, u, defaultKey, defaultName, role string) (T, Lease, string, error) {
 	var zero T
 	if name == "" {
 		l, err := r.models.Acquire(defaultName, u)
 		if err != nil {
-			return zero, nil, fmt.Errorf("%s %q of routes.yaml: %v: %w", defaultKey, defaultName, err, models.ErrNotReady)
+			return zero, nil, "", fmt.Errorf("%s %q of routes.yaml: %v: %w", defaultKey, defaultName, err, models.ErrNotReady)
 		}
-		m, ok := l.Model.(T)
+		m, ok := l.Model().(T)
 		if !ok {
+			kind := l.Kind()
 			l.Release()
-			return zero, nil, fmt.Errorf("%s %q (kind %s) cannot %s: %w", defaultKey, defaultName, l.Spec.Kind, role, models.ErrUnsupported)
+			return zero, nil, "", fmt.Errorf("%s %q (kind %s) cannot %s: %w", defaultKey, defaultName, kind, role, models.ErrUnsupported)
 		}
-		return m, l, nil
+		return m, l, defaultName, nil
 	}
 	l, err := r.models.Acquire(name, u)
 	if err != nil {
-		return zero, nil, &models.FieldError{Field: "model", Err: err}
+		return zero, nil, "", &models.FieldError{Field: "model", Err: err}
 	}
-	m, ok := l.Model.(T)
+	m, ok := l.Model().(T)
 	if !ok {
+		kind := l.Kind()
 		l.Release()
-		return zero, nil, fieldErr("model", "model %q (kind %s) cannot %s", name, l.Spec.Kind, role)
+		return zero, nil, "", fieldErr("model", "model %q (kind %s) cannot %s", name, kind, role)
 	}
-	return m, l, nil
+	return m, l, name, nil
 }
