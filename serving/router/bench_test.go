@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/recserve/recserve/dataset"
 	"github.com/recserve/recserve/models"
 	"github.com/recserve/recserve/models/popularity"
 	"github.com/recserve/recserve/models/userknn"
@@ -25,21 +26,8 @@ func BenchmarkRecommend(b *testing.B) {
 		b.Fatal(err)
 	}
 	st := store.New(d)
-	ms := fakeModels{}
-	for name, scope := range map[string]popularity.Scope{"popularity": popularity.Global, "trending": popularity.Category} {
-		m, err := trainer.FitPopularity(d, trainer.PopularityOptions{Scope: scope})
-		if err != nil {
-			b.Fatal(err)
-		}
-		ms[name] = &fakeLease{model: m, version: "1"}
-	}
-	users := make([]string, 0, 1000)
-	for _, in := range d.Interactions {
-		if len(users) == cap(users) {
-			break
-		}
-		users = append(users, in.UserID)
-	}
+	ms := popularityModels(b, d)
+	users := benchUsers(d)
 	for _, model := range []string{"popularity", "trending"} {
 		r, err := router.New(router.Options{Models: ms, Store: st, Config: router.DefaultConfig()})
 		if err != nil {
@@ -58,6 +46,33 @@ func BenchmarkRecommend(b *testing.B) {
 			}
 		})
 	}
+}
+
+// popularityModels fits "popularity" (global) and "trending" (by category)
+// on d.
+func popularityModels(b *testing.B, d *dataset.Dataset) router.Models {
+	ms := fakeModels{}
+	for name, scope := range map[string]popularity.Scope{"popularity": popularity.Global, "trending": popularity.Category} {
+		m, err := trainer.FitPopularity(d, trainer.PopularityOptions{Scope: scope})
+		if err != nil {
+			b.Fatal(err)
+		}
+		ms[name] = &fakeLease{model: m, version: "1"}
+	}
+	return ms
+}
+
+// benchUsers lists the users of d's first 1000 interactions (with repeats,
+// as requests come).
+func benchUsers(d *dataset.Dataset) []string {
+	users := make([]string, 0, 1000)
+	for _, in := range d.Interactions {
+		if len(users) == cap(users) {
+			break
+		}
+		users = append(users, in.UserID)
+	}
+	return users
 }
 
 // BenchmarkEnsemble compares a three-source route (itemknn, userknn,
