@@ -142,7 +142,9 @@ type Source struct {
 	Model string `yaml:"model"`
 	// Weight scales the source's contribution to the blend; default 1.
 	Weight float64 `yaml:"weight,omitempty"`
-	// Candidates is how many items to take from the source; default 2k.
+	// Candidates is how many items to take from the source; by default
+	// the route's pool (k, or the rerank's top_n or 4k with diversity when
+	// larger), doubled for a user with a history.
 	Candidates int `yaml:"candidates,omitempty"`
 	// TimeoutMS bounds the source inside the request's deadline; a source
 	// that misses it is dropped from the blend. 0 means the request's own.

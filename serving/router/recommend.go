@@ -42,8 +42,9 @@ func (r *Router) Recommend(ctx context.Context, req Request) (resp Response, err
 			return Response{}, err
 		}
 	}
+	pool := p.route.pool(k) // k for a model override
 	var items []Item
-	if pool := p.route.pool(k); p.route != nil {
+	if p.route != nil {
 		items = blendRoute(results, p.route.Route, pool)
 		if p.route.Rerank != nil && len(items) > 1 {
 			if items, err = r.rerank(ctx, &resp, items, p.route.Rerank, q); err != nil {
