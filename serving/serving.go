@@ -106,7 +106,7 @@ func Open(ctx context.Context, o Options) (*Stack, error) {
 		s.Close()
 		return nil, fmt.Errorf("load routes: %w", err)
 	}
-	if s.Router, err = router.New(router.Options{Models: repo, Store: st, Config: rcfg, Logger: log}); err != nil {
+	if s.Router, err = router.New(router.Options{Models: repoModels{repo}, Store: st, Config: rcfg, Logger: log}); err != nil {
 		s.Close()
 		return nil, err
 	}

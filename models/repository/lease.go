@@ -15,6 +15,9 @@ import (
 // version (a swap, a rollback, an unload) drops the repository's reference,
 // and the model is closed when the last holder releases it, so requests in
 // flight finish on the version they started with.
+//
+// Only a Repository makes a Loaded: the reference count and the close
+// channel are set up by it, and a Loaded built elsewhere cannot be released.
 type Loaded struct {
 	Name     string
 	Version  string
@@ -50,12 +53,8 @@ func (l *Loaded) acquire() bool {
 }
 
 // Release ends an Acquire. The last Release of a retired version closes its
-// model. On a Loaded built outside a Repository (a test fake) it does
-// nothing.
+// model.
 func (l *Loaded) Release() {
-	if l.closed == nil {
-		return
-	}
 	switch n := l.refs.Add(-1); {
 	case n == 0:
 		l.close()
@@ -80,6 +79,5 @@ func (l *Loaded) close() {
 	close(l.closed)
 }
 
-// Closed is closed once the version has drained and its model is closed
-// (nil for a Loaded built outside a Repository).
+// Closed is closed once the version has drained and its model is closed.
 func (l *Loaded) Closed() <-chan struct{} { return l.closed }

@@ -53,7 +53,7 @@ type AudienceResponse struct {
 // scorer in batches on every core, each user through the same Score path as
 // a Score request, and the best N are kept.
 func (r *Router) TargetAudience(ctx context.Context, req AudienceRequest) (AudienceResponse, error) {
-	cfg := r.cfg.Load()
+	t := r.tab.Load()
 	n, maxCand, err := validateAudience(req)
 	if err != nil {
 		return AudienceResponse{}, err
@@ -76,7 +76,7 @@ func (r *Router) TargetAudience(ctx context.Context, req AudienceRequest) (Audie
 		targets = items[:min(categoryTargetItems, len(items))]
 	}
 	// An audience is many users: the stable version scores all of them.
-	sc, l, err := resolveRole[models.Scorer](r, req.Model, "", "default_scorer", cfg.DefaultScorer, "score")
+	sc, l, name, err := resolveRole[models.Scorer](r, req.Model, "", "default_scorer", t.cfg.DefaultScorer, "score")
 	if err != nil {
 		return AudienceResponse{}, err
 	}
@@ -84,9 +84,9 @@ func (r *Router) TargetAudience(ctx context.Context, req AudienceRequest) (Audie
 	users := r.candidates(req.ItemID, category, maxCand)
 	top, err := r.scoreUsers(ctx, sc, users, targets, n, req)
 	if err != nil {
-		return AudienceResponse{}, fmt.Errorf("target audience with %q: %w", l.Name, err)
+		return AudienceResponse{}, fmt.Errorf("target audience with %q: %w", name, err)
 	}
-	resp := AudienceResponse{Model: ModelVersion{l.Name, l.Version}, Candidates: len(users), Items: targets}
+	resp := AudienceResponse{Model: ModelVersion{name, l.Version()}, Candidates: len(users), Items: targets}
 	best := top.Sorted()
 	resp.Users = make([]AudienceMember, 0, min(n, len(best)))
 	for _, s := range best[:min(n, len(best))] {

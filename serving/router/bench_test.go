@@ -8,25 +8,15 @@ import (
 	"testing"
 	"time"
 
+	"github.com/recserve/recserve/dataset"
 	"github.com/recserve/recserve/models"
 	"github.com/recserve/recserve/models/popularity"
-	"github.com/recserve/recserve/models/repository"
 	"github.com/recserve/recserve/models/userknn"
 	"github.com/recserve/recserve/serving/router"
 	"github.com/recserve/recserve/serving/store"
 	"github.com/recserve/recserve/training/datagen"
 	"github.com/recserve/recserve/training/trainer"
 )
-
-// staticModels serves fixed loaded models by name.
-type staticModels map[string]*repository.Loaded
-
-func (s staticModels) Acquire(name, _ string) (*repository.Loaded, error) {
-	if l, ok := s[name]; ok {
-		return l, nil
-	}
-	return nil, fmt.Errorf("model %q: %w", name, models.ErrNotFound)
-}
 
 // BenchmarkRecommend measures Router.Recommend in process on the demo data
 // set, for the popularity model globally and by category.
@@ -36,21 +26,8 @@ func BenchmarkRecommend(b *testing.B) {
 		b.Fatal(err)
 	}
 	st := store.New(d)
-	ms := staticModels{}
-	for name, scope := range map[string]popularity.Scope{"popularity": popularity.Global, "trending": popularity.Category} {
-		m, err := trainer.FitPopularity(d, trainer.PopularityOptions{Scope: scope})
-		if err != nil {
-			b.Fatal(err)
-		}
-		ms[name] = &repository.Loaded{Name: name, Version: "1", Model: m}
-	}
-	users := make([]string, 0, 1000)
-	for _, in := range d.Interactions {
-		if len(users) == cap(users) {
-			break
-		}
-		users = append(users, in.UserID)
-	}
+	ms := popularityModels(b, d)
+	users := benchUsers(d)
 	for _, model := range []string{"popularity", "trending"} {
 		r, err := router.New(router.Options{Models: ms, Store: st, Config: router.DefaultConfig()})
 		if err != nil {
@@ -71,6 +48,33 @@ func BenchmarkRecommend(b *testing.B) {
 	}
 }
 
+// popularityModels fits "popularity" (global) and "trending" (by category)
+// on d.
+func popularityModels(b *testing.B, d *dataset.Dataset) router.Models {
+	ms := fakeModels{}
+	for name, scope := range map[string]popularity.Scope{"popularity": popularity.Global, "trending": popularity.Category} {
+		m, err := trainer.FitPopularity(d, trainer.PopularityOptions{Scope: scope})
+		if err != nil {
+			b.Fatal(err)
+		}
+		ms[name] = &fakeLease{model: m, version: "1"}
+	}
+	return ms
+}
+
+// benchUsers lists the users of d's first 1000 interactions (with repeats,
+// as requests come).
+func benchUsers(d *dataset.Dataset) []string {
+	users := make([]string, 0, 1000)
+	for _, in := range d.Interactions {
+		if len(users) == cap(users) {
+			break
+		}
+		users = append(users, in.UserID)
+	}
+	return users
+}
+
 // BenchmarkEnsemble compares a three-source route (itemknn, userknn,
 // trending: the shipped default) with each source alone, in process on the
 // demo data, and reports p50 and p99 latency. Sources run concurrently, so
@@ -84,7 +88,7 @@ func BenchmarkEnsemble(b *testing.B) {
 		b.Fatal(err)
 	}
 	st := store.New(d)
-	ms := staticModels{}
+	ms := fakeModels{}
 	trending, err := trainer.FitPopularity(d, trainer.PopularityOptions{Scope: popularity.Category, HalfLifeDays: 7})
 	if err != nil {
 		b.Fatal(err)
@@ -98,7 +102,7 @@ func BenchmarkEnsemble(b *testing.B) {
 		b.Fatal(err)
 	}
 	for name, m := range map[string]models.Model{"trending": trending, "itemknn": ik, "userknn": uk, "popularity": trending} {
-		ms[name] = &repository.Loaded{Name: name, Version: "1", Model: m}
+		ms[name] = &fakeLease{model: m, version: "1"}
 	}
 	cfg := router.Config{DefaultRoute: "ensemble", Fallback: "popularity", Routes: []router.Route{
 		{Name: "ensemble", Sources: []router.Source{{Model: "itemknn", Weight: 1}, {Model: "userknn", Weight: 0.3}, {Model: "trending", Weight: 0.5}}},

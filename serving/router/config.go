@@ -142,7 +142,9 @@ type Source struct {
 	Model string `yaml:"model"`
 	// Weight scales the source's contribution to the blend; default 1.
 	Weight float64 `yaml:"weight,omitempty"`
-	// Candidates is how many items to take from the source; default 2k.
+	// Candidates is how many items to take from the source; by default
+	// the route's pool (k, or the rerank's top_n or 4k with diversity when
+	// larger), doubled for a user with a history.
 	Candidates int `yaml:"candidates,omitempty"`
 	// TimeoutMS bounds the source inside the request's deadline; a source
 	// that misses it is dropped from the blend. 0 means the request's own.
@@ -442,22 +444,4 @@ func (c Config) clone() Config {
 		c.Experiments[i].Arms = slices.Clone(c.Experiments[i].Arms)
 	}
 	return c
-}
-
-func (c *Config) experiment(name string) (*Experiment, bool) {
-	for i := range c.Experiments {
-		if c.Experiments[i].Name == name {
-			return &c.Experiments[i], true
-		}
-	}
-	return nil, false
-}
-
-func (c *Config) route(name string) (*Route, bool) {
-	for i := range c.Routes {
-		if c.Routes[i].Name == name {
-			return &c.Routes[i], true
-		}
-	}
-	return nil, false
 }

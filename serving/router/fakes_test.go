@@ -5,22 +5,38 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 
 	"github.com/recserve/recserve/dataset"
 	"github.com/recserve/recserve/models"
-	"github.com/recserve/recserve/models/repository"
+	"github.com/recserve/recserve/serving/router"
 	"github.com/recserve/recserve/serving/store"
 )
 
-// fakeModels is a router.Models over a fixed table.
-type fakeModels map[string]*repository.Loaded
+// fakeLease is a router.Lease of a fixed model version. Nothing retires
+// it, so Release has nothing to do.
+type fakeLease struct {
+	model         models.Model
+	version, kind string
+}
 
-func (f fakeModels) Acquire(name, _ string) (*repository.Loaded, error) {
+func (l *fakeLease) Model() models.Model { return l.model }
+func (l *fakeLease) Version() string     { return l.version }
+func (l *fakeLease) Kind() string        { return l.kind }
+func (l *fakeLease) Release()            {}
+
+// fakeModels is a router.Models over a fixed table; a lease without a model
+// stands for a model that has no loaded version.
+type fakeModels map[string]*fakeLease
+
+var _ router.Models = fakeModels(nil)
+
+func (f fakeModels) Acquire(name, _ string) (router.Lease, error) {
 	l, ok := f[name]
 	if !ok {
 		return nil, fmt.Errorf("model %q: %w", name, models.ErrNotFound)
 	}
-	if l.Model == nil {
+	if l.model == nil {
 		return nil, fmt.Errorf("model %q: %w", name, models.ErrNotReady)
 	}
 	return l, nil
@@ -28,7 +44,30 @@ func (f fakeModels) Acquire(name, _ string) (*repository.Loaded, error) {
 
 // add registers m as version "v1" of name, of the given kind.
 func (f fakeModels) add(name, kind string, m models.Model) {
-	f[name] = &repository.Loaded{Name: name, Version: "v1", Spec: models.Spec{Kind: kind}, Model: m}
+	f[name] = &fakeLease{model: m, version: "v1", kind: kind}
+}
+
+// countingModels lends fakes' leases and counts those not yet released.
+type countingModels struct {
+	fakeModels
+	held atomic.Int64
+}
+
+// countedLease decrements its countingModels' count once released.
+type countedLease struct {
+	router.Lease
+	from *countingModels
+}
+
+func (l countedLease) Release() { l.from.held.Add(-1) }
+
+func (c *countingModels) Acquire(name, unit string) (router.Lease, error) {
+	l, err := c.fakeModels.Acquire(name, unit)
+	if err != nil {
+		return nil, err
+	}
+	c.held.Add(1)
+	return countedLease{l, c}, nil
 }
 
 // fakeRec is a recommender with a fixed ranked list. It honours q.Allow and

@@ -322,6 +322,43 @@ func TestRerankAndBlends(t *testing.T) {
 	}
 }
 
+// TestSourceCandidates checks through Recommend how many items each model
+// is asked for: 2k for a user with a history, top_n or 4k when a rerank or
+// diversity stage pools more, a source's candidates exactly, k for a cold
+// model override, and the missing count for a backfill.
+func TestSourceCandidates(t *testing.T) {
+	tm := newTestModels()
+	cfg := baseConfig()
+	cfg.Routes = append(cfg.Routes,
+		router.Route{Name: "rerank", Sources: []router.Source{{Model: "main"}}, Rerank: &router.Rerank{Model: "scorer", TopN: 30}},
+		router.Route{Name: "diverse", Sources: []router.Source{{Model: "main"}}, Diversity: &router.Diversity{MaxPerCategory: 2}},
+		router.Route{Name: "pinned", Sources: []router.Source{{Model: "main", Candidates: 7}}, Diversity: &router.Diversity{MaxPerCategory: 2}},
+	)
+	r := newRouter(t, tm.all, cfg)
+	tests := []struct {
+		name  string
+		req   router.Request
+		model *fakeRec
+		want  int
+	}{
+		{"route, history", router.Request{UserID: "u1", K: 5}, tm.main, 10},
+		{"rerank pools top_n", router.Request{UserID: "u1", K: 5, Route: "rerank"}, tm.main, 60},
+		{"diversity pools 4k", router.Request{UserID: "u1", K: 5, Route: "diverse"}, tm.main, 40},
+		{"candidates pinned", router.Request{UserID: "u1", K: 5, Route: "pinned"}, tm.main, 7},
+		{"cold model override", router.Request{UserID: "stranger", K: 5, Model: "main"}, tm.main, 5},
+		// short knows i1..i3 and u1 saw i1, i2: one item, nine missing.
+		{"backfill asks for the missing count", router.Request{UserID: "u1", K: 10, Route: "short"}, tm.pop, 9},
+	}
+	for _, tt := range tests {
+		if _, err := r.Recommend(t.Context(), tt.req); err != nil {
+			t.Fatalf("%s: %v", tt.name, err)
+		}
+		if got := tt.model.lastQuery().K; got != tt.want {
+			t.Errorf("%s: model asked for K = %d; want %d", tt.name, got, tt.want)
+		}
+	}
+}
+
 // TestConfigReloadUnderLoad swaps configurations while requests run: every
 // request succeeds on one of the two, and an invalid configuration is
 // rejected with the previous one still serving.

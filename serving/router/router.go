@@ -12,45 +12,13 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"math"
-	"strconv"
-	"strings"
 	"sync/atomic"
 	"time"
 
 	"github.com/recserve/recserve/dataset"
 	"github.com/recserve/recserve/models"
-	"github.com/recserve/recserve/models/repository"
 	"github.com/recserve/recserve/serving/store"
 )
-
-// Limits on request sizes.
-const (
-	DefaultK        = 10
-	MaxK            = 1000
-	MaxScoreItems   = 10000
-	MaxSessionItems = 1000
-)
-
-// Models lends the router the version of a model that serves a traffic
-// unit (the stable version, or a canary for the units in its share). Every
-// Acquire is paired with a Release once the request is done with the model,
-// so a version swapped out meanwhile is closed only after it drained.
-type Models interface {
-	Acquire(name, unit string) (*repository.Loaded, error)
-}
-
-// unit is the traffic unit a request belongs to, for sticky canaries: the
-// user, or an anonymous session by its first item; "" when neither is known.
-func unit(userID string, session []string) string {
-	switch {
-	case userID != "":
-		return "u:" + userID
-	case len(session) > 0:
-		return "s:" + session[0]
-	}
-	return ""
-}
 
 // Store gives the router user profiles, catalogue entries and the audience
 // indexes TargetAudience draws candidate users from.
@@ -154,7 +122,7 @@ type Router struct {
 	models  Models
 	store   Store
 	log     *slog.Logger
-	cfg     atomic.Pointer[Config]
+	tab     atomic.Pointer[table] // the compiled routes.yaml
 	metrics metrics
 }
 
@@ -164,8 +132,8 @@ func New(opts Options) (*Router, error) {
 	if opts.Models == nil || opts.Store == nil {
 		return nil, errors.New("router: Models and Store are required")
 	}
-	cfg := opts.Config.clone()
-	if err := cfg.Validate(); err != nil {
+	t, err := compile(opts.Config)
+	if err != nil {
 		return nil, err
 	}
 	log := opts.Logger
@@ -173,27 +141,29 @@ func New(opts Options) (*Router, error) {
 		log = slog.New(slog.DiscardHandler)
 	}
 	r := &Router{models: opts.Models, store: opts.Store, log: log}
-	r.cfg.Store(&cfg)
+	r.tab.Store(t)
 	return r, nil
 }
 
-// SetConfig validates cfg and makes it the routing configuration for new
-// requests; in-flight requests finish on the old one.
+// SetConfig validates cfg, compiles it and makes it the routing
+// configuration for new requests; in-flight requests finish on the old one.
+// A cfg that fails validation changes nothing.
 func (r *Router) SetConfig(cfg Config) error {
-	cfg = cfg.clone()
-	if err := cfg.Validate(); err != nil {
+	t, err := compile(cfg)
+	if err != nil {
 		return err
 	}
-	r.cfg.Store(&cfg)
+	r.tab.Store(t)
 	return nil
 }
 
-// Config returns a copy of the current routing configuration.
-func (r *Router) Config() Config { return r.cfg.Load().clone() }
+// Config returns a copy of the current routing configuration, with the
+// defaults validation filled in.
+func (r *Router) Config() Config { return r.tab.Load().cfg.clone() }
 
 // Score answers a scoring request.
 func (r *Router) Score(ctx context.Context, req ScoreRequest) (ScoreResponse, error) {
-	cfg := r.cfg.Load()
+	t := r.tab.Load()
 	if req.UserID == "" && len(req.SessionItems) == 0 {
 		return ScoreResponse{}, fieldErr("user_id", "user_id or session_items is required")
 	}
@@ -218,12 +188,12 @@ func (r *Router) Score(ctx context.Context, req ScoreRequest) (ScoreResponse, er
 	if err := validateContext(req.Context); err != nil {
 		return ScoreResponse{}, err
 	}
-	sc, l, err := resolveRole[models.Scorer](r, req.Model, unit(req.UserID, req.SessionItems), "default_scorer", cfg.DefaultScorer, "score")
+	sc, l, name, err := resolveRole[models.Scorer](r, req.Model, unit(req.UserID, req.SessionItems), "default_scorer", t.cfg.DefaultScorer, "score")
 	if err != nil {
 		return ScoreResponse{}, err
 	}
 	defer l.Release()
-	name := l.Name
+	version := l.Version()
 	prof, err := r.profile(ctx, req.UserID, req.SessionItems)
 	if err != nil {
 		return ScoreResponse{}, err
@@ -231,19 +201,19 @@ func (r *Router) Score(ctx context.Context, req ScoreRequest) (ScoreResponse, er
 	q := models.Query{UserID: req.UserID, History: prof.History, Session: req.SessionItems, K: len(req.ItemIDs), Context: req.Context}
 	start := time.Now()
 	scores, err := sc.Score(ctx, q, req.ItemIDs)
-	r.metrics.observeModel(name, l.Version, time.Since(start), err)
+	r.metrics.observeModel(name, version, time.Since(start), err)
 	if err != nil {
 		return ScoreResponse{}, fmt.Errorf("score with %q: %w", name, err)
 	}
 	if len(scores) != len(req.ItemIDs) {
 		return ScoreResponse{}, fmt.Errorf("model %q returned %d scores for %d items", name, len(scores), len(req.ItemIDs))
 	}
-	return ScoreResponse{Scores: scores, Model: ModelVersion{name, l.Version}}, nil
+	return ScoreResponse{Scores: scores, Model: ModelVersion{name, version}}, nil
 }
 
 // SimilarItems answers an item-to-item request from an item-similarity model.
 func (r *Router) SimilarItems(ctx context.Context, req SimilarRequest) (SimilarResponse, error) {
-	cfg := r.cfg.Load()
+	t := r.tab.Load()
 	if req.ItemID == "" {
 		return SimilarResponse{}, fieldErr("item_id", "required")
 	}
@@ -251,17 +221,16 @@ func (r *Router) SimilarItems(ctx context.Context, req SimilarRequest) (SimilarR
 	if err != nil {
 		return SimilarResponse{}, err
 	}
-	sim, l, err := resolveRole[models.ItemSimilarity](r, req.Model, unit(req.UserID, nil), "default_similar", cfg.DefaultSimilar, "find similar items")
+	sim, l, name, err := resolveRole[models.ItemSimilarity](r, req.Model, unit(req.UserID, nil), "default_similar", t.cfg.DefaultSimilar, "find similar items")
 	if err != nil {
 		return SimilarResponse{}, err
 	}
 	defer l.Release()
-	name := l.Name
 	prof, err := r.profile(ctx, req.UserID, nil)
 	if err != nil {
 		return SimilarResponse{}, err
 	}
-	allow := r.allow(prof, req.Filters, RouteFilters{})
+	allow := r.allow(prof, req.Filters, &noRouteFilters)
 	items, err := sim.SimilarItems(ctx, models.SimilarQuery{ItemID: req.ItemID, K: k, Allow: func(id string) bool {
 		return id != req.ItemID && allow(id)
 	}})
@@ -271,7 +240,7 @@ func (r *Router) SimilarItems(ctx context.Context, req SimilarRequest) (SimilarR
 	if err != nil {
 		return SimilarResponse{}, fmt.Errorf("similar items from %q: %w", name, err)
 	}
-	out := SimilarResponse{Items: make([]Item, 0, min(k, len(items))), Model: ModelVersion{name, l.Version}}
+	out := SimilarResponse{Items: make([]Item, 0, min(k, len(items))), Model: ModelVersion{name, l.Version()}}
 	src := []string{name}
 	for _, s := range items[:min(k, len(items))] {
 		out.Items = append(out.Items, Item{ItemID: s.ItemID, Score: s.Score, Sources: src})
@@ -280,82 +249,34 @@ func (r *Router) SimilarItems(ctx context.Context, req SimilarRequest) (SimilarR
 }
 
 // resolveRole acquires the model a request names, or the configured default,
-// for the traffic unit u and checks it has role T; the caller releases the
-// returned version. A bad request names the "model" field; a missing or unfit
-// default is the server's configuration problem (FailedPrecondition), not the
-// caller's.
-func resolveRole[T any](r *Router, name, u, defaultKey, defaultName, role string) (T, *repository.Loaded, error) {
+// for the traffic unit u and checks it has role T; it returns the role, the
+// lease the caller releases, and the model's name. A bad request names the
+// "model" field; a missing or unfit default is the server's configuration
+// problem (FailedPrecondition), not the caller's.
+func resolveRole[T any](r *Router, name, u, defaultKey, defaultName, role string) (T, Lease, string, error) {
 	var zero T
 	if name == "" {
 		l, err := r.models.Acquire(defaultName, u)
 		if err != nil {
-			return zero, nil, fmt.Errorf("%s %q of routes.yaml: %v: %w", defaultKey, defaultName, err, models.ErrNotReady)
+			return zero, nil, "", fmt.Errorf("%s %q of routes.yaml: %v: %w", defaultKey, defaultName, err, models.ErrNotReady)
 		}
-		m, ok := l.Model.(T)
+		m, ok := l.Model().(T)
 		if !ok {
+			kind := l.Kind()
 			l.Release()
-			return zero, nil, fmt.Errorf("%s %q (kind %s) cannot %s: %w", defaultKey, defaultName, l.Spec.Kind, role, models.ErrUnsupported)
+			return zero, nil, "", fmt.Errorf("%s %q (kind %s) cannot %s: %w", defaultKey, defaultName, kind, role, models.ErrUnsupported)
 		}
-		return m, l, nil
+		return m, l, defaultName, nil
 	}
 	l, err := r.models.Acquire(name, u)
 	if err != nil {
-		return zero, nil, &models.FieldError{Field: "model", Err: err}
+		return zero, nil, "", &models.FieldError{Field: "model", Err: err}
 	}
-	m, ok := l.Model.(T)
+	m, ok := l.Model().(T)
 	if !ok {
+		kind := l.Kind()
 		l.Release()
-		return zero, nil, fieldErr("model", "model %q (kind %s) cannot %s", name, l.Spec.Kind, role)
+		return zero, nil, "", fieldErr("model", "model %q (kind %s) cannot %s", name, kind, role)
 	}
-	return m, l, nil
-}
-
-func validateK(k int) (int, error) {
-	switch {
-	case k == 0:
-		return DefaultK, nil
-	case k < 1 || k > MaxK:
-		return 0, fieldErr("k", "must be between 1 and %d (0 means %d), got %d", MaxK, DefaultK, k)
-	}
-	return k, nil
-}
-
-// Limits on request context.
-const (
-	MaxContextEntries = 64
-	MaxContextValue   = 1024
-)
-
-// validateContext checks a request's context map. Values feed routing rules
-// and features; a numeric value must be finite, since a NaN or infinity would
-// silently turn into "missing" or poison a score.
-func validateContext(ctx map[string]string) error {
-	if len(ctx) > MaxContextEntries {
-		return fieldErr("context", "%d entries exceed the limit of %d", len(ctx), MaxContextEntries)
-	}
-	for k, v := range ctx {
-		field := fmt.Sprintf("context[%q]", k)
-		switch {
-		case k == "":
-			return fieldErr("context", "empty key")
-		case len(v) > MaxContextValue:
-			return fieldErr(field, "value of %d bytes exceeds the limit of %d", len(v), MaxContextValue)
-		}
-		if f, err := strconv.ParseFloat(strings.TrimSpace(v), 64); err == nil && (math.IsNaN(f) || math.IsInf(f, 0)) {
-			return fieldErr(field, "%q is not a finite number", v)
-		}
-	}
-	return nil
-}
-
-func validateSession(items []string) error {
-	if len(items) > MaxSessionItems {
-		return fieldErr("session_items", "%d items exceed the limit of %d", len(items), MaxSessionItems)
-	}
-	for i, id := range items {
-		if id == "" {
-			return fieldErr(fmt.Sprintf("session_items[%d]", i), "empty item id")
-		}
-	}
-	return nil
+	return m, l, name, nil
 }

@@ -12,7 +12,6 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/recserve/recserve/models"
-	"github.com/recserve/recserve/models/repository"
 	"github.com/recserve/recserve/serving/router"
 )
 
@@ -74,7 +73,7 @@ func newTestModels() *testModels {
 	tm.all.add("broken", "fake", tm.broken)
 	tm.all.add("scorer", "gbm", tm.scorer)
 	tm.all.add("plain", "plain", plainModel{})
-	tm.all["notready"] = &repository.Loaded{Name: "notready"}
+	tm.all["notready"] = &fakeLease{version: "v1", kind: "fake"}
 	return tm
 }
 
@@ -669,5 +668,47 @@ func TestRecommendBackfillNeverExceedsK(t *testing.T) {
 		if got := len(resp.Items); got != k {
 			t.Errorf("len(Recommend(k=%d, greedy fallback).Items) = %d (%v); want %d", k, got, ids(resp.Items), k)
 		}
+	}
+}
+
+// TestEveryLeaseReleased runs requests down every path that acquires a model
+// (sources, failing and missing sources, fallbacks, backfill, rerank, a
+// model override, a model without the role, Score, SimilarItems,
+// TargetAudience, bad requests) and wants every lease released.
+func TestEveryLeaseReleased(t *testing.T) {
+	tm := newTestModels()
+	tm.all.add("similar", "itemknn", fakeSimilar{})
+	ms := &countingModels{fakeModels: tm.all}
+	cfg := baseConfig()
+	cfg.Routes = append(cfg.Routes,
+		router.Route{Name: "rerank", Sources: []router.Source{{Model: "main"}}, Rerank: &router.Rerank{Model: "scorer", TopN: 4}},
+		router.Route{Name: "badrerank", Sources: []router.Source{{Model: "main"}}, Rerank: &router.Rerank{Model: "main"}},
+	)
+	cfg.DefaultSimilar = "similar"
+	r, err := router.New(router.Options{Models: ms, Store: testStore(), Config: cfg})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := t.Context()
+	for _, req := range []router.Request{
+		{UserID: "u1"}, {UserID: "u1", Route: "blend"}, {UserID: "u1", Route: "flaky"}, {UserID: "u1", Route: "dead"},
+		{UserID: "u1", Route: "short"}, {UserID: "stranger", Route: "ownfb"}, {UserID: "u1", Route: "rerank"},
+		{UserID: "u1", Route: "badrerank"}, {UserID: "u1", Model: "main"}, {UserID: "u1", Model: "plain"},
+		{UserID: "u1", Model: "broken"}, {UserID: "u1", Model: "missing"}, {UserID: "u1", Model: "notready"},
+	} {
+		r.Recommend(ctx, req)
+	}
+	for _, req := range []router.ScoreRequest{
+		{UserID: "u1", ItemIDs: []string{"i1"}}, {UserID: "u1", ItemIDs: []string{"i1"}, Model: "plain"},
+		{UserID: "u1", ItemIDs: []string{"i1"}, Model: "missing"},
+	} {
+		r.Score(ctx, req)
+	}
+	r.SimilarItems(ctx, router.SimilarRequest{ItemID: "i1"})
+	r.SimilarItems(ctx, router.SimilarRequest{ItemID: "i1", Model: "main"})
+	r.TargetAudience(ctx, router.AudienceRequest{ItemID: "i1"})
+	r.TargetAudience(ctx, router.AudienceRequest{ItemID: "i1", Model: "main"})
+	if n := ms.held.Load(); n != 0 {
+		t.Errorf("%d leases not released", n)
 	}
 }
