@@ -98,9 +98,9 @@ routes:
 	resp.Body.Close()
 	text := string(body)
 	for _, want := range []string{
-		`recserve_recommend_requests_total{route="main",arm=""} `,
-		`recserve_recommend_requests_total{route="plain",arm="exp/only"} `,
-		`recserve_recommend_latency_seconds_bucket{route="plain",arm="exp/only",le="+Inf"} `,
+		`recserve_recommend_requests_total{arm="",route="main"} `,
+		`recserve_recommend_requests_total{arm="exp/only",route="plain"} `,
+		`recserve_recommend_latency_seconds_bucket{arm="exp/only",route="plain",le="+Inf"} `,
 		"# TYPE recserve_recommend_latency_seconds histogram",
 		`recserve_model_calls_total{model="popularity",version="1"} `,
 		"# TYPE recserve_model_call_seconds_total counter",
@@ -111,7 +111,7 @@ routes:
 	}
 	var n int
 	for _, line := range strings.Split(text, "\n") {
-		if strings.HasPrefix(line, `recserve_recommend_requests_total{route="plain",arm="exp/only"} `) {
+		if strings.HasPrefix(line, `recserve_recommend_requests_total{arm="exp/only",route="plain"} `) {
 			fmt.Sscanf(strings.Fields(line)[1], "%d", &n)
 		}
 	}

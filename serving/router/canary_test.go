@@ -59,7 +59,7 @@ func TestCanaryThroughRouter(t *testing.T) {
 	defer repoModels.Close()
 	cfg := router.DefaultConfig()
 	cfg.Fallback = "pop"
-	r := newRouter(t, repoModels, cfg)
+	r, reg := newRouterWithRegistry(t, repoModels, cfg)
 
 	const users = 2000
 	perVersion := map[string]int{}
@@ -89,13 +89,11 @@ func TestCanaryThroughRouter(t *testing.T) {
 	if share := float64(perVersion["2"]) / (2 * users); math.Abs(share-0.3) > 0.04 {
 		t.Errorf("canary share = %.3f; want 0.30 ± 0.04", share)
 	}
-	got := map[string]uint64{}
-	for _, m := range r.ModelMetrics() {
-		if m.Model == "pop" {
-			got[m.Version] = m.Calls
+	for v, want := range perVersion {
+		for _, metric := range []string{"recserve_model_calls_total", "recserve_model_call_duration_seconds"} {
+			if got := sample(t, reg, metric, "model", "pop", "version", v); got != float64(want) {
+				t.Errorf("%s{model=pop,version=%s} = %v; want %d", metric, v, got, want)
+			}
 		}
-	}
-	if got["1"] != uint64(perVersion["1"]) || got["2"] != uint64(perVersion["2"]) {
-		t.Errorf("ModelMetrics calls = %v; want %v", got, perVersion)
 	}
 }
