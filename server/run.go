@@ -113,16 +113,17 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, started func(addr ne
 	}
 	opts := cfg.Server
 	opts.Logger = log
+	reg, err := newRegistry()
+	if err != nil {
+		return err
+	}
+	opts.Registerer = reg
 	if opts.TLS == nil {
 		tc, err := cfg.tlsConfig()
 		if err != nil {
 			return err
 		}
 		opts.TLS = tc
-	}
-	reg, err := newRegistry()
-	if err != nil {
-		return err
 	}
 	lis, err := net.Listen("tcp", cfg.Addr)
 	if err != nil {
@@ -134,7 +135,11 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, started func(addr ne
 	// The router and repository are filled in below; the server answers
 	// health checks (NOT_SERVING) meanwhile.
 	lazy := &lazyDeps{}
-	srv := New(opts, lazy, lazy)
+	srv, err := New(opts, lazy, lazy)
+	if err != nil {
+		lis.Close()
+		return err
+	}
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- srv.Serve(ctx, lis) }()
 	log.Info("listening", "addr", lis.Addr().String(), "tls", opts.TLS != nil, "model_management", opts.AdminToken != "")
