@@ -48,7 +48,7 @@ type Options struct {
 	// arm and per model version, and the batch histograms of batched model
 	// versions. The process that serves them owns it (the server creates a
 	// registry and exposes it on its debug address); nil, as offline
-	// evaluation passes, still counts but exposes nothing.
+	// evaluation passes, exposes nothing and skips the batch histograms.
 	Registerer prometheus.Registerer
 }
 
