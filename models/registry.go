@@ -30,6 +30,11 @@ type Env struct {
 	// pipeline does not produce is a load error, and it gains the Scorer
 	// role. Offline tools that feed ready-made rows leave it nil.
 	Features Features
+	// Batches, when set, receives the queue wait, run time and batch size of
+	// models that batch requests (the onnx kind with max_batch_size > 1),
+	// labelled by model and version, so the server exports them; nil (as
+	// offline tools pass) observes nothing.
+	Batches *BatchMetrics
 }
 
 // Builder turns a version directory into a live model. It must validate

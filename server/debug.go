@@ -8,11 +8,15 @@ import (
 	"net/http"
 	"net/http/pprof"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 )
 
-// serveDebug serves the pprof handlers and /metrics (Prometheus text) on
-// addr until the returned stop function is called.
-func serveDebug(addr string, log *slog.Logger, metrics metricsSource) (stop func(), err error) {
+// serveDebug serves the pprof handlers and /metrics (what metrics gathers,
+// in the Prometheus exposition format) on addr until the returned stop
+// function is called.
+func serveDebug(addr string, log *slog.Logger, metrics prometheus.Gatherer) (stop func(), err error) {
 	lis, err := net.Listen("tcp", addr)
 	if err != nil {
 		return nil, err
@@ -23,7 +27,11 @@ func serveDebug(addr string, log *slog.Logger, metrics metricsSource) (stop func
 	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
 	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
 	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
-	mux.Handle("/metrics", metricsHandler(metrics))
+	mux.Handle("/metrics", promhttp.HandlerFor(metrics, promhttp.HandlerOpts{
+		// A collector that fails is logged, and the others still served.
+		ErrorLog:      slog.NewLogLogger(log.Handler(), slog.LevelError),
+		ErrorHandling: promhttp.ContinueOnError,
+	}))
 	hs := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
 	done := make(chan struct{})
 	go func() {

@@ -58,23 +58,6 @@ func (l *lazyDeps) TargetAudience(ctx context.Context, req router.AudienceReques
 	return r.TargetAudience(ctx, req)
 }
 
-// routeMetrics returns the router's metrics, or nil while loading.
-func (l *lazyDeps) routeMetrics() []router.RouteMetrics {
-	if r := l.r.Load(); r != nil {
-		return r.Metrics()
-	}
-	return nil
-}
-
-// modelMetrics returns the router's per-model-version metrics, or nil while
-// loading.
-func (l *lazyDeps) modelMetrics() []router.ModelMetrics {
-	if r := l.r.Load(); r != nil {
-		return r.ModelMetrics()
-	}
-	return nil
-}
-
 func (l *lazyDeps) List() ([]repository.Info, error) {
 	if repo := l.repo.Load(); repo != nil {
 		return repo.List(), nil

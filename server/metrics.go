@@ -2,85 +2,45 @@ package server
 
 import (
 	"fmt"
-	"io"
-	"net/http"
-	"strconv"
 
-	"github.com/recserve/recserve/serving/router"
+	grpcprom "github.com/grpc-ecosystem/go-grpc-middleware/providers/prometheus"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
 )
 
-// metricsSource is what /metrics reads; both return nil while the server is
-// loading.
-type metricsSource interface {
-	routeMetrics() []router.RouteMetrics
-	modelMetrics() []router.ModelMetrics
-}
-
-// metricsHandler serves the router's per-route, per-arm counters and its
-// per-model-version call counters in the Prometheus text exposition format,
-// so a stock Prometheus can scrape the debug address.
-func metricsHandler(src metricsSource) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
-		w.Header().Set("Content-Type", "text/plain; version=0.0.4")
-		writeMetrics(w, src.routeMetrics())
-		writeModelMetrics(w, src.modelMetrics())
-	})
-}
-
-// writeModelMetrics writes the calls per model version: the numbers that
-// tell a canary from its stable version.
-func writeModelMetrics(w io.Writer, ms []router.ModelMetrics) {
-	series := []struct {
-		name, help, typ string
-		value           func(router.ModelMetrics) string
-	}{
-		{"recserve_model_calls_total", "Calls of a model version by the router (route sources, reranks, Score).", "counter",
-			func(m router.ModelMetrics) string { return strconv.FormatUint(m.Calls, 10) }},
-		{"recserve_model_errors_total", "Calls of a model version that returned an error.", "counter",
-			func(m router.ModelMetrics) string { return strconv.FormatUint(m.Errors, 10) }},
-		{"recserve_model_call_seconds_total", "Time spent in calls of a model version.", "counter",
-			func(m router.ModelMetrics) string { return strconv.FormatFloat(m.Seconds, 'g', -1, 64) }},
-	}
-	for _, s := range series {
-		fmt.Fprintf(w, "# HELP %s %s\n# TYPE %s %s\n", s.name, s.help, s.name, s.typ)
-		for _, m := range ms {
-			fmt.Fprintf(w, "%s{model=%q,version=%q} %s\n", s.name, m.Model, m.Version, s.value(m))
+// newRegistry returns the registry of one recserve process, holding the Go
+// runtime's and the process's collectors (memory, goroutines, GC, CPU, open
+// files). Run creates it and injects it into every layer that has metrics,
+// rather than using the global default registry, so that two servers in one
+// process (as tests start) keep their numbers apart.
+func newRegistry() (*prometheus.Registry, error) {
+	reg := prometheus.NewRegistry()
+	for _, c := range []prometheus.Collector{
+		collectors.NewGoCollector(),
+		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+	} {
+		if err := reg.Register(c); err != nil {
+			return nil, fmt.Errorf("register runtime metrics: %w", err)
 		}
 	}
+	return reg, nil
 }
 
-func writeMetrics(w io.Writer, ms []router.RouteMetrics) {
-	counters := []struct {
-		name, help string
-		get        func(router.RouteMetrics) uint64
-	}{
-		{"recserve_recommend_requests_total", "Recommend requests by route and experiment arm.", func(m router.RouteMetrics) uint64 { return m.Requests }},
-		{"recserve_recommend_errors_total", "Recommend requests that failed.", func(m router.RouteMetrics) uint64 { return m.Errors }},
-		{"recserve_recommend_cold_start_total", "Requests from users without history.", func(m router.RouteMetrics) uint64 { return m.ColdStart }},
-		{"recserve_recommend_fallbacks_total", "Requests answered by the fallback chain alone.", func(m router.RouteMetrics) uint64 { return m.Fallbacks }},
-		{"recserve_recommend_source_failures_total", "Sources dropped from a blend (error or timeout).", func(m router.RouteMetrics) uint64 { return m.SourceFailures }},
-	}
-	for _, c := range counters {
-		fmt.Fprintf(w, "# HELP %s %s\n# TYPE %s counter\n", c.name, c.help, c.name)
-		for _, m := range ms {
-			fmt.Fprintf(w, "%s{%s} %d\n", c.name, labels(m), c.get(m))
-		}
-	}
-	const h = "recserve_recommend_latency_seconds"
-	fmt.Fprintf(w, "# HELP %s Recommend latency by route and experiment arm.\n# TYPE %s histogram\n", h, h)
-	bounds := router.BucketBounds()
-	for _, m := range ms {
-		for i, n := range m.Buckets {
-			le := "+Inf"
-			if i < len(bounds) {
-				le = strconv.FormatFloat(bounds[i], 'g', -1, 64)
-			}
-			fmt.Fprintf(w, "%s_bucket{%s,le=%q} %d\n", h, labels(m), le, n)
-		}
-		fmt.Fprintf(w, "%s_sum{%s} %g\n%s_count{%s} %d\n", h, labels(m), m.LatencySeconds, h, labels(m), m.Requests)
-	}
+// rpcBuckets are the upper bounds, in seconds, of grpc_server_handling_seconds:
+// the router's latency buckets (a Recommend takes about a millisecond) and
+// up to ten seconds for DeployModel uploads and long Score calls.
+func rpcBuckets() []float64 {
+	return []float64{0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10}
 }
 
-func labels(m router.RouteMetrics) string {
-	return fmt.Sprintf("route=%q,arm=%q", m.Route, m.Arm)
+// rpcMetrics creates the maintained go-grpc-middleware server metrics, with
+// the handling-time histogram, and registers them on reg. Series appear as
+// methods are first called (InitializeMetrics would add one per method and
+// code up front: hundreds of zeros).
+func rpcMetrics(reg prometheus.Registerer) (*grpcprom.ServerMetrics, error) {
+	m := grpcprom.NewServerMetrics(grpcprom.WithServerHandlingTimeHistogram(grpcprom.WithHistogramBuckets(rpcBuckets())))
+	if err := reg.Register(m); err != nil {
+		return nil, fmt.Errorf("register RPC metrics: %w", err)
+	}
+	return m, nil
 }

@@ -1,10 +1,7 @@
 package server_test
 
 import (
-	"fmt"
-	"io"
 	"net"
-	"net/http"
 	"os"
 	"path/filepath"
 	"slices"
@@ -12,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	dto "github.com/prometheus/client_model/go"
 	"google.golang.org/grpc/codes"
 
 	pb "github.com/recserve/recserve/proto/recserve/v1"
@@ -90,33 +88,28 @@ routes:
 		t.Errorf("after an invalid routes.yaml the route is %q; want the previous plain exp/only", got)
 	}
 
-	resp, err := http.Get("http://" + debug + "/metrics")
-	if err != nil {
-		t.Fatal(err)
-	}
-	body, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	text := string(body)
-	for _, want := range []string{
-		`recserve_recommend_requests_total{route="main",arm=""} `,
-		`recserve_recommend_requests_total{route="plain",arm="exp/only"} `,
-		`recserve_recommend_latency_seconds_bucket{route="plain",arm="exp/only",le="+Inf"} `,
-		"# TYPE recserve_recommend_latency_seconds histogram",
-		`recserve_model_calls_total{model="popularity",version="1"} `,
-		"# TYPE recserve_model_call_seconds_total counter",
+	mfs := scrape(t, debug)
+	for _, tt := range []struct {
+		metric string
+		labels map[string]string
+		min    float64
+	}{
+		{"recserve_recommend_requests_total", map[string]string{"route": "main", "arm": ""}, 1},
+		{"recserve_recommend_requests_total", map[string]string{"route": "plain", "arm": "exp/only"}, 2},
+		{"recserve_recommend_latency_seconds", map[string]string{"route": "plain", "arm": "exp/only"}, 2},
+		{"recserve_model_calls_total", map[string]string{"model": "popularity", "version": "1"}, 1},
+		{"recserve_model_call_seconds_total", map[string]string{"model": "popularity", "version": "1"}, 0},
 	} {
-		if !strings.Contains(text, want) {
-			t.Errorf("/metrics lacks %q:\n%s", want, text)
+		if mfs[tt.metric] == nil {
+			t.Errorf("/metrics lacks %s", tt.metric)
+			continue
+		}
+		if got := metricValue(mfs, tt.metric, tt.labels); got < tt.min {
+			t.Errorf("%s%v = %v; want at least %v", tt.metric, tt.labels, got, tt.min)
 		}
 	}
-	var n int
-	for _, line := range strings.Split(text, "\n") {
-		if strings.HasPrefix(line, `recserve_recommend_requests_total{route="plain",arm="exp/only"} `) {
-			fmt.Sscanf(strings.Fields(line)[1], "%d", &n)
-		}
-	}
-	if n < 2 {
-		t.Errorf("plain/exp/only counted %d requests; want at least 2", n)
+	if got := mfs["recserve_recommend_latency_seconds"].GetType(); got != dto.MetricType_HISTOGRAM {
+		t.Errorf("recserve_recommend_latency_seconds is a %v; want a histogram", got)
 	}
 }
 

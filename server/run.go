@@ -20,8 +20,9 @@ type Config struct {
 	Repo string
 	// Data is the data set directory the store loads.
 	Data string
-	// DebugAddr, when set, serves net/http/pprof on this address (keep it
-	// private: it is not authenticated).
+	// DebugAddr, when set, serves net/http/pprof and /metrics (the
+	// process's Prometheus registry) on this address (keep it private: it is
+	// not authenticated).
 	DebugAddr string
 	// Server configures the gRPC server.
 	Server Options
@@ -99,8 +100,10 @@ func (c Config) tlsConfig() (*tls.Config, error) {
 
 // Run serves until ctx is cancelled. It listens first, with health
 // NOT_SERVING, then loads the store, the repository and the routes, and only
-// then reports SERVING. Started is called, if set, with the bound address once
-// the listener is open (tests use port 0).
+// then reports SERVING. It creates the process's metrics registry and
+// injects it into the serving core; DebugAddr serves it. Started is called,
+// if set, with the bound address once the listener is open (tests use port
+// 0).
 func Run(ctx context.Context, cfg Config, log *slog.Logger, started func(addr net.Addr)) error {
 	if err := cfg.Validate(); err != nil {
 		return err
@@ -110,6 +113,11 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, started func(addr ne
 	}
 	opts := cfg.Server
 	opts.Logger = log
+	reg, err := newRegistry()
+	if err != nil {
+		return err
+	}
+	opts.Registerer = reg
 	if opts.TLS == nil {
 		tc, err := cfg.tlsConfig()
 		if err != nil {
@@ -127,7 +135,11 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, started func(addr ne
 	// The router and repository are filled in below; the server answers
 	// health checks (NOT_SERVING) meanwhile.
 	lazy := &lazyDeps{}
-	srv := New(opts, lazy, lazy)
+	srv, err := New(opts, lazy, lazy)
+	if err != nil {
+		lis.Close()
+		return err
+	}
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- srv.Serve(ctx, lis) }()
 	log.Info("listening", "addr", lis.Addr().String(), "tls", opts.TLS != nil, "model_management", opts.AdminToken != "")
@@ -135,7 +147,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, started func(addr ne
 		log.Warn("the admin token travels in plaintext: serve TLS (--tls-cert, --tls-key) on a non-loopback address")
 	}
 	if cfg.DebugAddr != "" {
-		stopDebug, err := serveDebug(cfg.DebugAddr, log, lazy)
+		stopDebug, err := serveDebug(cfg.DebugAddr, log, reg)
 		if err != nil {
 			srv.grpc.Stop()
 			<-serveErr
@@ -146,7 +158,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, started func(addr ne
 
 	stack, err := serving.Open(ctx, serving.Options{
 		Repo: cfg.Repo, Data: cfg.Data, ONNXRuntimeLib: cfg.ONNXRuntimeLib,
-		MaxUploadBytes: cfg.MaxUploadBytes, Logger: log,
+		MaxUploadBytes: cfg.MaxUploadBytes, Logger: log, Registerer: reg,
 	})
 	if err != nil {
 		srv.grpc.Stop()

@@ -15,6 +15,7 @@ import (
 	"runtime/debug"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials"
@@ -65,6 +66,14 @@ type Options struct {
 	// TLS, when set, serves TLS with it (credentials.NewTLS); nil serves
 	// plaintext.
 	TLS *tls.Config
+	// Registerer, when set, receives the per-RPC metrics of the
+	// go-grpc-middleware Prometheus provider (grpc_server_started_total,
+	// grpc_server_handled_total by code, grpc_server_msg_{received,sent}_total
+	// and the grpc_server_handling_seconds histogram, labelled by service,
+	// method and type), so the process that owns the registry exposes them
+	// beside the serving core's; nil records none. Run sets it to the
+	// process's registry.
+	Registerer prometheus.Registerer
 }
 
 // DefaultOptions returns the production defaults.
@@ -79,8 +88,10 @@ func DefaultOptions() Options {
 }
 
 // New assembles a server over a router and a model repository. Health starts
-// NOT_SERVING; call SetServing once the models have loaded.
-func New(opts Options, r Router, models ModelRepository) *Server {
+// NOT_SERVING; call SetServing once the models have loaded. It fails only
+// when the RPC metrics cannot be registered on opts.Registerer (it already
+// holds them).
+func New(opts Options, r Router, models ModelRepository) (*Server, error) {
 	if opts.MaxRecvMsgBytes == 0 {
 		opts.MaxRecvMsgBytes = 16 << 20
 	}
@@ -99,12 +110,27 @@ func New(opts Options, r Router, models ModelRepository) *Server {
 	}
 	s := &Server{health: health.NewServer(), log: log, opts: opts}
 	auth := newAdminAuth(opts.AdminToken)
+	// Outermost first. Metrics sit outside recover and auth so that a
+	// recovered panic counts as Internal and a refused call as
+	// Unauthenticated, with the latency the client saw.
+	unary := []grpc.UnaryServerInterceptor{s.logUnary}
+	stream := []grpc.StreamServerInterceptor{s.logStream}
+	if opts.Registerer != nil {
+		m, err := rpcMetrics(opts.Registerer)
+		if err != nil {
+			return nil, err
+		}
+		unary = append(unary, m.UnaryServerInterceptor())
+		stream = append(stream, m.StreamServerInterceptor())
+	}
+	unary = append(unary, s.recoverUnary, auth.unary)
+	stream = append(stream, s.recoverStream, auth.stream)
 	sopts := []grpc.ServerOption{
 		grpc.MaxRecvMsgSize(opts.MaxRecvMsgBytes),
 		grpc.MaxSendMsgSize(opts.MaxSendMsgBytes),
 		grpc.NumStreamWorkers(uint32(opts.StreamWorkers)),
-		grpc.ChainUnaryInterceptor(s.logUnary, s.recoverUnary, auth.unary),
-		grpc.ChainStreamInterceptor(s.logStream, s.recoverStream, auth.stream),
+		grpc.ChainUnaryInterceptor(unary...),
+		grpc.ChainStreamInterceptor(stream...),
 	}
 	if opts.TLS != nil {
 		sopts = append(sopts, grpc.Creds(credentials.NewTLS(opts.TLS)))
@@ -117,7 +143,7 @@ func New(opts Options, r Router, models ModelRepository) *Server {
 		reflection.Register(s.grpc)
 	}
 	s.SetServing(false)
-	return s
+	return s, nil
 }
 
 // services whose health status is reported besides the overall "".

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/connectivity"
@@ -128,7 +129,10 @@ func start(t *testing.T, opts server.Options, r server.Router, cat server.ModelR
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := server.New(opts, r, cat)
+	srv, err := server.New(opts, r, cat)
+	if err != nil {
+		t.Fatal(err)
+	}
 	srv.SetServing(true)
 	ctx, cancel := context.WithCancel(context.Background())
 	ts := &testServer{srv: srv, addr: lis.Addr().String(), cancel: cancel, served: make(chan struct{})}
@@ -263,7 +267,10 @@ func TestHealthNotServingUntilSet(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := server.New(server.Options{}, &fakeRouter{}, emptyRepository{})
+	srv, err := server.New(server.Options{}, &fakeRouter{}, emptyRepository{})
+	if err != nil {
+		t.Fatal(err)
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- srv.Serve(ctx, lis) }()
@@ -428,7 +435,10 @@ func TestServeReturnsListenerError(t *testing.T) {
 		t.Fatal(err)
 	}
 	lis.Close()
-	srv := server.New(server.Options{}, &fakeRouter{}, emptyRepository{})
+	srv, err := server.New(server.Options{}, &fakeRouter{}, emptyRepository{})
+	if err != nil {
+		t.Fatal(err)
+	}
 	if err := srv.Serve(t.Context(), lis); err == nil {
 		t.Errorf("Serve(closed listener) = nil; want an error")
 	}
@@ -452,5 +462,27 @@ func TestShutdownReportsNotServing(t *testing.T) {
 	stopWatch() // the open stream is the last in-flight call; the drain can finish
 	if err := ts.wait(); err != nil {
 		t.Errorf("Serve() = %v; want nil", err)
+	}
+}
+
+// TestNewRegistersRPCMetrics: New registers the RPC metrics on its
+// Registerer, and refuses a registry that holds them already (a second
+// server would mix its numbers with the first's).
+func TestNewRegistersRPCMetrics(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	srv, err := server.New(server.Options{Registerer: reg}, &fakeRouter{}, emptyRepository{})
+	if err != nil {
+		t.Fatalf("New(fresh registry) = %v; want nil", err)
+	}
+	// Serving a closed listener fails at once and stops the stream workers.
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	lis.Close()
+	_ = srv.Serve(t.Context(), lis)
+	var are prometheus.AlreadyRegisteredError
+	if _, err := server.New(server.Options{Registerer: reg}, &fakeRouter{}, emptyRepository{}); !errors.As(err, &are) {
+		t.Errorf("New(registry in use) = %v; want an AlreadyRegisteredError", err)
 	}
 }

@@ -5,8 +5,11 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/recserve/recserve/dataset"
 	"github.com/recserve/recserve/models"
 	"github.com/recserve/recserve/models/popularity"
@@ -62,7 +65,8 @@ func TestCanaryThroughRouter(t *testing.T) {
 	defer rp.Close()
 	cfg := router.DefaultConfig()
 	cfg.Fallback = "pop"
-	r, err := router.New(router.Options{Models: repoModels{rp}, Store: store.New(&dataset.Dataset{}), Config: cfg})
+	reg := prometheus.NewRegistry()
+	r, err := router.New(router.Options{Models: repoModels{rp}, Store: store.New(&dataset.Dataset{}), Config: cfg, Registerer: reg})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -95,14 +99,16 @@ func TestCanaryThroughRouter(t *testing.T) {
 	if share := float64(perVersion["2"]) / (2 * users); math.Abs(share-0.3) > 0.04 {
 		t.Errorf("canary share = %.3f; want 0.30 ± 0.04", share)
 	}
-	got := map[string]uint64{}
-	for _, m := range r.ModelMetrics() {
-		if m.Model == "pop" {
-			got[m.Version] = m.Calls
-		}
-	}
-	if got["1"] != uint64(perVersion["1"]) || got["2"] != uint64(perVersion["2"]) {
-		t.Errorf("ModelMetrics calls = %v; want %v", got, perVersion)
+	// Each version's calls are counted apart, so a canary can be compared
+	// with its stable version.
+	want := fmt.Sprintf(`
+# HELP recserve_model_calls_total Calls of a model version by the router (route sources, reranks, Score).
+# TYPE recserve_model_calls_total counter
+recserve_model_calls_total{model="pop",version="1"} %d
+recserve_model_calls_total{model="pop",version="2"} %d
+`, perVersion["1"], perVersion["2"])
+	if err := testutil.GatherAndCompare(reg, strings.NewReader(want), "recserve_model_calls_total"); err != nil {
+		t.Errorf("per-version calls: %v", err)
 	}
 }
 

@@ -13,6 +13,8 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/recserve/recserve/dataset"
 	"github.com/recserve/recserve/models"
 	"github.com/recserve/recserve/models/builtin"
@@ -42,6 +44,12 @@ type Options struct {
 	MaxUploadBytes int64
 	// Logger receives load and lifecycle logs; nil discards them.
 	Logger *slog.Logger
+	// Registerer receives the core's metrics: the router's per route and
+	// arm and per model version, and the batch histograms of batched model
+	// versions. The process that serves them owns it (the server creates a
+	// registry and exposes it on its debug address); nil, as offline
+	// evaluation passes, exposes nothing and skips the batch histograms.
+	Registerer prometheus.Registerer
 }
 
 // Stack is an assembled serving core. Its fields are set by Open and must not
@@ -91,9 +99,16 @@ func Open(ctx context.Context, o Options) (*Stack, error) {
 	feats := features.New(d.Items, d.Interactions, features.Options{})
 	log.Info("data set loaded", "dir", o.Data, "users", st.Users(), "items", len(st.ItemIDs()), "events", st.Events(), "dur", time.Since(start))
 
+	var batches *models.BatchMetrics // nil without a registry: nobody would read them
+	if o.Registerer != nil {
+		var err error
+		if batches, err = models.NewBatchMetrics(o.Registerer); err != nil {
+			return nil, err
+		}
+	}
 	registry, closeONNX := onnxRegistry(o.ONNXRuntimeLib, log)
 	repo, err := repository.Open(ctx, repository.Options{
-		Dir: o.Repo, Registry: registry, Env: models.Env{Logger: log, Features: feats}, Logger: log,
+		Dir: o.Repo, Registry: registry, Env: models.Env{Logger: log, Features: feats, Batches: batches}, Logger: log,
 		MaxUploadBytes: o.MaxUploadBytes, Probe: probe(ctx, d, st),
 	})
 	if err != nil {
@@ -106,7 +121,7 @@ func Open(ctx context.Context, o Options) (*Stack, error) {
 		s.Close()
 		return nil, fmt.Errorf("load routes: %w", err)
 	}
-	if s.Router, err = router.New(router.Options{Models: repoModels{repo}, Store: st, Config: rcfg, Logger: log}); err != nil {
+	if s.Router, err = router.New(router.Options{Models: repoModels{repo}, Store: st, Config: rcfg, Logger: log, Registerer: o.Registerer}); err != nil {
 		s.Close()
 		return nil, err
 	}

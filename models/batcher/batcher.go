@@ -15,6 +15,8 @@
 //     Do fails at once with ErrQueueFull rather than block; the server maps that
 //     to ResourceExhausted so clients back off instead of piling up deadlines.
 //   - Runners is how many Run calls may be in flight at once.
+//   - Observer, optional, is told each request's queue wait and each Run's
+//     rows and duration, for the server's histograms.
 //
 // # How a batch is formed
 //
@@ -110,7 +112,33 @@ type Options struct {
 	MaxQueueSize int
 	// Runners is the most Run calls in flight at once; 0 means 1.
 	Runners int
+	// Observer, when set, is told each request's queue wait and each Run's
+	// size and duration, so a server can export them (the batcher itself
+	// keeps only the cumulative Stats); nil observes nothing.
+	Observer Observer
 }
+
+// Observer receives the timings of a Batcher, for histograms: how long
+// requests wait for a batch and how long a Run of how many rows takes are
+// what tell whether MaxQueueDelay and MaxBatchSize suit the load. Its
+// methods are called from the batcher's runner goroutines, concurrently when
+// Runners > 1, after the batch's rows are taken and around its Run, so they
+// must be safe for concurrent use and cheap.
+type Observer interface {
+	// ObserveQueueWait records how long one request waited: from Do to the
+	// start of the Run that got its first rows. Requests that leave the
+	// queue before running are not observed.
+	ObserveQueueWait(d time.Duration)
+	// ObserveRun records one Run: the rows it got and how long it took,
+	// failed and panicking Runs included.
+	ObserveRun(rows int, d time.Duration)
+}
+
+// nopObserver is the Observer of a Batcher without one.
+type nopObserver struct{}
+
+func (nopObserver) ObserveQueueWait(time.Duration) {}
+func (nopObserver) ObserveRun(int, time.Duration)  {}
 
 // validate checks o and fills in defaults.
 func (o Options) validate() (Options, error) {
@@ -129,6 +157,9 @@ func (o Options) validate() (Options, error) {
 	}
 	if o.Runners == 0 {
 		o.Runners = 1
+	}
+	if o.Observer == nil {
+		o.Observer = nopObserver{}
 	}
 	return o, nil
 }
@@ -504,7 +535,14 @@ func (b *Batcher[In, Out]) runBatch(parts []part[In, Out]) {
 	}
 	b.batches.Add(1)
 	b.rows.Add(int64(n))
+	start := time.Now()
+	for _, p := range live {
+		if p.lo == 0 { // a request's first rows: observe its wait once
+			b.opts.Observer.ObserveQueueWait(start.Sub(p.req.arrived))
+		}
+	}
 	out, err := b.call(rows)
+	b.opts.Observer.ObserveRun(n, time.Since(start))
 	if err == nil && len(out) != n {
 		err = fmt.Errorf("%w: %d outputs for %d rows", ErrOutputCount, len(out), n)
 	}

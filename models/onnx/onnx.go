@@ -87,6 +87,7 @@ func build(ctx context.Context, rt *Runtime, env models.Env, v models.Version) (
 	if err != nil {
 		return nil, err
 	}
+	c.batch.metrics, c.batch.model, c.batch.version = env.Batches, v.Name, v.ID
 	if v.Spec.File == "" {
 		return nil, fmt.Errorf("file is required: the .onnx file, relative to %s", v.Dir)
 	}

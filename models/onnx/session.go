@@ -32,6 +32,8 @@ type session[T element] struct {
 	sess    *ort.DynamicAdvancedSession
 	t       tensors
 	batcher *batcher.Batcher[[]T, []float32] // nil: run directly
+	// release ends the batcher's metrics once it is closed (nil: no batcher).
+	release func()
 	// runOpts is a free list of run options (each carries a terminate flag
 	// for one Run at a time), so a cancellable Run does not create and
 	// destroy one per call.
@@ -92,16 +94,19 @@ func newSession[T element](path string, t tensors, c config) (*session[T], error
 		return nil, errors.Join(err, s.close())
 	}
 	if c.batch.maxBatch > 1 {
+		obs, release := c.batch.metrics.Observer(c.batch.model, c.batch.version)
 		b, err := batcher.New(batcher.Options{
 			MaxBatchSize:  c.batch.maxBatch,
 			MaxQueueDelay: c.batch.queueDelay,
 			MaxQueueSize:  c.batch.queueSize,
 			Runners:       c.batch.runners,
+			Observer:      obs,
 		}, s.run)
 		if err != nil {
+			release()
 			return nil, errors.Join(fmt.Errorf("params: %w", err), s.close())
 		}
-		s.batcher = b
+		s.batcher, s.release = b, release
 	}
 	return s, nil
 }
@@ -244,6 +249,7 @@ func (s *session[T]) close() error {
 	var errs []error
 	if s.batcher != nil {
 		errs = append(errs, s.batcher.Close())
+		s.release() // after Close: the queued batches it ran are observed
 	}
 	if s.sess != nil {
 		errs = append(errs, s.sess.Destroy())

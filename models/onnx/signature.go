@@ -65,6 +65,10 @@ type batchOptions struct {
 	queueDelay time.Duration
 	queueSize  int
 	runners    int
+	// metrics, from models.Env (nil: none), observes the batcher under the
+	// model and version labels; set by build, not by model.yaml.
+	metrics        *models.BatchMetrics
+	model, version string
 }
 
 // config is model.yaml decoded for this kind: the request-to-tensor rules

@@ -1,16 +1,21 @@
 package router
 
 import (
-	"cmp"
-	"slices"
+	"fmt"
 	"sync"
-	"sync/atomic"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
 )
 
-// latencyBuckets are the upper bounds of the latency histogram of
-// RouteMetrics, in seconds.
-var latencyBuckets = [...]float64{0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1}
+// latencyBuckets returns the upper bounds, in seconds, of the router's
+// latency histograms (recserve_recommend_latency_seconds and
+// recserve_model_call_duration_seconds): sub-millisecond for in-memory
+// models up to a second for a slow network. A function, not a variable, so
+// no histogram can change another's bounds.
+func latencyBuckets() []float64 {
+	return []float64{0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1}
+}
 
 // runStats is what one request tells the metrics beyond its outcome.
 type runStats struct {
@@ -19,18 +24,79 @@ type runStats struct {
 }
 
 // metrics counts requests per route and arm, and model calls per model
-// version. It is safe for concurrent use; recording takes no lock once a key
-// has been seen.
+// version, in Prometheus collectors registered on Options.Registerer. It is
+// safe for concurrent use. Recording looks up the series of a key in a
+// sync.Map once it has been seen, so the hot path takes no lock and does not
+// hash label values into the collectors' maps on every request.
 type metrics struct {
-	m      sync.Map // routeArm → *counters
-	models sync.Map // modelVersion → *modelCounters
+	requests, errors, coldStart, fallbacks, sourceFailures *prometheus.CounterVec
+	latency                                                *prometheus.HistogramVec
+
+	modelCalls, modelErrors, modelSeconds *prometheus.CounterVec
+	modelLatency                          *prometheus.HistogramVec
+
+	routes sync.Map // routeArm → *routeSeries
+	models sync.Map // modelVersion → *modelSeries
+}
+
+type routeArm struct{ route, arm string }
+
+// routeSeries are the collectors of one route and arm, resolved once.
+type routeSeries struct {
+	requests, errors, coldStart, fallbacks, sourceFailures prometheus.Counter
+	latency                                                prometheus.Observer
 }
 
 type modelVersion struct{ model, version string }
 
-type modelCounters struct {
-	calls, errors atomic.Uint64
-	nanos         atomic.Int64
+// modelSeries are the collectors of one model version, resolved once.
+type modelSeries struct {
+	calls, errors, seconds prometheus.Counter
+	latency                prometheus.Observer
+}
+
+// register creates the collectors and registers them on reg; a nil reg
+// leaves them unregistered (still counting, never exposed), for routers that
+// no scrape reads such as offline evaluation's. Registering the same names
+// twice on one registry (two routers) fails, and the collectors registered
+// so far are unregistered again.
+func (m *metrics) register(reg prometheus.Registerer) error {
+	routeLabels := []string{"route", "arm"}
+	counter := func(name, help string, labels []string) *prometheus.CounterVec {
+		return prometheus.NewCounterVec(prometheus.CounterOpts{Name: name, Help: help}, labels)
+	}
+	m.requests = counter("recserve_recommend_requests_total", "Recommend requests by route and experiment arm.", routeLabels)
+	m.errors = counter("recserve_recommend_errors_total", "Recommend requests that failed.", routeLabels)
+	m.coldStart = counter("recserve_recommend_cold_start_total", "Requests from users without history.", routeLabels)
+	m.fallbacks = counter("recserve_recommend_fallbacks_total", "Requests answered by the fallback chain alone.", routeLabels)
+	m.sourceFailures = counter("recserve_recommend_source_failures_total", "Sources dropped from a blend (error or timeout).", routeLabels)
+	m.latency = prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Name: "recserve_recommend_latency_seconds", Help: "Recommend latency by route and experiment arm.", Buckets: latencyBuckets(),
+	}, routeLabels)
+
+	modelLabels := []string{"model", "version"}
+	m.modelCalls = counter("recserve_model_calls_total", "Calls of a model version by the router (route sources, reranks, Score).", modelLabels)
+	m.modelErrors = counter("recserve_model_errors_total", "Calls of a model version that returned an error.", modelLabels)
+	m.modelSeconds = counter("recserve_model_call_seconds_total", "Time spent in calls of a model version.", modelLabels)
+	m.modelLatency = prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Name:    "recserve_model_call_duration_seconds",
+		Help:    "Duration of calls of a model version by the router (route sources, reranks, Score), to compare a canary's latency with its stable version's.",
+		Buckets: latencyBuckets(),
+	}, modelLabels)
+	if reg == nil {
+		return nil
+	}
+	cs := []prometheus.Collector{m.requests, m.errors, m.coldStart, m.fallbacks, m.sourceFailures, m.latency,
+		m.modelCalls, m.modelErrors, m.modelSeconds, m.modelLatency}
+	for i, c := range cs {
+		if err := reg.Register(c); err != nil {
+			for _, done := range cs[:i] {
+				reg.Unregister(done)
+			}
+			return fmt.Errorf("router: register metrics: %w", err)
+		}
+	}
+	return nil
 }
 
 // observeModel counts one call of a model version (a route's source, a
@@ -40,115 +106,50 @@ func (m *metrics) observeModel(model, version string, d time.Duration, err error
 	key := modelVersion{model, version}
 	v, ok := m.models.Load(key)
 	if !ok {
-		v, _ = m.models.LoadOrStore(key, &modelCounters{})
+		v, _ = m.models.LoadOrStore(key, &modelSeries{
+			calls:   m.modelCalls.WithLabelValues(model, version),
+			errors:  m.modelErrors.WithLabelValues(model, version),
+			seconds: m.modelSeconds.WithLabelValues(model, version),
+			latency: m.modelLatency.WithLabelValues(model, version),
+		})
 	}
-	c := v.(*modelCounters)
-	c.calls.Add(1)
+	s := v.(*modelSeries)
+	s.calls.Inc()
 	if err != nil {
-		c.errors.Add(1)
+		s.errors.Inc()
 	}
-	c.nanos.Add(int64(d))
+	sec := d.Seconds()
+	s.seconds.Add(sec)
+	s.latency.Observe(sec)
 }
 
-// ModelMetrics are the calls the router made to one model version since it
-// started.
-type ModelMetrics struct {
-	Model, Version string
-	Calls, Errors  uint64
-	// Seconds is the summed call time.
-	Seconds float64
-}
-
-// ModelMetrics returns the per-version call counters, sorted.
-func (r *Router) ModelMetrics() []ModelMetrics {
-	var out []ModelMetrics
-	r.metrics.models.Range(func(k, v any) bool {
-		key, c := k.(modelVersion), v.(*modelCounters)
-		out = append(out, ModelMetrics{Model: key.model, Version: key.version, Calls: c.calls.Load(),
-			Errors: c.errors.Load(), Seconds: time.Duration(c.nanos.Load()).Seconds()})
-		return true
-	})
-	slices.SortFunc(out, func(a, b ModelMetrics) int {
-		return cmp.Or(cmp.Compare(a.Model, b.Model), cmp.Compare(a.Version, b.Version))
-	})
-	return out
-}
-
-type routeArm struct{ route, arm string }
-
-type counters struct {
-	requests, errors, coldStart, fallbacks, sourceFailures atomic.Uint64
-	latencyNanos                                           atomic.Int64
-	buckets                                                [len(latencyBuckets) + 1]atomic.Uint64
-}
-
-func (m *metrics) observe(route, arm string, d time.Duration, err error, cold bool, s runStats) {
+// observe counts one Recommend request of a route and arm.
+func (m *metrics) observe(route, arm string, d time.Duration, err error, cold bool, st runStats) {
 	key := routeArm{route, arm}
-	v, ok := m.m.Load(key)
+	v, ok := m.routes.Load(key)
 	if !ok {
-		v, _ = m.m.LoadOrStore(key, &counters{})
+		v, _ = m.routes.LoadOrStore(key, &routeSeries{
+			requests:       m.requests.WithLabelValues(route, arm),
+			errors:         m.errors.WithLabelValues(route, arm),
+			coldStart:      m.coldStart.WithLabelValues(route, arm),
+			fallbacks:      m.fallbacks.WithLabelValues(route, arm),
+			sourceFailures: m.sourceFailures.WithLabelValues(route, arm),
+			latency:        m.latency.WithLabelValues(route, arm),
+		})
 	}
-	c := v.(*counters)
-	c.requests.Add(1)
+	s := v.(*routeSeries)
+	s.requests.Inc()
 	if err != nil {
-		c.errors.Add(1)
+		s.errors.Inc()
 	}
 	if cold {
-		c.coldStart.Add(1)
+		s.coldStart.Inc()
 	}
-	if s.fallback {
-		c.fallbacks.Add(1)
+	if st.fallback {
+		s.fallbacks.Inc()
 	}
-	c.sourceFailures.Add(uint64(s.sourceFailures))
-	c.latencyNanos.Add(int64(d))
-	sec := d.Seconds()
-	i, _ := slices.BinarySearch(latencyBuckets[:], sec)
-	c.buckets[i].Add(1)
-}
-
-// RouteMetrics are the counters of one route and experiment arm since the
-// router started.
-type RouteMetrics struct {
-	Route, Arm string
-	Requests   uint64
-	Errors     uint64
-	ColdStart  uint64
-	// Fallbacks counts requests answered by the fallback chain alone.
-	Fallbacks uint64
-	// SourceFailures counts sources dropped (error or timeout).
-	SourceFailures uint64
-	// LatencySeconds is the summed latency; Buckets[i] counts requests no
-	// slower than BucketBounds[i] (cumulative, Prometheus style), the last
-	// one every request.
-	LatencySeconds float64
-	Buckets        []uint64
-}
-
-// BucketBounds returns the latency bucket upper bounds of RouteMetrics, in
-// seconds; the last bucket (+Inf) is implicit.
-func BucketBounds() []float64 { return slices.Clone(latencyBuckets[:]) }
-
-// Metrics returns a snapshot of the per-route, per-arm counters, sorted by
-// route then arm.
-func (r *Router) Metrics() []RouteMetrics {
-	var out []RouteMetrics
-	r.metrics.m.Range(func(k, v any) bool {
-		key, c := k.(routeArm), v.(*counters)
-		rm := RouteMetrics{
-			Route: key.route, Arm: key.arm,
-			Requests: c.requests.Load(), Errors: c.errors.Load(), ColdStart: c.coldStart.Load(),
-			Fallbacks: c.fallbacks.Load(), SourceFailures: c.sourceFailures.Load(),
-			LatencySeconds: time.Duration(c.latencyNanos.Load()).Seconds(),
-			Buckets:        make([]uint64, len(c.buckets)),
-		}
-		var cum uint64
-		for i := range c.buckets {
-			cum += c.buckets[i].Load()
-			rm.Buckets[i] = cum
-		}
-		out = append(out, rm)
-		return true
-	})
-	slices.SortFunc(out, func(a, b RouteMetrics) int { return cmp.Or(cmp.Compare(a.Route, b.Route), cmp.Compare(a.Arm, b.Arm)) })
-	return out
+	if st.sourceFailures > 0 {
+		s.sourceFailures.Add(float64(st.sourceFailures))
+	}
+	s.latency.Observe(d.Seconds())
 }

@@ -135,7 +135,7 @@ func TestFailingAndHangingSources(t *testing.T) {
 		router.Route{Name: "allbad", Sources: []router.Source{{Model: "broken"}, {Model: "hang", TimeoutMS: 30}},
 			Fallback: router.Chain{"missing", "pop2"}},
 	)
-	r := newRouter(t, tm.all, cfg)
+	r, reg := newRouterWithRegistry(t, tm.all, cfg)
 	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Second)
 	defer cancel()
 	start := time.Now()
@@ -156,23 +156,22 @@ func TestFailingAndHangingSources(t *testing.T) {
 	if got := ids(resp.Items); !slices.Equal(got, []string{"i20", "i19", "i18"}) || resp.Items[0].Sources[0] != "pop2" {
 		t.Errorf("Recommend(allbad) = %v from %v; want pop2's i20 i19 i18 (missing skipped)", got, resp.Items[0].Sources)
 	}
-	var mixed, allbad router.RouteMetrics
-	for _, m := range r.Metrics() {
-		switch m.Route {
-		case "mixed":
-			mixed = m
-		case "allbad":
-			allbad = m
+	for _, tt := range []struct {
+		metric, route string
+		want          float64
+	}{
+		{"recserve_recommend_requests_total", "mixed", 1},
+		{"recserve_recommend_source_failures_total", "mixed", 2},
+		{"recserve_recommend_fallbacks_total", "mixed", 0},
+		{"recserve_recommend_errors_total", "mixed", 0},
+		{"recserve_recommend_latency_seconds", "mixed", 1},
+		{"recserve_recommend_requests_total", "allbad", 1},
+		{"recserve_recommend_source_failures_total", "allbad", 2},
+		{"recserve_recommend_fallbacks_total", "allbad", 1},
+	} {
+		if got := sample(t, reg, tt.metric, "arm", "", "route", tt.route); got != tt.want {
+			t.Errorf("%s{route=%q} = %v; want %v", tt.metric, tt.route, got, tt.want)
 		}
-	}
-	if mixed.Requests != 1 || mixed.SourceFailures != 2 || mixed.Fallbacks != 0 || mixed.Errors != 0 {
-		t.Errorf("metrics of mixed = %+v; want 1 request, 2 source failures", mixed)
-	}
-	if allbad.Requests != 1 || allbad.SourceFailures != 2 || allbad.Fallbacks != 1 {
-		t.Errorf("metrics of allbad = %+v; want 1 request, 2 source failures, 1 fallback", allbad)
-	}
-	if n := len(mixed.Buckets); n != len(router.BucketBounds())+1 || mixed.Buckets[n-1] != 1 {
-		t.Errorf("latency buckets %v; want %d cumulative buckets ending at 1", mixed.Buckets, len(router.BucketBounds())+1)
 	}
 }
 

@@ -15,6 +15,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/recserve/recserve/dataset"
 	"github.com/recserve/recserve/models"
 	"github.com/recserve/recserve/serving/store"
@@ -114,6 +116,12 @@ type Options struct {
 	Store  Store
 	Config Config
 	Logger *slog.Logger
+	// Registerer receives the router's metrics (requests, errors, cold
+	// starts, fallbacks, dropped sources and latency per route and arm; calls,
+	// errors and latency per model version), so the process that owns the
+	// registry decides where they are exposed. nil still counts them but
+	// exposes them nowhere, as offline evaluation wants.
+	Registerer prometheus.Registerer
 }
 
 // Router answers requests. It is safe for concurrent use; SetConfig swaps the
@@ -141,6 +149,9 @@ func New(opts Options) (*Router, error) {
 		log = slog.New(slog.DiscardHandler)
 	}
 	r := &Router{models: opts.Models, store: opts.Store, log: log}
+	if err := r.metrics.register(opts.Registerer); err != nil {
+		return nil, err
+	}
 	r.tab.Store(t)
 	return r, nil
 }
