@@ -30,6 +30,7 @@ EVAL_REPO  := $(DEMO)/eval-repo
 DEMO_USERS ?= 5000
 DEMO_ITEMS ?= 2000
 DEMO_SEED  ?= 1
+EPOCHS     ?=
 
 # Python trainers run with Debian's interpreter and packages (PyPI is not
 # needed); `make pydeps` installs them when they are missing.
@@ -82,30 +83,17 @@ pydeps:
 	  { echo "installing $(PY_PACKAGES)"; $(SUDO) apt-get update -qq && \
 	    $(SUDO) apt-get install -y -qq --no-install-recommends $(PY_PACKAGES); }
 
-## train: (re)build the model repository REPO from the data set DATA: the
-## Go-native recommenders, the purchase-propensity scorers (features exported
-## by recctl, trained by the Python scripts, served natively) and the neural
-## recommenders (PyTorch, exported to ONNX, served by onnxruntime).
+## train: (re)build the model repository REPO from the data set DATA
+## (scripts/train.sh): the Go-native recommenders, the purchase-propensity
+## scorers (features exported by recctl, trained by the Python scripts, served
+## natively) and the neural recommenders (PyTorch, exported to ONNX, served by
+## onnxruntime with dynamic batching), each when the data set supports it;
+## the models it does not support are skipped with the reason (`recctl
+## datainfo`). EPOCHS caps the neural trainers' epochs (empty: their own).
 train: build pydeps
-	rm -rf $(REPO).tmp && mkdir -p $(REPO).tmp
-	bin/recctl train popularity --data $(DATA) --out $(REPO).tmp/popularity/1
-	bin/recctl train popularity --data $(DATA) --out $(REPO).tmp/trending/1 --param half_life_days=7 --param scope=category
-	bin/recctl train itemknn --data $(DATA) --out $(REPO).tmp/itemknn/1
-	bin/recctl train userknn --data $(DATA) --out $(REPO).tmp/userknn/1
-	bin/recctl train content --data $(DATA) --out $(REPO).tmp/content/1
-	bin/recctl features --data $(DATA) --out $(REPO).tmp/.features.csv
-	$(PYTHON) training/python/train_gbm.py --features $(REPO).tmp/.features.csv --out $(REPO).tmp/propensity/1
-	$(PYTHON) training/python/train_rf.py --trees 100 --features $(REPO).tmp/.features.csv --out $(REPO).tmp/propensity_rf/1
-	$(PYTHON) training/python/train_linear.py --features $(REPO).tmp/.features.csv --out $(REPO).tmp/propensity_lr/1
-	$(PYTHON) training/python/train_linear.py --model svm --features $(REPO).tmp/.features.csv --out $(REPO).tmp/propensity_svm/1
-	rm $(REPO).tmp/.features.csv
-	$(PYTHON) training/python/train_ae.py --data $(DATA) --out $(REPO).tmp/autoencoder/1
-	$(PYTHON) training/python/train_cnn.py --data $(DATA) --out $(REPO).tmp/cnn/1
-	$(PYTHON) training/python/train_rnn.py --data $(DATA) --out $(REPO).tmp/rnn/1
-	cp configs/routes.yaml $(REPO).tmp/routes.yaml
-	rm -rf $(REPO) && mv $(REPO).tmp $(REPO) && touch $(REPO)/.trained
+	DATA="$(DATA)" REPO="$(REPO)" PYTHON="$(PYTHON)" EPOCHS="$(EPOCHS)" scripts/train.sh
 
-$(DEMO)/repo/.trained: $(DEMO)/data/interactions.csv Makefile configs/routes.yaml
+$(DEMO)/repo/.trained: $(DEMO)/data/interactions.csv Makefile scripts/train.sh configs/routes.yaml
 	$(MAKE) train DATA=$(DEMO)/data REPO=$(DEMO)/repo
 
 ## eval: time-split the demo data, train on train/, evaluate on test/.
@@ -119,7 +107,7 @@ eval: build $(DEMO)/data/interactions.csv
 ## test: generated code up to date, vet, and every test with the race detector.
 test: proto-check pydeps
 	$(GO) vet ./...
-	$(GO) test -race -count=1 -timeout 45m ./...
+	$(GO) test -race -count=1 -timeout 20m ./...
 	$(PYTHON) -m unittest discover -s training/python -p 'test_*.py'
 
 lint: $(TOOLS)/staticcheck

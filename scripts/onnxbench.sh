@@ -4,7 +4,8 @@
 #      tensor, one Run, no input building, no gRPC), p50;
 #   2. the same model through the server (Recommend with "model", ghz, real
 #      users' histories) at concurrency 1, 8, 32 and 64, with dynamic batching
-#      off and on (a copy of the version with params.max_batch_size);
+#      off and on (copies of the version without and with
+#      params.max_batch_size);
 # and prints throughput, p50 and p99 per run, the batching speed-up at each
 # concurrency, and the server's overhead at concurrency 1 (end-to-end p50
 # minus raw Run p50; the end-to-end time includes ghz's own client work).
@@ -29,6 +30,11 @@ rm -rf "$OUT" && mkdir -p "$OUT/repo"
 cp -r "$REPO/$MODEL" "$OUT/repo/$MODEL"
 cp -r "$REPO/$MODEL" "$OUT/repo/${MODEL}_batched"
 cp -r "$REPO/popularity" "$OUT/repo/popularity"
+# The trainers write batching params (neural.py); the plain copy has them
+# removed (batching off), the batched copy gets this run's.
+for v in "$OUT/repo/$MODEL"/*/model.yaml "$OUT/repo/${MODEL}_batched"/*/model.yaml; do
+  sed -i '/^  max_batch_size:/d; /^  max_queue_delay_us:/d; /^  runners:/d' "$v"
+done
 for v in "$OUT/repo/${MODEL}_batched"/*/model.yaml; do
   sed -i "s/^params:\$/params:\n  max_batch_size: $MAX_BATCH\n  max_queue_delay_us: $QUEUE_DELAY_US\n  runners: 2/" "$v"
   grep -q "max_batch_size: $MAX_BATCH" "$v" || { echo "could not add batching params to $v" >&2; exit 1; }

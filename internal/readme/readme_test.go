@@ -1,7 +1,7 @@
 // Package readme tests that the README's examples work as written: it builds
-// the real binaries, prepares the demo data set and repository the way `make
-// run` does, starts recserve on a free port and runs every grpcurl line of the
-// README against it.
+// the real binaries, prepares a (smaller) demo data set and repository the
+// way `make run` does, starts recserve on a free port and runs every grpcurl
+// line of the README against it.
 package readme
 
 import (
@@ -112,6 +112,15 @@ func freeAddr(t *testing.T) string {
 	return l.Addr().String()
 }
 
+// The README test's demo: big enough for every id and category the examples
+// name, small enough to train quickly (the full demo is 5,000 users, 2,000
+// items and the neural trainers' own epochs).
+const (
+	demoUsers  = "1000"
+	demoItems  = "400"
+	demoEpochs = "2"
+)
+
 func TestREADMEExamples(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds binaries and the demo data set")
@@ -129,10 +138,12 @@ func TestREADMEExamples(t *testing.T) {
 		}
 	}
 	data, repo := filepath.Join(tmp, "data"), filepath.Join(tmp, "repo")
-	// The demo repository exactly as `make run` builds it.
+	// The demo repository the way `make run` builds it (make train, every
+	// model), on a smaller demo data set and with fewer neural epochs, so
+	// that the test takes a minute or two rather than the full demo's ten.
 	steps := [][]string{
-		{bin("recctl"), "datagen", "--out", data},
-		{"make", "-C", root, "--no-print-directory", "train", "DATA=" + data, "REPO=" + repo},
+		{bin("recctl"), "datagen", "--out", data, "--users", demoUsers, "--items", demoItems},
+		{"make", "-C", root, "--no-print-directory", "train", "DATA=" + data, "REPO=" + repo, "EPOCHS=" + demoEpochs},
 	}
 	for _, s := range steps {
 		if out, err := exec.Command(s[0], s[1:]...).CombinedOutput(); err != nil {

@@ -136,7 +136,8 @@ func BenchmarkTrainedConcurrent(b *testing.B) {
 		queries[u] = models.Query{History: h, K: 10}
 	}
 	for _, batched := range []bool{false, true} {
-		var batching map[string]any
+		// Off explicitly: trained versions carry batching params (neural.py).
+		batching := map[string]any{"max_batch_size": 0}
 		if batched {
 			batching = map[string]any{"max_batch_size": 32, "max_queue_delay_us": 2000, "runners": 1}
 		}

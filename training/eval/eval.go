@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"runtime"
+	"slices"
 	"sort"
 	"sync"
 
@@ -286,6 +287,13 @@ func Run(ctx context.Context, o Options) (Report, error) {
 	}
 	if o.Routes {
 		for _, r := range cfg.Routes {
+			// As the server does, the router drops a source it cannot
+			// acquire and the route answers from the rest; say so.
+			for _, m := range routeModels(r) {
+				if _, err := repo.Get(m); err != nil {
+					rep.Skipped[fmt.Sprintf("%s (in route %s)", m, r.Name)] = fmt.Sprintf("%v: the route was evaluated without it", err)
+				}
+			}
 			res, err := Evaluate(ctx, rt, router.Request{Route: r.Name}, cases, o.K, catalog, o.Workers)
 			if err != nil {
 				return Report{}, fmt.Errorf("route %s: %w", r.Name, err)
@@ -297,4 +305,25 @@ func Run(ctx context.Context, o Options) (Report, error) {
 		rep.Skipped = nil
 	}
 	return rep, nil
+}
+
+// routeModels lists the models route r names: its sources, its reranker and
+// its fallback chain, each once.
+func routeModels(r router.Route) []string {
+	var out []string
+	add := func(m string) {
+		if m != "" && !slices.Contains(out, m) {
+			out = append(out, m)
+		}
+	}
+	for _, s := range r.Sources {
+		add(s.Model)
+	}
+	if r.Rerank != nil {
+		add(r.Rerank.Model)
+	}
+	for _, m := range r.Fallback {
+		add(m)
+	}
+	return out
 }

@@ -35,7 +35,9 @@ Inputs, exactly as the Go side must build them from a user's history:
 Outputs: float32 [B, N] logits, column j = vocabulary line j; higher is better.
 
 Version directory (written atomically, see propensity.write_version):
-  model.onnx, items.txt, model.yaml, parity.json ({"inputs": [...],
+  model.onnx, items.txt, model.yaml (params: the input rule's keys, and
+  dynamic batching: max_batch_size and max_queue_delay_us from
+  --max-batch-size and --max-queue-delay-us), parity.json ({"inputs": [...],
   "outputs": [...]}: a batch of real users' inputs and PyTorch's outputs for
   them), parity_users.json (the user id of each parity row, null for the
   synthetic empty rows).
@@ -79,6 +81,15 @@ EVENTS = ("view", "cart", "purchase", "rating")
 DEFAULT_WEIGHTS = {"view": 1.0, "cart": 3.0, "purchase": 5.0, "rating": 1.0}
 OPSET = 13
 PARITY_USERS = 12
+# Dynamic batching written to model.yaml (params.max_batch_size,
+# params.max_queue_delay_us; models/onnx): the server runs up to
+# MAX_BATCH_SIZE concurrent requests' rows in one onnxruntime Run. Measured
+# on the demo through gRPC (ghz, concurrency 50; docs/PERFORMANCE.md).
+DEFAULT_MAX_BATCH_SIZE = 32
+DEFAULT_MAX_QUEUE_DELAY_US = 500
+# The bounds the Go onnx kind accepts (models/onnx/signature.go).
+MAX_BATCH_SIZE_LIMIT = 1 << 16
+MAX_QUEUE_DELAY_US_LIMIT = 10_000_000
 
 
 # ---------------------------------------------------------------- data
@@ -510,6 +521,13 @@ def add_common_args(p, max_len=None):
                    help="also report metrics on this test half (from the same `recctl split` as --data)")
     p.add_argument("--force", action="store_true",
                    help="replace VERSION_DIR if it exists and is not empty")
+    p.add_argument("--max-batch-size", type=int, default=DEFAULT_MAX_BATCH_SIZE,
+                   help="model.yaml params.max_batch_size: the server runs up to this many concurrent "
+                        "requests' rows in one onnxruntime Run (dynamic batching); 0 or 1: off, no "
+                        "batching keys written")
+    p.add_argument("--max-queue-delay-us", type=int, default=DEFAULT_MAX_QUEUE_DELAY_US,
+                   help="model.yaml params.max_queue_delay_us: how long a request may wait for a batch "
+                        "to fill (with batching on)")
     if max_len is not None:
         p.add_argument("--max-len", type=int, default=max_len,
                        help="sequence length L of the model input (the last L items)")
@@ -533,6 +551,12 @@ def check_common_args(args):
         raise TrainError("--threads %d: want at least 1" % args.threads)
     if getattr(args, "max_len", 1) < 1:
         raise TrainError("--max-len %d: want at least 1" % args.max_len)
+    if not 0 <= args.max_batch_size <= MAX_BATCH_SIZE_LIMIT:
+        raise TrainError("--max-batch-size %d: want 0 to %d (0 or 1: no batching)"
+                         % (args.max_batch_size, MAX_BATCH_SIZE_LIMIT))
+    if not 0 <= args.max_queue_delay_us <= MAX_QUEUE_DELAY_US_LIMIT:
+        raise TrainError("--max-queue-delay-us %d: want 0 to %d"
+                         % (args.max_queue_delay_us, MAX_QUEUE_DELAY_US_LIMIT))
     propensity.check_out_dir(args.out, args.force)
     if args.test and os.path.abspath(args.test) == os.path.abspath(args.data):
         raise TrainError("--test %s: the same directory as --data" % args.test)
@@ -545,15 +569,26 @@ run = propensity.run
 # ---------------------------------------------------------------- sequence models
 
 
+def batching_params(args):
+    """The dynamic-batching keys of model.yaml params: max_batch_size and
+    max_queue_delay_us when --max-batch-size turns batching on (> 1), none
+    otherwise (the server then runs every request on its own)."""
+    if args.max_batch_size <= 1:
+        return {}
+    return {"max_batch_size": int(args.max_batch_size), "max_queue_delay_us": int(args.max_queue_delay_us)}
+
+
 def sequence_params(args, events):
     """The model.yaml params of a sequence model: exactly the keys the Go onnx
     kind reads (it rejects unknown keys, so a typo cannot silently change how
     inputs are built). The rule in words goes to metadata (SEQUENCE_RULES)."""
-    return {
+    params = {
         "max_len": int(args.max_len),
         "events": ",".join(events),
         "dedupe_consecutive": not args.no_dedupe,
     }
+    params.update(batching_params(args))
+    return params
 
 
 SEQUENCE_RULES = ("history in time order (ties: file order), then session items; keep params.events; "

@@ -7,7 +7,7 @@ Run: /usr/bin/python3 -m unittest discover -s training/python -p 'test_*.py'
 Each trainer runs as a subprocess for one epoch on a small synthetic dataset
 directory (users walking successor chains of items, with carts, purchases
 and ratings) written by the test; the version directory is then checked:
-model.yaml keys and values, items.txt, the ONNX graph (onnx.checker, tensor
+model.yaml keys and values (dynamic batching included), items.txt, the ONNX graph (onnx.checker, tensor
 names, element types, the dynamic batch axis and fixed dims), parity.json
 (shape, and that its inputs are exactly what the documented input rule
 builds from the users named in parity_users.json).
@@ -192,6 +192,13 @@ class TrainersTest(unittest.TestCase):
         self.assertEqual(len(users), len(par["inputs"]))
         return spec, vocab, par, users
 
+    def check_batching(self, params):
+        """The trainers' default dynamic batching is in model.yaml params."""
+        import neural
+        self.assertEqual(params["max_batch_size"], neural.DEFAULT_MAX_BATCH_SIZE)
+        self.assertEqual(params["max_queue_delay_us"], neural.DEFAULT_MAX_QUEUE_DELAY_US)
+        self.assertEqual(neural.DEFAULT_MAX_BATCH_SIZE, 32)
+
     def history(self, user, events):
         """The user's rows in time order (ties: file order), filtered to events."""
         rows = [(r[4], n, r) for n, r in enumerate(self.rows) if r[0] == user and r[2] in events]
@@ -207,6 +214,7 @@ class TrainersTest(unittest.TestCase):
         self.assertEqual(p["max_len"], signature_len)
         self.assertEqual(p["events"], "view,cart,purchase")
         self.assertIs(p["dedupe_consecutive"], True)
+        self.check_batching(p)
         self.check_onnx(os.path.join(out, "model.onnx"), "items", 7, signature_len, len(vocab))
         # The parity inputs are what the documented rule builds from the history.
         for row, user in zip(par["inputs"], users):
@@ -238,7 +246,9 @@ class TrainersTest(unittest.TestCase):
         self.assertEqual(r.returncode, 0, r.stderr)
         spec, vocab, par, users = self.check_version(out, "train_ae.py", "user_vector", "history")
         self.assertEqual(spec["params"]["weights"], "view:1,cart:3,purchase:5,rating:1")
-        self.assertEqual(set(spec["params"]), {"weights"})  # only what the Go onnx kind reads
+        # Only what the Go onnx kind reads: the input rule and dynamic batching.
+        self.assertEqual(set(spec["params"]), {"weights", "max_batch_size", "max_queue_delay_us"})
+        self.check_batching(spec["params"])
         self.assertIn("input_rules", spec["metadata"])
         self.check_onnx(os.path.join(out, "model.onnx"), "history", 1, len(vocab), len(vocab))
         self.assertGreaterEqual(users.count(None), 1)
@@ -249,6 +259,33 @@ class TrainersTest(unittest.TestCase):
                     w = float(r[3]) if r[2] == "rating" else WEIGHTS[r[2]]
                     want[vocab.index(r[1])] += w
             self.assertEqual(row, want, user)
+
+    def test_batching_flags(self):
+        """--max-batch-size and --max-queue-delay-us set the model.yaml keys;
+        0 or 1 leaves batching off (no keys); out-of-range values are refused."""
+        cases = [
+            (["--max-batch-size", "8", "--max-queue-delay-us", "0"], {"max_batch_size": 8, "max_queue_delay_us": 0}),
+            (["--max-batch-size", "64", "--max-queue-delay-us", "2000"],
+             {"max_batch_size": 64, "max_queue_delay_us": 2000}),
+            (["--max-batch-size", "1"], {}),
+            (["--max-batch-size", "0"], {}),
+        ]
+        for n, (flags, want) in enumerate(cases):
+            out = os.path.join(self.tmp, "cnn-batching-%d" % n)
+            r = run_trainer("train_cnn.py", "--data", self.data, "--out", out, "--epochs", "1", *flags)
+            self.assertEqual(r.returncode, 0, (flags, r.stderr))
+            with open(os.path.join(out, "model.yaml")) as f:
+                params = yaml.safe_load(f)["params"]
+            got = {k: params[k] for k in ("max_batch_size", "max_queue_delay_us") if k in params}
+            self.assertEqual(got, want, flags)
+        for flags, msg in ((["--max-batch-size", "-1"], "--max-batch-size -1"),
+                           (["--max-batch-size", "70000"], "--max-batch-size 70000"),
+                           (["--max-queue-delay-us", "-5"], "--max-queue-delay-us -5")):
+            out = os.path.join(self.tmp, "batching-err")
+            r = run_trainer("train_rnn.py", "--data", self.data, "--out", out, *flags)
+            self.assertEqual(r.returncode, 2, (flags, r.stderr))
+            self.assertIn(msg, r.stderr)
+            self.assertFalse(os.path.exists(out))
 
     def test_errors(self):
         missing = os.path.join(self.tmp, "nope")

@@ -21,7 +21,7 @@ Usage:
   /usr/bin/python3 training/python/train_ae.py --data DATASET_DIR --out VERSION_DIR \\
       [--epochs 150] [--patience 15] [--seed 7] [--hidden 600] [--dropout 0.5] \\
       [--input binary] [--vae] [--weight-decay 0] [--batch-size 256] [--lr 1e-3] [--valid-users 0.2] \\
-      [--valid-holdout 0.2] [--test TEST_DIR] [--force]
+      [--valid-holdout 0.2] [--max-batch-size 32] [--max-queue-delay-us 500] [--test TEST_DIR] [--force]
 """
 import os
 import sys
@@ -231,7 +231,7 @@ def main():
             "signature": "user_vector",
             "inputs": ["history"],
             "outputs": ["scores"],
-            "params": {"weights": neural.weights_param()},
+            "params": dict({"weights": neural.weights_param()}, **neural.batching_params(args)),
             "metadata": neural.metadata(TRAINER, inter, metrics, hyper),
         }
         # How to build the input, in words: params holds only what the Go

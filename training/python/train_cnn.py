@@ -18,7 +18,8 @@ Usage:
   /usr/bin/python3 training/python/train_cnn.py --data DATASET_DIR --out VERSION_DIR \\
       [--epochs 10] [--patience 2] [--seed 7] [--max-len 5] [--events auto] [--no-dedupe] \\
       [--dim 64] [--horizontal 16] [--vertical 4] [--dropout 0.3] [--batch-size 512] \\
-      [--lr 2e-3] [--targets 1] [--test TEST_DIR] [--force]
+      [--lr 2e-3] [--targets 1] [--max-batch-size 32] [--max-queue-delay-us 500] \\
+      [--test TEST_DIR] [--force]
 """
 import os
 import sys

@@ -14,7 +14,7 @@ Usage:
   /usr/bin/python3 training/python/train_rnn.py --data DATASET_DIR --out VERSION_DIR \\
       [--epochs 10] [--patience 2] [--seed 7] [--max-len 50] [--events auto] [--no-dedupe] \\
       [--dim 64] [--hidden 128] [--dropout 0.2] [--batch-size 128] [--lr 5e-3] \\
-      [--test TEST_DIR] [--force]
+      [--max-batch-size 32] [--max-queue-delay-us 500] [--test TEST_DIR] [--force]
 """
 import os
 import sys
