@@ -112,3 +112,54 @@ func TestIndexHeap(t *testing.T) {
 		t.Errorf("bounded heap kept %v; want %v", kept, want)
 	}
 }
+
+// BenchmarkHeap measures the two ways models use the index heap, by size:
+// "bounded" keeps the best k of n float32 scores in a bounded heap (onnx's
+// candidate heap; most items are rejected by one comparison), "pop" builds a
+// heap over all n in O(n) and pops the best k in rank order (itemknn,
+// userknn, onnx's fallback). Ties break by rank. Neither allocates.
+func BenchmarkHeap(b *testing.B) {
+	for _, n := range []int{1000, 100000} {
+		r := rand.New(rand.NewPCG(1, 2))
+		score := make([]float32, n)
+		rank := make([]int32, n)
+		for i := range score {
+			score[i] = float32(r.IntN(n / 4)) // ties
+			rank[i] = int32(i)
+		}
+		r.Shuffle(n, func(i, j int) { rank[i], rank[j] = rank[j], rank[i] })
+		buf := make([]int32, 0, n)
+		for _, k := range []int{10, 1000} {
+			b.Run(fmt.Sprintf("bounded/n=%d/k=%d", n, k), func(b *testing.B) {
+				b.ReportAllocs()
+				for b.Loop() {
+					h := IndexHeap[float32]{Idx: buf[:0], Score: score, Rank: rank}
+					for i := range int32(n) {
+						if len(h.Idx) < k {
+							h.Idx = append(h.Idx, i)
+							if len(h.Idx) == k {
+								h.InitMin()
+							}
+						} else if h.Better(i, h.Idx[0]) {
+							h.ReplaceMin(i)
+						}
+					}
+				}
+			})
+			b.Run(fmt.Sprintf("pop/n=%d/k=%d", n, k), func(b *testing.B) {
+				b.ReportAllocs()
+				for b.Loop() {
+					idx := buf[:n]
+					for i := range idx {
+						idx[i] = int32(i)
+					}
+					h := IndexHeap[float32]{Idx: idx, Score: score, Rank: rank}
+					h.Init()
+					for range k {
+						h.Pop()
+					}
+				}
+			})
+		}
+	}
+}
