@@ -82,37 +82,6 @@ func BenchmarkCollector(b *testing.B) {
 	}
 }
 
-func TestIndexHeap(t *testing.T) {
-	score := []float32{0.5, 2, 2, -1, 7, 0.5}
-	rank := []int32{5, 1, 0, 2, 3, 4} // ties: lower rank first
-	h := IndexHeap[float32]{Idx: []int32{0, 1, 2, 3, 4, 5}, Score: score, Rank: rank}
-	h.Init()
-	var got []int32
-	for {
-		i, ok := h.Pop()
-		if !ok {
-			break
-		}
-		got = append(got, i)
-	}
-	if want := []int32{4, 2, 1, 5, 0, 3}; !slices.Equal(got, want) {
-		t.Errorf("pop order %v; want %v", got, want)
-	}
-	// A bounded min-heap of 3 keeps the 3 best of all six.
-	m := IndexHeap[float32]{Idx: []int32{0, 1, 3}, Score: score, Rank: rank}
-	m.InitMin()
-	for _, i := range []int32{2, 4, 5} {
-		if m.Better(i, m.Idx[0]) {
-			m.ReplaceMin(i)
-		}
-	}
-	kept := slices.Clone(m.Idx)
-	slices.Sort(kept)
-	if want := []int32{1, 2, 4}; !slices.Equal(kept, want) {
-		t.Errorf("bounded heap kept %v; want %v", kept, want)
-	}
-}
-
 // BenchmarkHeap measures the generic heap in the two ways models use it, by
 // size: "bounded" keeps the best k of n float32 scores (onnx's candidate
 // heap, the neighbour lists; most entries are turned down by one comparison
