@@ -28,8 +28,10 @@ type scratch struct {
 	score   []float64 // candidate scores; 0 outside touched
 	hw      []float64 // history weights; 0 outside hist
 	flag    []uint8
-	touched []int32 // candidates, in first-touch order (reordered by select)
+	touched []int32 // candidates, in first-touch order
 	hist    []int32 // distinct history items, in first-seen order
+	// heap holds Recommend's heap of the candidates (item index as Value).
+	heap []topk.Entry[float64, int32, int32]
 }
 
 func newScratch(n int) *scratch {
@@ -117,16 +119,20 @@ func (m *Model) Recommend(ctx context.Context, q models.Query) ([]models.Scored,
 	}
 	// A max-heap over the candidates, built in O(n) and popped in rank order:
 	// only the candidates examined before K are accepted pay for Allow.
-	h := topk.IndexHeap[float64]{Idx: s.touched, Score: s.score, Rank: m.rank}
-	h.Init()
+	es := s.heap[:0]
+	for _, i := range s.touched {
+		es = append(es, topk.Entry[float64, int32, int32]{Score: s.score[i], Tie: m.rank[i], Value: i})
+	}
+	s.heap = es
+	h := topk.BestFirst(es)
 	out := make([]models.Scored, 0, min(q.K, len(s.touched)))
 	for len(out) < q.K {
-		i, ok := h.Pop()
-		if !ok || s.score[i] <= 0 {
+		e, ok := h.Pop()
+		if !ok || e.Score <= 0 {
 			break
 		}
-		if id := m.items.ID(i); q.Allowed(id) {
-			out = append(out, models.Scored{ItemID: id, Score: s.score[i]})
+		if id := m.items.ID(e.Value); q.Allowed(id) {
+			out = append(out, models.Scored{ItemID: id, Score: e.Score})
 		}
 	}
 	return out, nil

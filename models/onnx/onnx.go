@@ -280,7 +280,7 @@ func (m *Ranker) Recommend(ctx context.Context, q models.Query) ([]models.Scored
 func (m *Ranker) top(scores []float32, q *models.Query) []models.Scored {
 	want := min(q.K, len(scores))
 	c := min(q.K+q.K/2+8, len(scores))
-	cand := topk.IndexHeap[float32]{Idx: make([]int32, 0, c), Score: scores, Rank: m.rank}
+	cand := topk.Bounded(c, make([]topk.Entry[float32, int32, int32], 0, c))
 	// floor is the score of the worst candidate once the heap is full: an
 	// item scoring below it is rejected by one float comparison.
 	floor := float32(math.Inf(-1))
@@ -289,39 +289,24 @@ func (m *Ranker) top(scores []float32, q *models.Query) []models.Scored {
 			continue
 		}
 		j := int32(i)
-		if len(cand.Idx) < c {
-			cand.Idx = append(cand.Idx, j)
-			if len(cand.Idx) == c {
-				cand.InitMin()
-				floor = scores[cand.Idx[0]]
+		if e := (topk.Entry[float32, int32, int32]{Score: s, Tie: m.rank[j], Value: j}); cand.Admits(e) {
+			cand.Push(e)
+			if cand.Full() {
+				floor = cand.Top().Score
 			}
-			continue
-		}
-		if cand.Better(j, cand.Idx[0]) {
-			cand.ReplaceMin(j)
-			floor = scores[cand.Idx[0]]
 		}
 	}
-	// Best first: sort the candidates by the heap's order.
-	slices.SortFunc(cand.Idx, func(a, b int32) int {
-		if cand.Better(a, b) {
-			return -1
-		}
-		if cand.Better(b, a) {
-			return 1
-		}
-		return 0
-	})
+	best := cand.Sorted() // the candidates, best first
 	out := make([]models.Scored, 0, want)
-	for _, i := range cand.Idx {
-		if id := m.items.ID(i); q.Allowed(id) {
-			out = append(out, models.Scored{ItemID: id, Score: float64(scores[i])})
+	for _, e := range best {
+		if id := m.items.ID(e.Value); q.Allowed(id) {
+			out = append(out, models.Scored{ItemID: id, Score: float64(e.Score)})
 			if len(out) == want {
 				return out
 			}
 		}
 	}
-	if len(cand.Idx) < c || c == len(scores) {
+	if len(best) < c || c == len(scores) {
 		return out // every item was a candidate
 	}
 	return m.topAll(scores, q)
@@ -330,22 +315,21 @@ func (m *Ranker) top(scores []float32, q *models.Query) []models.Scored {
 // topAll is top over every item: a max-heap built in O(N) and popped in
 // rank order until K allowed items are found.
 func (m *Ranker) topAll(scores []float32, q *models.Query) []models.Scored {
-	idx := make([]int32, 0, len(scores))
+	es := make([]topk.Entry[float32, int32, int32], 0, len(scores))
 	for i, s := range scores {
 		if !math.IsNaN(float64(s)) {
-			idx = append(idx, int32(i))
+			es = append(es, topk.Entry[float32, int32, int32]{Score: s, Tie: m.rank[i], Value: int32(i)})
 		}
 	}
-	h := topk.IndexHeap[float32]{Idx: idx, Score: scores, Rank: m.rank}
-	h.Init()
-	out := make([]models.Scored, 0, min(q.K, len(idx)))
+	h := topk.BestFirst(es)
+	out := make([]models.Scored, 0, min(q.K, len(es)))
 	for len(out) < q.K {
-		i, ok := h.Pop()
+		e, ok := h.Pop()
 		if !ok {
 			break
 		}
-		if id := m.items.ID(i); q.Allowed(id) {
-			out = append(out, models.Scored{ItemID: id, Score: float64(scores[i])})
+		if id := m.items.ID(e.Value); q.Allowed(id) {
+			out = append(out, models.Scored{ItemID: id, Score: float64(e.Score)})
 		}
 	}
 	return out

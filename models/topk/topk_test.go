@@ -82,33 +82,49 @@ func BenchmarkCollector(b *testing.B) {
 	}
 }
 
-func TestIndexHeap(t *testing.T) {
-	score := []float32{0.5, 2, 2, -1, 7, 0.5}
-	rank := []int32{5, 1, 0, 2, 3, 4} // ties: lower rank first
-	h := IndexHeap[float32]{Idx: []int32{0, 1, 2, 3, 4, 5}, Score: score, Rank: rank}
-	h.Init()
-	var got []int32
-	for {
-		i, ok := h.Pop()
-		if !ok {
-			break
+// BenchmarkHeap measures the generic heap in the two ways models use it, by
+// size: "bounded" keeps the best k of n float32 scores (onnx's candidate
+// heap, the neighbour lists; most entries are turned down by one comparison
+// with the top), "pop" builds a best-first heap over all n in O(n) and pops
+// the best k (itemknn, userknn, onnx's fallback). Ties break by a shuffled
+// rank, as the models' do. Neither allocates.
+func BenchmarkHeap(b *testing.B) {
+	type entry = Entry[float32, int32, int32]
+	for _, n := range []int{1000, 100000} {
+		r := rand.New(rand.NewPCG(1, 2))
+		score := make([]float32, n)
+		rank := make([]int32, n)
+		for i := range score {
+			score[i] = float32(r.IntN(n / 4)) // ties
+			rank[i] = int32(i)
 		}
-		got = append(got, i)
-	}
-	if want := []int32{4, 2, 1, 5, 0, 3}; !slices.Equal(got, want) {
-		t.Errorf("pop order %v; want %v", got, want)
-	}
-	// A bounded min-heap of 3 keeps the 3 best of all six.
-	m := IndexHeap[float32]{Idx: []int32{0, 1, 3}, Score: score, Rank: rank}
-	m.InitMin()
-	for _, i := range []int32{2, 4, 5} {
-		if m.Better(i, m.Idx[0]) {
-			m.ReplaceMin(i)
+		r.Shuffle(n, func(i, j int) { rank[i], rank[j] = rank[j], rank[i] })
+		buf := make([]entry, 0, n)
+		for _, k := range []int{10, 1000} {
+			b.Run(fmt.Sprintf("bounded/n=%d/k=%d", n, k), func(b *testing.B) {
+				b.ReportAllocs()
+				for b.Loop() {
+					h := Bounded(k, buf)
+					for i := range int32(n) {
+						if e := (entry{Score: score[i], Tie: rank[i], Value: i}); h.Admits(e) {
+							h.Push(e)
+						}
+					}
+				}
+			})
+			b.Run(fmt.Sprintf("pop/n=%d/k=%d", n, k), func(b *testing.B) {
+				b.ReportAllocs()
+				for b.Loop() {
+					es := buf[:n]
+					for i := range es {
+						es[i] = entry{Score: score[i], Tie: rank[i], Value: int32(i)}
+					}
+					h := BestFirst(es)
+					for range k {
+						h.Pop()
+					}
+				}
+			})
 		}
-	}
-	kept := slices.Clone(m.Idx)
-	slices.Sort(kept)
-	if want := []int32{1, 2, 4}; !slices.Equal(kept, want) {
-		t.Errorf("bounded heap kept %v; want %v", kept, want)
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 
 	"github.com/recserve/recserve/models"
+	"github.com/recserve/recserve/models/topk"
 )
 
 // neighbors finds the query's neighbours and its user's mean value. A known
@@ -96,25 +97,26 @@ func (m *Model) Recommend(ctx context.Context, q models.Query) ([]models.Scored,
 	for _, n := range nb {
 		total += float64(max(n.Similarity, -n.Similarity))
 	}
-	h := candHeap(s.heap[:0])
+	// A best-first heap over the candidates (the item's rank in id order
+	// breaks ties), built in O(n) and popped until K are allowed.
+	es := s.heap[:0]
 	for _, i := range s.cands {
-		h = append(h, candidate{score: m.rankScore(s, i, mean, total), item: i, rank: m.rank[i]})
+		es = append(es, topk.Entry[float64, int32, int32]{Score: m.rankScore(s, i, mean, total), Tie: m.rank[i], Value: i})
 	}
-	h.init()
+	s.heap = es[:0]
+	h := topk.BestFirst(es)
 	var out []models.Scored
-	for len(h) > 0 && len(out) < q.K {
-		var c candidate
-		c, h = h.pop()
-		id := m.items.ID(c.item)
+	for h.Len() > 0 && len(out) < q.K {
+		c, _ := h.Pop()
+		id := m.items.ID(c.Value)
 		if !q.Allowed(id) {
 			continue
 		}
 		if out == nil {
-			out = make([]models.Scored, 0, min(q.K, len(h)+1))
+			out = make([]models.Scored, 0, min(q.K, h.Len()+1))
 		}
-		out = append(out, models.Scored{ItemID: id, Score: c.score})
+		out = append(out, models.Scored{ItemID: id, Score: c.Score})
 	}
-	s.heap = h[:0]
 	return out, nil
 }
 
@@ -138,56 +140,4 @@ func (m *Model) Score(ctx context.Context, q models.Query, itemIDs []string) ([]
 		}
 	}
 	return out, nil
-}
-
-// candidate is an item with its ranking score; rank is the item's position
-// in id order, the tie-break.
-type candidate struct {
-	score float64
-	item  int32
-	rank  int32
-}
-
-// candHeap is a max-heap: the best candidate (higher score, then smaller id)
-// at index 0.
-type candHeap []candidate
-
-func (a candidate) before(b candidate) bool {
-	if a.score != b.score {
-		return a.score > b.score
-	}
-	return a.rank < b.rank
-}
-
-func (h candHeap) init() {
-	for i := len(h)/2 - 1; i >= 0; i-- {
-		h.down(i)
-	}
-}
-
-func (h candHeap) pop() (candidate, candHeap) {
-	c := h[0]
-	last := len(h) - 1
-	h[0] = h[last]
-	h = h[:last]
-	h.down(0)
-	return c, h
-}
-
-func (h candHeap) down(i int) {
-	n := len(h)
-	for {
-		b := i
-		if l := 2*i + 1; l < n && h[l].before(h[b]) {
-			b = l
-		}
-		if r := 2*i + 2; r < n && h[r].before(h[b]) {
-			b = r
-		}
-		if b == i {
-			return
-		}
-		h[i], h[b] = h[b], h[i]
-		i = b
-	}
 }

@@ -6,6 +6,7 @@ import (
 
 	"github.com/recserve/recserve/dataset"
 	"github.com/recserve/recserve/models"
+	"github.com/recserve/recserve/models/topk"
 	"github.com/recserve/recserve/models/vocab"
 )
 
@@ -144,10 +145,14 @@ type scratch struct {
 	acc     []pairStats // per user of a block, allocated on first search
 	touched []int32     // users with acc entries
 	cursor  []int32     // per query item: inverted-list position
-	nb      []Neighbor  // neighbour heap, then the sorted neighbours
+	nb      []Neighbor  // the sorted neighbours
 	pred    []itemAcc   // per item: the prediction's sums
 	cands   []int32     // items with pred.den > 0
-	heap    []candidate
+	// nbHeap is the search's neighbour heap (the user index as Tie); heap
+	// is Recommend's candidate heap (the item's rank as Tie, the item as
+	// Value).
+	nbHeap []topk.Entry[float32, int32, struct{}]
+	heap   []topk.Entry[float64, int32, int32]
 }
 
 // itemAcc holds one candidate item's prediction sums over the neighbours v
@@ -184,14 +189,14 @@ func (m *Model) NeighborsOf(u int32) []Neighbor {
 // through the inverted index. The result lives in s.nb.
 func (m *Model) search(s *scratch, qi []int32, qv []float32, self int32) []Neighbor {
 	h := m.searchScatter(s, qi, qv, self)
-	slices.SortFunc(h, func(a, b Neighbor) int {
-		if better(a, b) {
-			return -1
-		}
-		return 1 // no two neighbours are equal: user indices differ
-	})
-	s.nb = h
-	return h
+	best := h.Sorted()
+	s.nbHeap = best[:0]
+	nb := s.nb[:0]
+	for _, e := range best {
+		nb = append(nb, Neighbor{User: e.Tie, Similarity: e.Score})
+	}
+	s.nb = nb
+	return nb
 }
 
 // userBlock is how many users a search accumulates at a time: a block's
@@ -205,7 +210,7 @@ const userBlock = 4096
 // are sorted by user, so each list is scanned once, a cursor per query item
 // moving from block to block), which keeps the randomly accessed
 // accumulators cache-resident however many users the model has.
-func (m *Model) searchScatter(s *scratch, qi []int32, qv []float32, self int32) nbHeap {
+func (m *Model) searchScatter(s *scratch, qi []int32, qv []float32, self int32) topk.Heap[float32, int32, struct{}] {
 	nu := int32(len(m.users))
 	if s.acc == nil {
 		s.acc = make([]pairStats, min(nu, userBlock))
@@ -219,8 +224,7 @@ func (m *Model) searchScatter(s *scratch, qi []int32, qv []float32, self int32) 
 	}
 	qnorm = math.Sqrt(qnorm)
 	cosine := m.opts.Similarity == Cosine
-	h := nbHeap(s.nb[:0])
-	k := m.opts.Neighbors
+	h := topk.Bounded(m.opts.Neighbors, s.nbHeap)
 	// With significance weighting a pair's Pearson similarity is at most
 	// min(n, γ)/γ (|r| ≤ 1): once the neighbourhood is full, pairs whose
 	// bound is below its worst member are skipped without computing r. The
@@ -273,9 +277,11 @@ func (m *Model) searchScatter(s *scratch, qi []int32, qv []float32, self int32) 
 		}
 		for _, v := range touched {
 			a := &acc[v-lo]
-			if v != self && !(bounded && len(h) == k && float32(min(float64(a.n), gamma)/gamma) < h[0].Similarity) {
+			if v != self && !(bounded && h.Full() && float32(min(float64(a.n), gamma)/gamma) < h.Top().Score) {
 				if sim := m.opts.similarity(a, qnorm, m.norms[v]); sim > 0 {
-					h = h.push(Neighbor{User: v, Similarity: sim}, k)
+					if e := (topk.Entry[float32, int32, struct{}]{Score: sim, Tie: v}); h.Admits(e) {
+						h.Push(e)
+					}
 				}
 			}
 			*a = pairStats{}
@@ -295,40 +301,4 @@ func (a *pairStats) add(x, y float64) {
 	a.sxx += x * x
 	a.syy += y * y
 	a.sxy += x * y
-}
-
-// nbHeap keeps the best k neighbours pushed, the worst at index 0.
-type nbHeap []Neighbor
-
-func (h nbHeap) push(n Neighbor, k int) nbHeap {
-	if len(h) < k {
-		h = append(h, n)
-		for i := len(h) - 1; i > 0; {
-			p := (i - 1) / 2
-			if !better(h[p], h[i]) {
-				break
-			}
-			h[p], h[i] = h[i], h[p]
-			i = p
-		}
-		return h
-	}
-	if !better(n, h[0]) {
-		return h
-	}
-	h[0] = n
-	for i := 0; ; {
-		w := i
-		if l := 2*i + 1; l < len(h) && better(h[w], h[l]) {
-			w = l
-		}
-		if r := 2*i + 2; r < len(h) && better(h[w], h[r]) {
-			w = r
-		}
-		if w == i {
-			return h
-		}
-		h[i], h[w] = h[w], h[i]
-		i = w
-	}
 }

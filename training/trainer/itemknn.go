@@ -16,6 +16,7 @@ import (
 	"github.com/recserve/recserve/dataset"
 	"github.com/recserve/recserve/models"
 	"github.com/recserve/recserve/models/itemknn"
+	"github.com/recserve/recserve/models/topk"
 	"github.com/recserve/recserve/models/vocab"
 )
 
@@ -469,7 +470,7 @@ type pairAccumulator struct {
 	// touched has capacity n+1: every item can be touched once, and the
 	// branch-free append in item writes one slot past the last touch.
 	touched []int32
-	top     []itemknn.Neighbor // bounded min-heap of the best M, worst at the root
+	top     []topk.Entry[float32, int32, struct{}] // item's heap of the best M (Tie: neighbour index)
 	m       int
 }
 
@@ -497,7 +498,7 @@ func (a *pairAccumulator) item(g *cooccurrence, i int32) []itemknn.Neighbor {
 			e.dot += xi * vals[k]
 		}
 	}
-	a.top = a.top[:0]
+	top := topk.Bounded(a.m, a.top)
 	minCommon := int32(max(g.o.MinCommon, 1))
 	shrink := g.o.Shrinkage
 	for _, j := range touched[:nt] {
@@ -514,17 +515,21 @@ func (a *pairAccumulator) item(g *cooccurrence, i int32) []itemknn.Neighbor {
 		if !(s32 > 0) || math.IsInf(float64(s32), 0) {
 			continue
 		}
-		nb := itemknn.Neighbor{Index: j, Sim: s32}
-		if len(a.top) == a.m && !worse(a.top[0], nb) {
-			continue
+		if e := (topk.Entry[float32, int32, struct{}]{Score: s32, Tie: j}); top.Admits(e) {
+			top.Push(e)
 		}
-		a.top = pushBounded(a.top, nb, a.m)
 	}
-	if len(a.top) == 0 {
+	// Best first is artifact order: descending similarity, ties by
+	// ascending index (itemknn.SortNeighbors).
+	best := top.Sorted()
+	a.top = best[:0]
+	if len(best) == 0 {
 		return nil
 	}
-	out := slices.Clone(a.top)
-	itemknn.SortNeighbors(out)
+	out := make([]itemknn.Neighbor, len(best))
+	for k, e := range best {
+		out[k] = itemknn.Neighbor{Index: e.Tie, Sim: e.Score}
+	}
 	return out
 }
 
@@ -543,49 +548,6 @@ func (g *cooccurrence) similarity(i, j int32, dot float64, common int32) float64
 	default: // cosine of the (centred, for adjusted_cosine) values
 		return dot * (g.invNorm[i] * g.invNorm[j])
 	}
-}
-
-// pushBounded offers nb to h, a min-heap (worst at the root) of at most m
-// neighbours, and returns the heap.
-func pushBounded(h []itemknn.Neighbor, nb itemknn.Neighbor, m int) []itemknn.Neighbor {
-	if len(h) < m {
-		h = append(h, nb)
-		for c := len(h) - 1; c > 0; {
-			p := (c - 1) / 2
-			if !worse(h[c], h[p]) {
-				break
-			}
-			h[c], h[p] = h[p], h[c]
-			c = p
-		}
-		return h
-	}
-	if !worse(h[0], nb) {
-		return h
-	}
-	h[0] = nb
-	for p := 0; ; {
-		w := p
-		if l := 2*p + 1; l < len(h) && worse(h[l], h[w]) {
-			w = l
-		}
-		if r := 2*p + 2; r < len(h) && worse(h[r], h[w]) {
-			w = r
-		}
-		if w == p {
-			return h
-		}
-		h[p], h[w] = h[w], h[p]
-		p = w
-	}
-}
-
-// worse reports whether a ranks after b in a neighbour list.
-func worse(a, b itemknn.Neighbor) bool {
-	if a.Sim != b.Sim {
-		return a.Sim < b.Sim
-	}
-	return a.Index > b.Index
 }
 
 // itemKNNParams are the --param keys of the itemknn trainer.
