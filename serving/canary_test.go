@@ -26,29 +26,11 @@ import (
 func TestCanaryThroughRouter(t *testing.T) {
 	repo := t.TempDir()
 	for v, best := range map[string]int{"1": 1, "2": 20} {
-		dir := filepath.Join(repo, "pop", v)
-		if err := os.MkdirAll(dir, 0o755); err != nil {
-			t.Fatal(err)
-		}
 		var entries []popularity.Entry
 		for n := 1; n <= 20; n++ {
 			entries = append(entries, popularity.Entry{ItemID: fmt.Sprintf("i%d", n), Score: 100 - math.Abs(float64(n-best))})
 		}
-		m, err := popularity.New(entries, popularity.Global)
-		if err != nil {
-			t.Fatal(err)
-		}
-		f, err := os.Create(filepath.Join(dir, popularity.DefaultFile))
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := m.Save(f); err != nil {
-			t.Fatal(err)
-		}
-		f.Close()
-		if err := models.WriteSpec(dir, models.Spec{Kind: popularity.Kind}); err != nil {
-			t.Fatal(err)
-		}
+		writePopularity(t, filepath.Join(repo, "pop", v), entries)
 	}
 	policy := "version_policy: specific\nstable: \"1\"\ncanary: \"2\"\ncanary_percent: 30\n"
 	if err := os.WriteFile(filepath.Join(repo, "pop", repository.PolicyFile), []byte(policy), 0o644); err != nil {
@@ -118,25 +100,7 @@ recserve_model_calls_total{model="pop",version="2"} %d
 // an unknown model is an error with no lease.
 func TestRepoModelsLease(t *testing.T) {
 	repo := t.TempDir()
-	dir := filepath.Join(repo, "pop", "1")
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	m, err := popularity.New([]popularity.Entry{{ItemID: "i1", Score: 1}}, popularity.Global)
-	if err != nil {
-		t.Fatal(err)
-	}
-	f, err := os.Create(filepath.Join(dir, popularity.DefaultFile))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := m.Save(f); err != nil {
-		t.Fatal(err)
-	}
-	f.Close()
-	if err := models.WriteSpec(dir, models.Spec{Kind: popularity.Kind}); err != nil {
-		t.Fatal(err)
-	}
+	writePopularity(t, filepath.Join(repo, "pop", "1"), []popularity.Entry{{ItemID: "i1", Score: 1}})
 	ks := models.NewRegistry()
 	if err := ks.Register(popularity.Kind, popularity.Build); err != nil {
 		t.Fatal(err)
@@ -186,5 +150,28 @@ func TestRepoModelsLease(t *testing.T) {
 	})
 	if leased != direct {
 		t.Errorf("Acquire and Release through repoModels: %v allocations; want the repository's %v", leased, direct)
+	}
+}
+
+// writePopularity writes a popularity model version of entries into dir.
+func writePopularity(t *testing.T, dir string, entries []popularity.Entry) {
+	t.Helper()
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	m, err := popularity.New(entries, popularity.Global)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.Create(filepath.Join(dir, popularity.DefaultFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if err := m.Save(f); err != nil {
+		t.Fatal(err)
+	}
+	if err := models.WriteSpec(dir, models.Spec{Kind: popularity.Kind}); err != nil {
+		t.Fatal(err)
 	}
 }
