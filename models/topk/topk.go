@@ -33,8 +33,12 @@ func better(a, b models.Scored) bool {
 
 // Push offers an item.
 func (c *Collector) Push(id string, score float64) {
-	if e := (Entry[float64, string, struct{}]{Score: score, Tie: id}); c.h.Admits(e) {
+	e := Entry[float64, string, struct{}]{Score: score, Tie: id}
+	switch {
+	case !c.h.Full():
 		c.h.Push(e)
+	case c.h.Len() > 0 && e.Better(c.h.Top()):
+		c.h.ReplaceTop(e)
 	}
 }
 
