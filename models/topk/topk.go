@@ -33,13 +33,8 @@ func better(a, b models.Scored) bool {
 
 // Push offers an item.
 func (c *Collector) Push(id string, score float64) {
-	e := Entry[float64, string, struct{}]{Score: score, Tie: id}
-	switch {
-	case !c.h.Full():
-		c.h.Push(e)
-	case c.h.Len() > 0 && e.Better(c.h.Top()):
-		c.h.ReplaceTop(e)
-	}
+	// Small enough to be inlined: the caller calls Heap.Push directly.
+	c.h.Push(Entry[float64, string, struct{}]{Score: score, Tie: id})
 }
 
 // Full reports whether K items are held; a caller scanning items in descending
