@@ -217,6 +217,10 @@ type Ranker struct {
 	items     *vocab.Vocab
 	rank      []int32 // rank[i]: position of item i's id in sorted order, for ties
 	core      core
+	// entries recycles the heap storage of top and topAll
+	// (*[]topk.Entry[float32, int32, int32]): 12 bytes an item, which
+	// topAll would otherwise allocate for the whole vocabulary per call.
+	entries sync.Pool
 
 	closeOnce sync.Once
 	closeErr  error
@@ -280,7 +284,9 @@ func (m *Ranker) Recommend(ctx context.Context, q models.Query) ([]models.Scored
 func (m *Ranker) top(scores []float32, q *models.Query) []models.Scored {
 	want := min(q.K, len(scores))
 	c := min(q.K+q.K/2+8, len(scores))
-	cand := topk.Bounded(c, make([]topk.Entry[float32, int32, int32], 0, c))
+	buf := m.getEntries()
+	defer m.entries.Put(buf)
+	cand := topk.Bounded(c, slices.Grow((*buf)[:0], c))
 	// floor is the score of the worst candidate once the heap is full: an
 	// item scoring below it is rejected by one float comparison.
 	floor := float32(math.Inf(-1))
@@ -289,14 +295,21 @@ func (m *Ranker) top(scores []float32, q *models.Query) []models.Scored {
 			continue
 		}
 		j := int32(i)
-		if e := (topk.Entry[float32, int32, int32]{Score: s, Tie: m.rank[j], Value: j}); cand.Admits(e) {
+		e := topk.Entry[float32, int32, int32]{Score: s, Tie: m.rank[j], Value: j}
+		if !cand.Full() {
 			cand.Push(e)
 			if cand.Full() {
 				floor = cand.Top().Score
 			}
+			continue
+		}
+		if e.Better(cand.Top()) {
+			cand.ReplaceTop(e)
+			floor = cand.Top().Score
 		}
 	}
 	best := cand.Sorted() // the candidates, best first
+	*buf = best[:0]
 	out := make([]models.Scored, 0, want)
 	for _, e := range best {
 		if id := m.items.ID(e.Value); q.Allowed(id) {
@@ -315,7 +328,10 @@ func (m *Ranker) top(scores []float32, q *models.Query) []models.Scored {
 // topAll is top over every item: a max-heap built in O(N) and popped in
 // rank order until K allowed items are found.
 func (m *Ranker) topAll(scores []float32, q *models.Query) []models.Scored {
-	es := make([]topk.Entry[float32, int32, int32], 0, len(scores))
+	buf := m.getEntries()
+	defer m.entries.Put(buf)
+	es := slices.Grow((*buf)[:0], len(scores))
+	*buf = es
 	for i, s := range scores {
 		if !math.IsNaN(float64(s)) {
 			es = append(es, topk.Entry[float32, int32, int32]{Score: s, Tie: m.rank[i], Value: int32(i)})
@@ -333,6 +349,14 @@ func (m *Ranker) topAll(scores []float32, q *models.Query) []models.Scored {
 		}
 	}
 	return out
+}
+
+// getEntries returns a buffer from m.entries, for top and topAll to return.
+func (m *Ranker) getEntries() *[]topk.Entry[float32, int32, int32] {
+	if p, ok := m.entries.Get().(*[]topk.Entry[float32, int32, int32]); ok {
+		return p
+	}
+	return new([]topk.Entry[float32, int32, int32])
 }
 
 // Score returns the model's score of each item, in the order of itemIDs; the

@@ -59,11 +59,6 @@ type Heap[S Score, T cmp.Ordered, V any] struct {
 	e         []Entry[S, T, V]
 	k         int
 	bestFirst bool
-	// filling is set while a new bounded heap takes its first k entries:
-	// they are appended unordered and put in heap order in O(k) when the
-	// k-th arrives (or the heap is read first), rather than sifted up one
-	// by one.
-	filling bool
 }
 
 // Bounded returns an empty heap that keeps the k best entries pushed; k <= 0
@@ -71,7 +66,7 @@ type Heap[S Score, T cmp.Ordered, V any] struct {
 // discarded), so a caller with pooled scratch allocates nothing; a buf with
 // capacity k never grows.
 func Bounded[S Score, T cmp.Ordered, V any](k int, buf []Entry[S, T, V]) Heap[S, T, V] {
-	return Heap[S, T, V]{e: buf[:0], k: max(k, 0), filling: true}
+	return Heap[S, T, V]{e: buf[:0], k: max(k, 0)}
 }
 
 // BestFirst orders es, in place, as a heap with the best entry on top, in
@@ -81,7 +76,9 @@ func Bounded[S Score, T cmp.Ordered, V any](k int, buf []Entry[S, T, V]) Heap[S,
 // is unbounded: Push adds to it.
 func BestFirst[S Score, T cmp.Ordered, V any](es []Entry[S, T, V]) Heap[S, T, V] {
 	h := Heap[S, T, V]{e: es, k: int(^uint(0) >> 1), bestFirst: true}
-	h.init()
+	for i := len(es)/2 - 1; i >= 0; i-- {
+		h.down(i, es[i])
+	}
 	return h
 }
 
@@ -95,54 +92,52 @@ func (h *Heap[S, T, V]) Full() bool { return len(h.e) >= h.k }
 
 // Top returns the entry on top: the worst entry a bounded heap holds, or the
 // best of a best-first heap. The heap must not be empty.
-func (h *Heap[S, T, V]) Top() Entry[S, T, V] {
-	if h.filling {
-		h.init()
-	}
-	return h.e[0]
-}
+func (h *Heap[S, T, V]) Top() Entry[S, T, V] { return h.e[0] }
 
 // Push offers e and reports whether the heap kept it. A bounded heap that is
 // full keeps e only if it ranks before the worst entry held, which it then
 // drops; a heap that is not full (a best-first heap never is) always keeps e.
-// Push is too large to be inlined; see Admits for loops that turn down most
-// offers.
+// Push is too large to be inlined, so a hot loop that turns most entries
+// down (the usual top-k scan) tests them first with Admits, or, once the heap
+// is Full, with e.Better(Top()) and keeps them with ReplaceTop: those are
+// inlined, and a rejected entry then costs no call.
 func (h *Heap[S, T, V]) Push(e Entry[S, T, V]) bool {
 	if len(h.e) < h.k {
+		// Sift e up from the end: parents move down into the hole it
+		// leaves (one copy per level, not a swap). It is not a method of
+		// its own so that filling a heap costs one call per entry.
 		h.e = append(h.e, e)
-		if !h.filling {
-			h.up(len(h.e) - 1)
-		} else if len(h.e) == h.k {
-			h.init()
+		es := h.e
+		i := len(es) - 1
+		for i > 0 {
+			p := (i - 1) / 2
+			if !h.before(e, es[p]) {
+				break
+			}
+			es[i] = es[p]
+			i = p
 		}
+		es[i] = e
 		return true
 	}
 	if h.k == 0 || !e.Better(h.e[0]) {
 		return false
 	}
-	h.e[0] = e
-	h.down(0)
+	h.ReplaceTop(e)
 	return true
 }
 
-// Admits reports whether Push would keep e. Unlike Push it is inlined, so a
-// loop offering many entries to a full heap, most of them turned down (the
-// usual top-k scan), tests each with Admits and pays for a call to Push only
-// for those it keeps.
+// Admits reports whether Push would keep e. It is inlined (see Push).
 func (h *Heap[S, T, V]) Admits(e Entry[S, T, V]) bool {
-	// A full heap is in heap order: filling ends when the k-th entry comes.
 	return len(h.e) < h.k || h.k > 0 && e.Better(h.e[0])
 }
 
-// ReplaceTop puts e in place of the entry on top, for a caller that has
-// already decided e should replace it (Push decides for a bounded heap). The
-// heap must not be empty.
+// ReplaceTop puts e in place of the entry on top, without comparing: for a
+// caller that has found e.Better(Top()) on a full bounded heap (see Push).
+// The heap must not be empty.
 func (h *Heap[S, T, V]) ReplaceTop(e Entry[S, T, V]) {
-	if h.filling {
-		h.init()
-	}
-	h.e[0] = e
-	h.down(0)
+	_ = h.e[0]
+	h.down(0, e)
 }
 
 // Pop removes and returns the entry on top (the best of a best-first heap,
@@ -152,49 +147,40 @@ func (h *Heap[S, T, V]) Pop() (e Entry[S, T, V], ok bool) {
 	if n < 0 {
 		return e, false
 	}
-	if h.filling {
-		h.init()
-	}
 	e = h.e[0]
-	h.e[0] = h.e[n]
+	last := h.e[n]
 	h.e = h.e[:n]
-	h.down(0)
+	if n > 0 {
+		h.down(0, last)
+	}
 	return e, true
 }
 
-// Entries returns the entries held, in no particular order, without copying
-// them: for a caller that converts them before sorting and wants the heap
-// kept. The slice must not be modified.
+// Entries returns the entries held, in heap order (only the top is
+// meaningful), without copying them: for a caller that converts them before
+// sorting and wants the heap kept. The slice must not be modified.
 func (h *Heap[S, T, V]) Entries() []Entry[S, T, V] { return h.e }
 
-// Sorted returns the entries held, best first, sorted in place by heapsort
-// (no allocation and no comparison function called indirectly), and empties
+// Sorted returns the entries held, best first, sorted in place, and empties
 // the heap: the result shares its storage, so it is the usual last step of a
-// top-k selection, and the next Bounded may reuse the result as buf.
+// top-k selection, and the next Bounded may reuse the result as buf. It is a
+// heapsort: the top goes to the end and the heap shrinks, so a bounded heap
+// (worst on top) ends best first; a best-first heap is reversed after. With
+// its direct comparisons it sorts the few dozen entries of a top k in about
+// half the time of slices.SortFunc.
 func (h *Heap[S, T, V]) Sorted() []Entry[S, T, V] {
-	if h.filling {
-		h.init()
-	}
 	es := h.e
 	for n := len(es) - 1; n > 0; n-- {
-		es[0], es[n] = es[n], es[0]
+		x := es[n]
+		es[n] = es[0]
 		h.e = es[:n]
-		h.down(0)
+		h.down(0, x)
 	}
 	h.e = es[:0]
 	if h.bestFirst {
-		// Heapsort leaves the top's end of the order last.
 		slices.Reverse(es)
 	}
 	return es
-}
-
-// init puts the entries in heap order, in O(n), and ends the initial fill.
-func (h *Heap[S, T, V]) init() {
-	h.filling = false
-	for i := len(h.e)/2 - 1; i >= 0; i-- {
-		h.down(i)
-	}
 }
 
 // before reports whether a belongs above b: it ranks before b in a
@@ -206,33 +192,30 @@ func (h *Heap[S, T, V]) before(a, b Entry[S, T, V]) bool {
 	return b.Better(a)
 }
 
-func (h *Heap[S, T, V]) up(i int) {
-	e := h.e
-	for i > 0 {
-		p := (i - 1) / 2
-		if !h.before(e[i], e[p]) {
-			return
-		}
-		e[p], e[i] = e[i], e[p]
-		i = p
-	}
-}
-
-func (h *Heap[S, T, V]) down(i int) {
+// down puts x, which replaces the entry at i, in its place below i. The
+// children move up into the hole (one copy per level, not a swap), and x is
+// stored once, where it ends: storing it first and reading it back would
+// stall on the store (its fields are written separately, read together).
+// At each level it compares the left child with x, then the right child
+// with the winner, as the heaps this replaced did, so that even NaN-scored
+// entries (which rank neither before nor after anything) end where they
+// did.
+func (h *Heap[S, T, V]) down(i int, x Entry[S, T, V]) {
 	e := h.e
 	n := len(e)
 	for {
-		top := i
-		if l := 2*i + 1; l < n && h.before(e[l], e[top]) {
-			top = l
+		top, tv := i, x
+		if l := 2*i + 1; l < n && h.before(e[l], tv) {
+			top, tv = l, e[l]
 		}
-		if r := 2*i + 2; r < n && h.before(e[r], e[top]) {
-			top = r
+		if r := 2*i + 2; r < n && h.before(e[r], tv) {
+			top, tv = r, e[r]
 		}
 		if top == i {
-			return
+			break
 		}
-		e[i], e[top] = e[top], e[i]
+		e[i] = tv
 		i = top
 	}
+	e[i] = x
 }

@@ -240,10 +240,9 @@ func TestHeapAllocs(t *testing.T) {
 	}
 }
 
-// TestBoundedReadWhileFilling: a bounded heap read before it is full (its
-// first entries are appended unordered) is in heap order all the same, and
-// keeps working as a heap after a Pop.
-func TestBoundedReadWhileFilling(t *testing.T) {
+// TestBoundedBeforeFull: a bounded heap that is not full yet has its worst
+// entry on top all the same, and keeps working after a Pop.
+func TestBoundedBeforeFull(t *testing.T) {
 	h := Bounded(5, []e(nil))
 	for _, x := range []e{ent("b", 2), ent("a", 1), ent("c", 3)} {
 		h.Push(x)

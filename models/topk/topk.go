@@ -33,9 +33,8 @@ func better(a, b models.Scored) bool {
 
 // Push offers an item.
 func (c *Collector) Push(id string, score float64) {
-	if e := (Entry[float64, string, struct{}]{Score: score, Tie: id}); c.h.Admits(e) {
-		c.h.Push(e)
-	}
+	// Small enough to be inlined: the caller calls Heap.Push directly.
+	c.h.Push(Entry[float64, string, struct{}]{Score: score, Tie: id})
 }
 
 // Full reports whether K items are held; a caller scanning items in descending
