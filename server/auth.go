@@ -18,15 +18,20 @@ import (
 // token from, and recctl sends it from.
 const AdminTokenEnv = "RECSERVE_ADMIN_TOKEN"
 
-// adminMethod reports the methods that change what the server serves; they
-// need the admin token. Everything else (recommendations, listings, health,
+// adminMethod reports the methods that change what the server serves or
+// read a shopper's personal history; they need the admin token. Everything
+// else (recommendations, Track from internal services, listings, health,
 // reflection) is open.
 func adminMethod(fullMethod string) bool {
 	switch fullMethod {
 	case pb.ModelService_DeployModel_FullMethodName,
 		pb.ModelService_ActivateVersion_FullMethodName,
 		pb.ModelService_Rollback_FullMethodName,
-		pb.ModelService_UnloadModel_FullMethodName:
+		pb.ModelService_UnloadModel_FullMethodName,
+		pb.EventService_UpsertItems_FullMethodName,
+		pb.EventService_DeleteItems_FullMethodName,
+		pb.EventService_DeleteUser_FullMethodName,
+		pb.EventService_GetUser_FullMethodName:
 		return true
 	}
 	return false

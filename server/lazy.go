@@ -5,8 +5,10 @@ import (
 	"errors"
 	"sync/atomic"
 
+	"github.com/recserve/recserve/dataset"
 	"github.com/recserve/recserve/models/repository"
 	"github.com/recserve/recserve/serving/router"
+	"github.com/recserve/recserve/serving/store"
 )
 
 // errLoading is returned by services called before the repository loaded
@@ -19,9 +21,12 @@ var errLoading = errors.New("server is still loading its models")
 type lazyDeps struct {
 	r    atomic.Pointer[router.Router]
 	repo atomic.Pointer[repository.Repository]
+	ev   atomic.Pointer[store.Live]
 }
 
-func (l *lazyDeps) set(r *router.Router, repo *repository.Repository) {
+// set publishes the loaded core; live may be nil (no state store).
+func (l *lazyDeps) set(r *router.Router, repo *repository.Repository, live *store.Live) {
+	l.ev.Store(live)
 	l.repo.Store(repo)
 	l.r.Store(r)
 }
@@ -118,4 +123,63 @@ func (l *lazyDeps) Unload(ctx context.Context, name string) (repository.Info, er
 		return repository.Info{}, err
 	}
 	return repo.Unload(ctx, name)
+}
+
+// events returns the live store, errLoading before it loaded, or
+// errNoStateStore when the server runs without one.
+func (l *lazyDeps) events() (*store.Live, error) {
+	if l.r.Load() == nil {
+		return nil, errLoading
+	}
+	if ev := l.ev.Load(); ev != nil {
+		return ev, nil
+	}
+	return nil, errNoStateStore
+}
+
+func (l *lazyDeps) Types() store.EventTypes {
+	if ev := l.ev.Load(); ev != nil {
+		return ev.Types()
+	}
+	return store.DefaultEventTypes()
+}
+
+func (l *lazyDeps) Track(ctx context.Context, events []store.Event) (int, error) {
+	ev, err := l.events()
+	if err != nil {
+		return 0, err
+	}
+	return ev.Track(ctx, events)
+}
+
+func (l *lazyDeps) UpsertItems(ctx context.Context, items []dataset.Item) error {
+	ev, err := l.events()
+	if err != nil {
+		return err
+	}
+	return ev.UpsertItems(ctx, items)
+}
+
+func (l *lazyDeps) DeleteItems(ctx context.Context, ids []string) (int, error) {
+	ev, err := l.events()
+	if err != nil {
+		return 0, err
+	}
+	return ev.DeleteItems(ctx, ids)
+}
+
+func (l *lazyDeps) DeleteUser(ctx context.Context, userID string) (int, error) {
+	ev, err := l.events()
+	if err != nil {
+		return 0, err
+	}
+	return ev.DeleteUser(ctx, userID)
+}
+
+func (l *lazyDeps) UserEvents(ctx context.Context, userID string, limit int) ([]store.Event, int, error) {
+	ev, err := l.events()
+	if err != nil {
+		return nil, 0, err
+	}
+	return ev.UserEvents(ctx, userID, limit)
 }

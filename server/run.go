@@ -135,7 +135,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, started func(addr ne
 	// The router and repository are filled in below; the server answers
 	// health checks (NOT_SERVING) meanwhile.
 	lazy := &lazyDeps{}
-	srv, err := New(opts, lazy, lazy)
+	srv, err := New(opts, lazy, lazy, lazy)
 	if err != nil {
 		lis.Close()
 		return err
@@ -169,7 +169,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, started func(addr ne
 		return err
 	}
 	defer stack.Close()
-	lazy.set(stack.Router, stack.Repository)
+	lazy.set(stack.Router, stack.Repository, stack.Live)
 	if cfg.RoutesReload >= 0 {
 		wctx, stopWatch := context.WithCancel(ctx)
 		watched := make(chan struct{})

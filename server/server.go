@@ -87,11 +87,12 @@ func DefaultOptions() Options {
 	}
 }
 
-// New assembles a server over a router and a model repository. Health starts
+// New assembles a server over a router, a model repository and the live
+// event store (nil: EventService answers FailedPrecondition). Health starts
 // NOT_SERVING; call SetServing once the models have loaded. It fails only
 // when the RPC metrics cannot be registered on opts.Registerer (it already
 // holds them).
-func New(opts Options, r Router, models ModelRepository) (*Server, error) {
+func New(opts Options, r Router, models ModelRepository, events EventStore) (*Server, error) {
 	if opts.MaxRecvMsgBytes == 0 {
 		opts.MaxRecvMsgBytes = 16 << 20
 	}
@@ -138,6 +139,10 @@ func New(opts Options, r Router, models ModelRepository) (*Server, error) {
 	s.grpc = grpc.NewServer(sopts...)
 	pb.RegisterRecommendServiceServer(s.grpc, &recommendService{router: r, log: log})
 	pb.RegisterModelServiceServer(s.grpc, &modelService{repo: models, log: log})
+	if events == nil {
+		events = noEvents{}
+	}
+	pb.RegisterEventServiceServer(s.grpc, &eventService{store: events, log: log, now: time.Now})
 	healthpb.RegisterHealthServer(s.grpc, s.health)
 	if opts.Reflection {
 		reflection.Register(s.grpc)
@@ -147,7 +152,7 @@ func New(opts Options, r Router, models ModelRepository) (*Server, error) {
 }
 
 // services whose health status is reported besides the overall "".
-var services = []string{"", pb.RecommendService_ServiceDesc.ServiceName, pb.ModelService_ServiceDesc.ServiceName}
+var services = []string{"", pb.RecommendService_ServiceDesc.ServiceName, pb.ModelService_ServiceDesc.ServiceName, pb.EventService_ServiceDesc.ServiceName}
 
 // SetServing flips every service's health status.
 func (s *Server) SetServing(ok bool) {

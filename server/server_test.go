@@ -129,7 +129,7 @@ func start(t *testing.T, opts server.Options, r server.Router, cat server.ModelR
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv, err := server.New(opts, r, cat)
+	srv, err := server.New(opts, r, cat, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -267,7 +267,7 @@ func TestHealthNotServingUntilSet(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv, err := server.New(server.Options{}, &fakeRouter{}, emptyRepository{})
+	srv, err := server.New(server.Options{}, &fakeRouter{}, emptyRepository{}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -435,7 +435,7 @@ func TestServeReturnsListenerError(t *testing.T) {
 		t.Fatal(err)
 	}
 	lis.Close()
-	srv, err := server.New(server.Options{}, &fakeRouter{}, emptyRepository{})
+	srv, err := server.New(server.Options{}, &fakeRouter{}, emptyRepository{}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -470,7 +470,7 @@ func TestShutdownReportsNotServing(t *testing.T) {
 // server would mix its numbers with the first's).
 func TestNewRegistersRPCMetrics(t *testing.T) {
 	reg := prometheus.NewRegistry()
-	srv, err := server.New(server.Options{Registerer: reg}, &fakeRouter{}, emptyRepository{})
+	srv, err := server.New(server.Options{Registerer: reg}, &fakeRouter{}, emptyRepository{}, nil)
 	if err != nil {
 		t.Fatalf("New(fresh registry) = %v; want nil", err)
 	}
@@ -482,7 +482,7 @@ func TestNewRegistersRPCMetrics(t *testing.T) {
 	lis.Close()
 	_ = srv.Serve(t.Context(), lis)
 	var are prometheus.AlreadyRegisteredError
-	if _, err := server.New(server.Options{Registerer: reg}, &fakeRouter{}, emptyRepository{}); !errors.As(err, &are) {
+	if _, err := server.New(server.Options{Registerer: reg}, &fakeRouter{}, emptyRepository{}, nil); !errors.As(err, &are) {
 		t.Errorf("New(registry in use) = %v; want an AlreadyRegisteredError", err)
 	}
 }

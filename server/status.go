@@ -11,6 +11,7 @@ import (
 
 	"github.com/recserve/recserve/models"
 	"github.com/recserve/recserve/models/repository"
+	"github.com/recserve/recserve/serving/store"
 )
 
 // toStatus maps a domain error to a gRPC status, in one place: bad fields
@@ -34,8 +35,10 @@ func toStatus(ctx context.Context, log *slog.Logger, err error) error {
 		return status.Error(codes.DeadlineExceeded, err.Error())
 	case errors.Is(err, context.Canceled):
 		return status.Error(codes.Canceled, err.Error())
-	case errors.Is(err, errLoading):
+	case errors.Is(err, errLoading), errors.Is(err, store.ErrUnavailable):
 		return status.Error(codes.Unavailable, err.Error())
+	case errors.Is(err, errNoStateStore):
+		return status.Error(codes.FailedPrecondition, err.Error())
 	case errors.Is(err, models.ErrOverloaded):
 		return status.Error(codes.ResourceExhausted, err.Error())
 	// Lifecycle errors come before the model errors: a rejected version may

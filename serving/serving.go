@@ -44,6 +44,15 @@ type Options struct {
 	MaxUploadBytes int64
 	// Logger receives load and lifecycle logs; nil discards them.
 	Logger *slog.Logger
+	// Backend, when set, is the durable state store: the store is read from
+	// it (seeded from Data or Dataset on its first start) and kept current
+	// as events arrive (Stack.Live). Without one the store is a read-only
+	// snapshot of the data set, as offline evaluation wants. Open takes
+	// ownership: Stack.Close closes it.
+	Backend store.Backend
+	// EventTypes are the event types Live accepts (nil:
+	// store.DefaultEventTypes).
+	EventTypes store.EventTypes
 	// Registerer receives the core's metrics: the router's per route and
 	// arm and per model version, and the batch histograms of batched model
 	// versions. The process that serves them owns it (the server creates a
@@ -59,6 +68,9 @@ type Stack struct {
 	Dataset *dataset.Dataset
 	// Store holds the catalogue and user histories.
 	Store *store.Memory
+	// Live writes events and catalogue changes through to the backend and
+	// into Store; nil without Options.Backend.
+	Live *store.Live
 	// Repository holds the model versions.
 	Repository *repository.Repository
 	// Router answers requests over Repository and Store.
@@ -67,8 +79,9 @@ type Stack struct {
 	// not exist: the default routes then serve).
 	RoutesFile string
 
-	log       *slog.Logger
-	closeONNX func()
+	log        *slog.Logger
+	closeONNX  func()
+	closeStore func()
 }
 
 // Open assembles the serving core: it reads the data set, indexes it into the
@@ -84,17 +97,19 @@ func Open(ctx context.Context, o Options) (*Stack, error) {
 		return nil, errors.New("serving: a model repository is required")
 	}
 	start := time.Now()
-	d := o.Dataset
-	if d == nil {
-		if o.Data == "" {
-			return nil, errors.New("serving: a data set is required")
+	d, st, live, err := openStore(ctx, o, log)
+	if err != nil {
+		if o.Backend != nil {
+			o.Backend.Close()
 		}
-		var err error
-		if d, err = dataset.Read(o.Data); err != nil {
-			return nil, fmt.Errorf("load data set: %w", err)
+		return nil, err
+	}
+	closeStore := func() {
+		if live != nil {
+			live.Close()
+			o.Backend.Close()
 		}
 	}
-	st := store.New(d)
 	// Scorers read their inputs from a feature snapshot of the same data.
 	feats := features.New(d.Items, d.Interactions, features.Options{})
 	log.Info("data set loaded", "dir", o.Data, "users", st.Users(), "items", len(st.ItemIDs()), "events", st.Events(), "dur", time.Since(start))
@@ -113,9 +128,11 @@ func Open(ctx context.Context, o Options) (*Stack, error) {
 	})
 	if err != nil {
 		closeONNX()
+		closeStore()
 		return nil, fmt.Errorf("open model repository: %w", err)
 	}
-	s := &Stack{Dataset: d, Store: st, Repository: repo, RoutesFile: filepath.Join(o.Repo, router.ConfigFile), log: log, closeONNX: closeONNX}
+	s := &Stack{Dataset: d, Store: st, Live: live, Repository: repo, RoutesFile: filepath.Join(o.Repo, router.ConfigFile),
+		log: log, closeONNX: closeONNX, closeStore: closeStore}
 	rcfg, err := router.LoadConfig(s.RoutesFile)
 	if err != nil {
 		s.Close()
@@ -136,6 +153,48 @@ func Open(ctx context.Context, o Options) (*Stack, error) {
 func (s *Stack) Close() {
 	s.Repository.Close()
 	s.closeONNX()
+	s.closeStore()
+}
+
+// openStore builds the store: a snapshot of the data set, or, with a
+// backend, the live store read from it (the data set is read only to seed a
+// backend on its first start).
+func openStore(ctx context.Context, o Options, log *slog.Logger) (*dataset.Dataset, *store.Memory, *store.Live, error) {
+	readData := func() (*dataset.Dataset, error) {
+		if o.Dataset != nil {
+			return o.Dataset, nil
+		}
+		if o.Data == "" {
+			return nil, errors.New("serving: a data set is required")
+		}
+		d, err := dataset.Read(o.Data)
+		if err != nil {
+			return nil, fmt.Errorf("load data set: %w", err)
+		}
+		return d, nil
+	}
+	if o.Backend == nil {
+		d, err := readData()
+		if err != nil {
+			return nil, nil, nil, err
+		}
+		return d, store.New(d), nil, nil
+	}
+	seeded, err := o.Backend.Seeded(ctx)
+	if err != nil {
+		return nil, nil, nil, fmt.Errorf("state store: %w", err)
+	}
+	var seed *dataset.Dataset
+	if !seeded {
+		if seed, err = readData(); err != nil {
+			return nil, nil, nil, err
+		}
+	}
+	live, d, err := store.OpenLive(ctx, o.Backend, store.LiveOptions{Types: o.EventTypes, Seed: seed, Logger: log})
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	return d, live.Memory, live, nil
 }
 
 // onnxRegistry loads onnxruntime from lib (empty: onnx.FindLibrary) and returns

@@ -58,8 +58,12 @@ func (r *Router) allow(p store.Profile, f Filters, rf *routeFilters) func(string
 	lo, hi := priceBounds(f, rf)
 	bounded := !math.IsInf(lo, -1) || !math.IsInf(hi, 1)
 	needItem := exCat != nil || inCat != nil || bounded
+	negative := p.Excluded
 	return func(id string) bool {
 		if _, ok := seen[id]; ok {
+			return false
+		}
+		if _, ok := negative[id]; ok {
 			return false
 		}
 		if _, ok := purchased[id]; ok {

@@ -37,5 +37,5 @@ func (r *Router) profile(ctx context.Context, userID string, session []string) (
 		h = append(h, dataset.Interaction{UserID: userID, ItemID: id, Event: dataset.View, Value: 1, Timestamp: ts})
 		seen[id] = struct{}{}
 	}
-	return store.Profile{History: h, Seen: seen}, nil
+	return store.Profile{History: h, Seen: seen, Excluded: p.Excluded}, nil
 }

@@ -2,6 +2,9 @@ package store
 
 import (
 	"fmt"
+	"math"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/recserve/recserve/dataset"
@@ -91,3 +94,37 @@ func FromInteraction(in dataset.Interaction, id string) Event {
 // SeedEventID is the ID of the i-th interaction of the data set a store was
 // seeded from.
 func SeedEventID(i int) string { return fmt.Sprintf("seed:%d", i) }
+
+// ParseEventTypes parses a server's declared event types,
+// "wishlist=2,dislike=negative": a positive weight, or negative. The result
+// holds the defaults too; a declaration may not redefine view, cart,
+// purchase or rating.
+func ParseEventTypes(s string) (EventTypes, error) {
+	t := DefaultEventTypes()
+	if strings.TrimSpace(s) == "" {
+		return t, nil
+	}
+	for _, part := range strings.Split(s, ",") {
+		name, val, ok := strings.Cut(strings.TrimSpace(part), "=")
+		name, val = strings.TrimSpace(name), strings.TrimSpace(val)
+		if !ok || name == "" {
+			return nil, fmt.Errorf("event type %q: want name=weight or name=negative", part)
+		}
+		if _, err := dataset.ParseEvent(name); err == nil {
+			return nil, fmt.Errorf("event type %q: %s is built in", part, name)
+		}
+		if err := checkID(name, true); err != nil {
+			return nil, fmt.Errorf("event type %q: %w", part, err)
+		}
+		if val == "negative" {
+			t[name] = EventType{Negative: true}
+			continue
+		}
+		w, err := strconv.ParseFloat(val, 64)
+		if err != nil || w <= 0 || math.IsInf(w, 0) {
+			return nil, fmt.Errorf("event type %q: want a positive weight or negative", part)
+		}
+		t[name] = EventType{Weight: w}
+	}
+	return t, nil
+}

@@ -1,46 +1,76 @@
 // Package store provides the item catalogue and user histories the server
-// reads on every request. Memory is the embedded default, loaded from a
-// canonical data set directory; the router consumes it through a small
-// interface of its own, so a networked store can replace it without touching
-// any model.
+// reads on every request, kept current as events and catalogue changes
+// arrive. Memory holds the indexes the router and the models read (histories,
+// seen and excluded sets, item users, category affinities, availability);
+// Live keeps a Memory in step with a durable Backend (Pebble embedded, Redis
+// shared by replicas; see backend.go). The router consumes all of it through
+// a small interface of its own.
 package store
 
 import (
-	"cmp"
 	"context"
 	"math"
-	"slices"
 	"sort"
+	"sync"
+	"sync/atomic"
 
 	"github.com/recserve/recserve/dataset"
 	"github.com/recserve/recserve/models"
 )
 
-// Profile is what the store knows of one user.
+// Profile is what the store knows of one user at one moment. It is a
+// snapshot: later events do not change it, and it must not be modified.
 type Profile struct {
 	// History is the user's interactions, oldest first.
 	History []dataset.Interaction
-	// Seen holds the distinct items of History, precomputed because every
+	// Seen holds the distinct items of History, cached because every
 	// request excludes them.
 	Seen map[string]struct{}
+	// Excluded holds the items of the user's negative events (dislike,
+	// return): never recommended to them, whatever the route says of seen
+	// items. Nil for most users.
+	Excluded map[string]struct{}
 }
 
-// Memory is an immutable in-memory store. It is safe for concurrent use.
+// Memory is the in-memory index of a store. Reads are safe concurrently with
+// each other and with Apply and the other writes; a reader gets a consistent
+// snapshot of one user, not of the whole store.
+//
+// Writers serialise on mu. Histories are append-only slices (an event older
+// than the last one copies the slice), so a reader holding a history keeps a
+// valid snapshot without copying; seen sets are immutable maps cached per
+// history length; the catalogue is an immutable snapshot swapped atomically,
+// because filters read it for every candidate of every request.
 type Memory struct {
-	items    map[string]dataset.Item
-	itemIDs  []string
-	profiles map[string]Profile
+	weights models.EventWeights
+	cat     atomic.Pointer[catalogue]
+
+	mu       sync.RWMutex
+	users    map[string]*user
 	events   int
-	// Audience indexes, for targeting: who touched an item; who engages
-	// with a category, most engaged first; a category's items, most popular
-	// first.
-	itemUsers     map[string][]string
-	categoryUsers map[string][]Affinity
-	categoryItems map[string][]string
-	// unavailable holds the hidden or out-of-stock items only: usually
-	// empty, so the per-candidate check on the request path is one length
-	// test.
-	unavailable map[string]dataset.Item
+	audience audience
+
+	// sorted caches the sorted audience lists, dropped whenever a write
+	// changes them (TargetAudience is rare next to writes).
+	sorted sortedCache
+}
+
+// user is one user's state. history, excluded and index are written under
+// Memory.mu; seen is a cache readers fill.
+type user struct {
+	history  []dataset.Interaction
+	excluded map[string]struct{}
+	// index holds the history's distinct items once the history is long
+	// enough that scanning it per event would cost more; writers only.
+	index map[string]struct{}
+	seen  atomic.Pointer[seenSet]
+}
+
+// seenSet is the immutable distinct-item set of the first n interactions of
+// a history.
+type seenSet struct {
+	n   int
+	set map[string]struct{}
 }
 
 // Affinity is a user's weighted engagement with a category (view 1, cart 3,
@@ -64,124 +94,45 @@ func Load(dir string) (*Memory, error) {
 // up. Histories are ordered by timestamp, stable in file order.
 func New(d *dataset.Dataset) *Memory {
 	m := &Memory{
-		items:    make(map[string]dataset.Item, len(d.Items)),
-		profiles: map[string]Profile{},
+		weights:  models.DefaultEventWeights(),
+		users:    map[string]*user{},
 		events:   len(d.Interactions),
+		audience: newAudience(),
 	}
-	histories := map[string][]dataset.Interaction{}
+	items := make(map[string]dataset.Item, len(d.Items))
 	for _, it := range d.Items {
-		m.items[it.ID] = it
+		items[it.ID] = it
 	}
 	counts := map[string]int{}
 	for _, in := range d.Interactions {
 		counts[in.UserID]++
+		if _, ok := items[in.ItemID]; !ok {
+			items[in.ItemID] = dataset.Item{ID: in.ItemID, Price: math.NaN()}
+		}
 	}
 	for u, n := range counts {
-		histories[u] = make([]dataset.Interaction, 0, n)
+		m.users[u] = &user{history: make([]dataset.Interaction, 0, n)}
 	}
 	for _, in := range d.Interactions {
-		histories[in.UserID] = append(histories[in.UserID], in)
-		if _, ok := m.items[in.ItemID]; !ok {
-			m.items[in.ItemID] = dataset.Item{ID: in.ItemID, Price: nan()}
-		}
+		u := m.users[in.UserID]
+		u.history = append(u.history, in)
 	}
-	for u, h := range histories {
-		sort.SliceStable(h, func(i, j int) bool { return h[i].Timestamp < h[j].Timestamp })
-		seen := make(map[string]struct{}, len(h))
-		for _, in := range h {
-			seen[in.ItemID] = struct{}{}
+	m.cat.Store(newCatalogue(items))
+	for id, u := range m.users {
+		sort.SliceStable(u.history, func(i, j int) bool { return u.history[i].Timestamp < u.history[j].Timestamp })
+		if len(u.history) > indexAbove {
+			u.index = distinct(u.history)
 		}
-		m.profiles[u] = Profile{History: h, Seen: seen}
-	}
-	m.itemIDs = make([]string, 0, len(m.items))
-	for id := range m.items {
-		m.itemIDs = append(m.itemIDs, id)
-	}
-	sort.Strings(m.itemIDs)
-	m.indexAudience()
-	for id, it := range m.items {
-		if it.Hidden || it.OutOfStock {
-			if m.unavailable == nil {
-				m.unavailable = map[string]dataset.Item{}
-			}
-			m.unavailable[id] = it
-		}
+		m.audience.addHistory(id, u.history, m.cat.Load(), m.weights)
 	}
 	return m
 }
 
-// Availability reports whether an item is hidden or out of stock
-// (items.csv columns hidden and in_stock). It is cheap for the common
-// catalogue where every item is available.
+// Availability reports whether an item is hidden or out of stock. It is
+// cheap for the common catalogue where every item is available.
 func (m *Memory) Availability(id string) (hidden, outOfStock bool) {
-	if len(m.unavailable) == 0 {
-		return false, false
-	}
-	it := m.unavailable[id]
-	return it.Hidden, it.OutOfStock
+	return m.cat.Load().availability(id)
 }
-
-// indexAudience builds the targeting indexes from the profiles.
-func (m *Memory) indexAudience() {
-	m.itemUsers = map[string][]string{}
-	catWeight := map[string]map[string]float64{}
-	itemWeight := map[string]float64{}
-	weights := models.DefaultEventWeights()
-	for u, p := range m.profiles {
-		for id := range p.Seen {
-			m.itemUsers[id] = append(m.itemUsers[id], u)
-		}
-		for _, in := range p.History {
-			w := weights.Of(in)
-			itemWeight[in.ItemID] += w
-			cat := m.items[in.ItemID].Category
-			if cat == "" {
-				continue
-			}
-			cw := catWeight[cat]
-			if cw == nil {
-				cw = map[string]float64{}
-				catWeight[cat] = cw
-			}
-			cw[u] += w
-		}
-	}
-	for _, us := range m.itemUsers {
-		sort.Strings(us)
-	}
-	m.categoryUsers = make(map[string][]Affinity, len(catWeight))
-	for cat, cw := range catWeight {
-		a := make([]Affinity, 0, len(cw))
-		for u, w := range cw {
-			a = append(a, Affinity{u, w})
-		}
-		slices.SortFunc(a, func(x, y Affinity) int {
-			return cmp.Or(cmp.Compare(y.Weight, x.Weight), cmp.Compare(x.UserID, y.UserID))
-		})
-		m.categoryUsers[cat] = a
-	}
-	m.categoryItems = map[string][]string{}
-	for _, id := range m.itemIDs {
-		if cat := m.items[id].Category; cat != "" {
-			m.categoryItems[cat] = append(m.categoryItems[cat], id)
-		}
-	}
-	for _, ids := range m.categoryItems {
-		slices.SortStableFunc(ids, func(a, b string) int { return cmp.Compare(itemWeight[b], itemWeight[a]) })
-	}
-}
-
-// ItemUsers returns the users who touched an item, sorted by id. The slice
-// must not be modified.
-func (m *Memory) ItemUsers(itemID string) []string { return m.itemUsers[itemID] }
-
-// CategoryUsers returns the users who engaged with a category, most engaged
-// first. The slice must not be modified.
-func (m *Memory) CategoryUsers(category string) []Affinity { return m.categoryUsers[category] }
-
-// CategoryItems returns a category's items, most engaged with first (ties in
-// id order); nil for an unknown category. The slice must not be modified.
-func (m *Memory) CategoryItems(category string) []string { return m.categoryItems[category] }
 
 // History returns the user's interactions, oldest first, or nil for an unknown
 // user (cold start is not an error). The slice must not be modified.
@@ -189,33 +140,73 @@ func (m *Memory) History(ctx context.Context, userID string) ([]dataset.Interact
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	return m.profiles[userID].History, nil
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	if u := m.users[userID]; u != nil {
+		return u.history, nil
+	}
+	return nil, nil
 }
 
-// Profile returns the user's history and seen items; an unknown user has an
-// empty profile (cold start is not an error). The profile must not be
-// modified.
+// Profile returns the user's history, seen and excluded items; an unknown
+// user has an empty profile (cold start is not an error). The profile must
+// not be modified.
 func (m *Memory) Profile(ctx context.Context, userID string) (Profile, error) {
 	if err := ctx.Err(); err != nil {
 		return Profile{}, err
 	}
-	return m.profiles[userID], nil
+	m.mu.RLock()
+	u := m.users[userID]
+	if u == nil {
+		m.mu.RUnlock()
+		return Profile{}, nil
+	}
+	p := Profile{History: u.history, Excluded: u.excluded}
+	m.mu.RUnlock()
+	p.Seen = u.seenOf(p.History)
+	return p, nil
+}
+
+// seenOf returns the distinct items of h, a snapshot of u's history, from the
+// cache when it is current. Building outside the lock is safe: h never
+// changes, and a cache stored for an older length is simply rebuilt.
+func (u *user) seenOf(h []dataset.Interaction) map[string]struct{} {
+	if c := u.seen.Load(); c != nil && c.n == len(h) {
+		return c.set
+	}
+	set := distinct(h)
+	u.seen.Store(&seenSet{n: len(h), set: set})
+	return set
+}
+
+func distinct(h []dataset.Interaction) map[string]struct{} {
+	set := make(map[string]struct{}, len(h))
+	for _, in := range h {
+		set[in.ItemID] = struct{}{}
+	}
+	return set
 }
 
 // Item returns a catalogue entry.
 func (m *Memory) Item(id string) (dataset.Item, bool) {
-	it, ok := m.items[id]
+	it, ok := m.cat.Load().items[id]
 	return it, ok
 }
 
 // ItemIDs returns every catalogue item id, sorted. The slice must not be
 // modified.
-func (m *Memory) ItemIDs() []string { return m.itemIDs }
+func (m *Memory) ItemIDs() []string { return m.cat.Load().ids }
 
 // Users returns the number of users with a history.
-func (m *Memory) Users() int { return len(m.profiles) }
+func (m *Memory) Users() int {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	return len(m.users)
+}
 
-// Events returns the number of interactions loaded.
-func (m *Memory) Events() int { return m.events }
-
-func nan() float64 { return math.NaN() }
+// Events returns the number of interactions indexed.
+func (m *Memory) Events() int {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	return m.events
+}

@@ -1,0 +1,254 @@
+package store
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/recserve/recserve/dataset"
+)
+
+// Live is a Memory kept in step with a durable Backend: writes go to the
+// backend first and, once it has acknowledged them, into the indexes, so the
+// next request on this server sees them. With a shared backend (a Follower)
+// the writes of other replicas are applied as they arrive. It is safe for
+// concurrent use.
+type Live struct {
+	*Memory
+	backend Backend
+	types   EventTypes
+	log     *slog.Logger
+
+	stop context.CancelFunc
+	done chan struct{}
+}
+
+// LiveOptions configures OpenLive.
+type LiveOptions struct {
+	// Types are the event types accepted; nil means DefaultEventTypes.
+	Types EventTypes
+	// Seed is the data set a backend that was never seeded is filled from,
+	// once (nil: start empty).
+	Seed *dataset.Dataset
+	// Logger receives seeding and replication logs; nil discards them.
+	Logger *slog.Logger
+}
+
+// seedChunk is how many rows one seeding write carries.
+const seedChunk = 5000
+
+// OpenLive seeds b from o.Seed if it was never seeded, reads the whole state
+// into memory and, for a shared backend, starts following the other
+// replicas' writes. It returns the store and the data set it read (the
+// features of the scorers are built from it). Close stops following; it does
+// not close b.
+func OpenLive(ctx context.Context, b Backend, o LiveOptions) (*Live, *dataset.Dataset, error) {
+	types := o.Types
+	if types == nil {
+		types = DefaultEventTypes()
+	}
+	log := o.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	seeded, err := b.Seeded(ctx)
+	if err != nil {
+		return nil, nil, fmt.Errorf("state store: %w", err)
+	}
+	if !seeded && o.Seed != nil {
+		start := time.Now()
+		if err := Seed(ctx, b, o.Seed); err != nil {
+			return nil, nil, err
+		}
+		log.Info("state store seeded from the data set", "items", len(o.Seed.Items), "events", len(o.Seed.Interactions), "dur", time.Since(start))
+	}
+	start := time.Now()
+	d, negatives, err := Read(ctx, b, types)
+	if err != nil {
+		return nil, nil, err
+	}
+	l := &Live{Memory: New(d), backend: b, types: types, log: log}
+	l.Apply(types, negatives)
+	log.Info("state store loaded", "users", l.Users(), "items", len(l.ItemIDs()), "events", l.Events(), "dur", time.Since(start))
+	if f, ok := b.(Follower); ok {
+		fctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+		l.stop, l.done = cancel, make(chan struct{})
+		go l.follow(fctx, f)
+	}
+	return l, d, nil
+}
+
+// Seed writes a data set into b (items, then every interaction with the
+// stable id SeedEventID, so a seed interrupted and run again stores each row
+// once) and marks b seeded.
+func Seed(ctx context.Context, b Backend, d *dataset.Dataset) error {
+	for lo := 0; lo < len(d.Items); lo += seedChunk {
+		if err := b.UpsertItems(ctx, d.Items[lo:min(lo+seedChunk, len(d.Items))]); err != nil {
+			return fmt.Errorf("seed items: %w", err)
+		}
+	}
+	batch := make([]Event, 0, seedChunk)
+	for lo := 0; lo < len(d.Interactions); lo += seedChunk {
+		batch = batch[:0]
+		for i, in := range d.Interactions[lo:min(lo+seedChunk, len(d.Interactions))] {
+			batch = append(batch, FromInteraction(in, SeedEventID(lo+i)))
+		}
+		if _, err := b.Append(ctx, batch); err != nil {
+			return fmt.Errorf("seed events: %w", err)
+		}
+	}
+	if err := b.MarkSeeded(ctx); err != nil {
+		return fmt.Errorf("seed: %w", err)
+	}
+	return nil
+}
+
+// Read reads a backend's whole state as a data set (negative events, which
+// have no place in one, are returned apart). Items known only from events
+// are not added to the catalogue here; New adds them.
+func Read(ctx context.Context, b Backend, types EventTypes) (*dataset.Dataset, []Event, error) {
+	d := &dataset.Dataset{}
+	var negatives []Event
+	err := b.Scan(ctx, func(it dataset.Item) error {
+		d.Items = append(d.Items, it)
+		return nil
+	}, func(e Event) error {
+		if et, ok := types[e.Type]; ok && et.Negative {
+			negatives = append(negatives, e)
+			return nil
+		}
+		if in, ok := types.Interaction(e); ok {
+			d.Interactions = append(d.Interactions, in)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, nil, fmt.Errorf("read state store: %w", err)
+	}
+	return d, negatives, nil
+}
+
+// Types returns the event types the store accepts.
+func (l *Live) Types() EventTypes { return l.types }
+
+// Track stores events durably and indexes them. It returns how many were
+// new (a retry of a stored event ID is acknowledged but stored once).
+func (l *Live) Track(ctx context.Context, events []Event) (int, error) {
+	stored, err := l.backend.Append(ctx, events)
+	if err != nil {
+		return 0, err
+	}
+	l.Apply(l.types, stored)
+	return len(stored), nil
+}
+
+// UpsertItems stores catalogue items and indexes them.
+func (l *Live) UpsertItems(ctx context.Context, items []dataset.Item) error {
+	if err := l.backend.UpsertItems(ctx, items); err != nil {
+		return err
+	}
+	l.Memory.UpsertItems(items)
+	return nil
+}
+
+// DeleteItems removes catalogue items and returns how many existed.
+func (l *Live) DeleteItems(ctx context.Context, ids []string) (int, error) {
+	n, err := l.backend.DeleteItems(ctx, ids)
+	if err != nil {
+		return 0, err
+	}
+	l.Memory.DeleteItems(ids)
+	return n, nil
+}
+
+// DeleteUser removes a user from the backend and the indexes and returns
+// the number of events removed.
+func (l *Live) DeleteUser(ctx context.Context, userID string) (int, error) {
+	n, err := l.backend.DeleteUser(ctx, userID)
+	if err != nil {
+		return 0, err
+	}
+	l.Memory.DeleteUser(userID)
+	return n, nil
+}
+
+// UserEvents returns up to limit of the user's most recent events, newest
+// first, and how many the backend holds.
+func (l *Live) UserEvents(ctx context.Context, userID string, limit int) ([]Event, int, error) {
+	return l.backend.UserEvents(ctx, userID, limit)
+}
+
+// follow applies other replicas' changes until ctx ends, restarting Follow
+// after an error with a capped backoff.
+func (l *Live) follow(ctx context.Context, f Follower) {
+	defer close(l.done)
+	backoff := 100 * time.Millisecond
+	for ctx.Err() == nil {
+		err := f.Follow(ctx, l.applyChange(ctx))
+		if ctx.Err() != nil {
+			return
+		}
+		l.log.Warn("state store: following other replicas failed; retrying", "err", err, "in", backoff)
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(backoff):
+		}
+		backoff = min(2*backoff, 5*time.Second)
+	}
+}
+
+func (l *Live) applyChange(ctx context.Context) func(Change) {
+	return func(c Change) {
+		if c.Resync {
+			l.resync(ctx)
+		}
+		if len(c.Items) > 0 {
+			l.Memory.UpsertItems(c.Items)
+		}
+		if len(c.DeletedItems) > 0 {
+			l.Memory.DeleteItems(c.DeletedItems)
+		}
+		if c.DeletedUser != "" {
+			l.Memory.DeleteUser(c.DeletedUser)
+		}
+		if len(c.Events) > 0 {
+			l.Apply(l.types, c.Events)
+		}
+	}
+}
+
+// resync reloads the whole state after the follower fell behind the
+// backend's change log.
+func (l *Live) resync(ctx context.Context) {
+	start := time.Now()
+	d, negatives, err := Read(ctx, l.backend, l.types)
+	if err != nil {
+		l.log.Error("state store: resync failed; serving the state held", "err", err)
+		return
+	}
+	n := New(d)
+	n.Apply(l.types, negatives)
+	l.replace(n)
+	l.log.Warn("state store: resynced after falling behind the change log", "events", n.events, "dur", time.Since(start))
+}
+
+// replace swaps in the state of n.
+func (m *Memory) replace(n *Memory) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.users, m.events, m.audience = n.users, n.events, n.audience
+	m.cat.Store(n.cat.Load())
+	m.sorted.invalidate()
+}
+
+// Close stops following other replicas. The backend stays open: its owner
+// closes it.
+func (l *Live) Close() error {
+	if l.stop != nil {
+		l.stop()
+		<-l.done
+	}
+	return nil
+}
