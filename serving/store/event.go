@@ -121,7 +121,7 @@ func ParseEventTypes(s string) (EventTypes, error) {
 			continue
 		}
 		w, err := strconv.ParseFloat(val, 64)
-		if err != nil || w <= 0 || math.IsInf(w, 0) {
+		if err != nil || !(w > 0) || math.IsInf(w, 0) {
 			return nil, fmt.Errorf("event type %q: want a positive weight or negative", part)
 		}
 		t[name] = EventType{Weight: w}
