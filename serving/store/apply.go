@@ -19,16 +19,18 @@ const applyChunk = 256
 // Apply indexes events already stored by the backend: histories (in
 // timestamp order), seen sets, negative exclusions and the audience indexes.
 // Events of a type types does not know are ignored. A user unknown until now
-// is known afterwards.
-func (m *Memory) Apply(types EventTypes, events []Event) {
+// is known afterwards. It returns the interactions that entered histories.
+func (m *Memory) Apply(types EventTypes, events []Event) []dataset.Interaction {
+	var applied []dataset.Interaction
 	for len(events) > 0 {
 		n := min(len(events), applyChunk)
-		m.applyLocked(types, events[:n])
+		applied = m.applyLocked(types, events[:n], applied)
 		events = events[n:]
 	}
+	return applied
 }
 
-func (m *Memory) applyLocked(types EventTypes, events []Event) {
+func (m *Memory) applyLocked(types EventTypes, events []Event, applied []dataset.Interaction) []dataset.Interaction {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	cat := m.cat.Load()
@@ -58,8 +60,10 @@ func (m *Memory) applyLocked(types EventTypes, events []Event) {
 		}
 		m.audience.add(e.UserID, in, newPair, cat, m.weights)
 		m.events++
+		applied = append(applied, in)
 	}
 	m.sorted.invalidate()
+	return applied
 }
 
 // touched reports whether the user's history holds itemID.

@@ -16,9 +16,10 @@ import (
 // concurrent use.
 type Live struct {
 	*Memory
-	backend Backend
-	types   EventTypes
-	log     *slog.Logger
+	backend  Backend
+	types    EventTypes
+	log      *slog.Logger
+	observer Observer
 
 	stop context.CancelFunc
 	done chan struct{}
@@ -33,6 +34,22 @@ type LiveOptions struct {
 	Seed *dataset.Dataset
 	// Logger receives seeding and replication logs; nil discards them.
 	Logger *slog.Logger
+	// Observer, when set, hears every change after the indexes applied it,
+	// this replica's and (with a shared backend) the others'.
+	Observer Observer
+}
+
+// Observer hears what the live store applied, after it applied it: models
+// that learn online (popularity counters, the content model's new items)
+// follow the shop through it. Calls are serialised per kind of change
+// only as far as the writes are; implementations must be safe for
+// concurrent use.
+type Observer interface {
+	// Interactions entered histories.
+	Interactions(in []dataset.Interaction)
+	// Items were upserted, and the ids in deleted removed, from the
+	// catalogue.
+	Items(upserted []dataset.Item, deleted []string)
 }
 
 // seedChunk is how many rows one seeding write carries.
@@ -68,7 +85,7 @@ func OpenLive(ctx context.Context, b Backend, o LiveOptions) (*Live, *dataset.Da
 	if err != nil {
 		return nil, nil, err
 	}
-	l := &Live{Memory: New(d), backend: b, types: types, log: log}
+	l := &Live{Memory: New(d), backend: b, types: types, log: log, observer: o.Observer}
 	l.Apply(types, negatives)
 	log.Info("state store loaded", "users", l.Users(), "items", len(l.ItemIDs()), "events", l.Events(), "dur", time.Since(start))
 	if f, ok := b.(Follower); ok {
@@ -139,8 +156,16 @@ func (l *Live) Track(ctx context.Context, events []Event) (int, error) {
 	if err != nil {
 		return 0, err
 	}
-	l.Apply(l.types, stored)
+	l.apply(stored)
 	return len(stored), nil
+}
+
+// apply indexes stored events and tells the observer.
+func (l *Live) apply(events []Event) {
+	in := l.Apply(l.types, events)
+	if l.observer != nil && len(in) > 0 {
+		l.observer.Interactions(in)
+	}
 }
 
 // UpsertItems stores catalogue items and indexes them.
@@ -149,6 +174,9 @@ func (l *Live) UpsertItems(ctx context.Context, items []dataset.Item) error {
 		return err
 	}
 	l.Memory.UpsertItems(items)
+	if l.observer != nil {
+		l.observer.Items(items, nil)
+	}
 	return nil
 }
 
@@ -159,6 +187,9 @@ func (l *Live) DeleteItems(ctx context.Context, ids []string) (int, error) {
 		return 0, err
 	}
 	l.Memory.DeleteItems(ids)
+	if l.observer != nil {
+		l.observer.Items(nil, ids)
+	}
 	return n, nil
 }
 
@@ -210,11 +241,14 @@ func (l *Live) applyChange(ctx context.Context) func(Change) {
 		if len(c.DeletedItems) > 0 {
 			l.Memory.DeleteItems(c.DeletedItems)
 		}
+		if l.observer != nil && len(c.Items)+len(c.DeletedItems) > 0 {
+			l.observer.Items(c.Items, c.DeletedItems)
+		}
 		if c.DeletedUser != "" {
 			l.Memory.DeleteUser(c.DeletedUser)
 		}
 		if len(c.Events) > 0 {
-			l.Apply(l.types, c.Events)
+			l.apply(c.Events)
 		}
 	}
 }
