@@ -88,6 +88,15 @@ type ItemSimilarity interface {
 	SimilarItems(ctx context.Context, q SimilarQuery) ([]Scored, error)
 }
 
+// InputExplainer is a model whose input is a transformation of the history
+// worth seeing when debugging (an ONNX model's sequence or user vector):
+// ExplainInput returns the item ids the model reads for q, in input order.
+// Requests with debug on show it, so a tracked event can be seen reaching
+// the model.
+type InputExplainer interface {
+	ExplainInput(q Query) []string
+}
+
 // Roles lists what m can do: "recommender", "scorer", "similar_items".
 func Roles(m Model) []string {
 	var roles []string

@@ -32,6 +32,7 @@ func (s *recommendService) Recommend(ctx context.Context, in *pb.RecommendReques
 		Context:      in.GetContext(),
 		Route:        in.GetRoute(),
 		Model:        in.GetModel(),
+		Debug:        in.GetDebug(),
 	}
 	req.Filters = filters(in.GetFilters())
 	resp, err := s.router.Recommend(ctx, req)
@@ -44,7 +45,19 @@ func (s *recommendService) Recommend(ctx context.Context, in *pb.RecommendReques
 		Arm:           resp.Arm,
 		ModelVersions: modelVersions(resp.Models),
 		ColdStart:     resp.ColdStart,
+		Debug:         debugInfo(resp.Debug),
 	}, nil
+}
+
+func debugInfo(d *router.Debug) *pb.RecommendDebug {
+	if d == nil {
+		return nil
+	}
+	out := &pb.RecommendDebug{History: d.History}
+	for _, in := range d.Inputs {
+		out.Inputs = append(out.Inputs, &pb.ModelInput{Model: in.Model, Version: in.Version, Items: in.Items})
+	}
+	return out
 }
 
 func (s *recommendService) SimilarItems(ctx context.Context, in *pb.SimilarItemsRequest) (*pb.SimilarItemsResponse, error) {

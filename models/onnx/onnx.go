@@ -158,6 +158,14 @@ func open(path string, c config, spec models.Spec, items *vocab.Vocab, features 
 		}
 		return newRanker(c, items, &rankCore[float32]{s: s, row: func(q *models.Query) ([]float32, bool) {
 			return userVectorRow(q, items, c.weights)
+		}, items: func(row []float32) []string {
+			var ids []string
+			for j, x := range row {
+				if x != 0 {
+					ids = append(ids, items.ID(int32(j)))
+				}
+			}
+			return ids
 		}}), nil
 	case Sequence:
 		s, err := newSession[int64](path, t, c)
@@ -166,6 +174,14 @@ func open(path string, c config, spec models.Spec, items *vocab.Vocab, features 
 		}
 		return newRanker(c, items, &rankCore[int64]{s: s, row: func(q *models.Query) ([]int64, bool) {
 			return sequenceRow(q, items, &c, t.width)
+		}, items: func(row []int64) []string {
+			var ids []string
+			for _, v := range row {
+				if v > 0 {
+					ids = append(ids, items.ID(int32(v-1)))
+				}
+			}
+			return ids
 		}}), nil
 	default:
 		s, err := newSession[float32](path, t, c)
@@ -186,6 +202,8 @@ type core interface {
 	// when the row holds no known item and !always it returns nil without
 	// running the model.
 	scores(ctx context.Context, q *models.Query, always bool) ([]float32, error)
+	// input lists the items q's input row holds, in row order.
+	input(q *models.Query) []string
 	close() error
 }
 
@@ -193,6 +211,14 @@ type core interface {
 type rankCore[T element] struct {
 	s   *session[T]
 	row func(q *models.Query) ([]T, bool)
+	// items lists the items a row holds: the sequence's items, oldest
+	// first, or the user vector's weighted items in vocabulary order.
+	items func(row []T) []string
+}
+
+func (c *rankCore[T]) input(q *models.Query) []string {
+	row, _ := c.row(q)
+	return c.items(row)
 }
 
 func (c *rankCore[T]) scores(ctx context.Context, q *models.Query, always bool) ([]float32, error) {
@@ -227,11 +253,19 @@ type Ranker struct {
 }
 
 var (
-	_ models.Recommender = (*Ranker)(nil)
-	_ models.Scorer      = (*Ranker)(nil)
-	_ models.RowModel    = (*RowModel)(nil)
-	_ models.RowBatcher  = (*RowModel)(nil)
+	_ models.Recommender    = (*Ranker)(nil)
+	_ models.Scorer         = (*Ranker)(nil)
+	_ models.InputExplainer = (*Ranker)(nil)
+	_ models.RowModel       = (*RowModel)(nil)
+	_ models.RowBatcher     = (*RowModel)(nil)
 )
+
+// ExplainInput returns the items of q's input row: for a sequence model the
+// sequence it reads (vocabulary items of the history, oldest first, cut to
+// the input's length), for a user_vector model the items with a weight. It
+// is what a debugging request shows, so a tracked event can be seen
+// reaching the model.
+func (r *Ranker) ExplainInput(q models.Query) []string { return r.core.input(&q) }
 
 func newRanker(c config, items *vocab.Vocab, core core) *Ranker {
 	order := make([]int32, items.Len())

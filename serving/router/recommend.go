@@ -67,5 +67,29 @@ func (r *Router) Recommend(ctx context.Context, req Request) (resp Response, err
 		}
 	}
 	resp.Items = items
+	if req.Debug {
+		resp.Debug = r.explain(q, resp.Models)
+	}
 	return resp, nil
+}
+
+// explain builds the Debug of an answer: the history q carried and the
+// inputs of the model versions that answered (acquired again: the same unit
+// gets the same version unless a deploy happened in between).
+func (r *Router) explain(q models.Query, used []ModelVersion) *Debug {
+	d := &Debug{History: make([]string, len(q.History))}
+	for i, in := range q.History {
+		d.History[i] = in.ItemID
+	}
+	for _, mv := range used {
+		l, err := r.models.Acquire(mv.Name, unit(q.UserID, q.Session))
+		if err != nil {
+			continue
+		}
+		if ex, ok := l.Model().(models.InputExplainer); ok {
+			d.Inputs = append(d.Inputs, ModelInput{Model: mv.Name, Version: l.Version(), Items: ex.ExplainInput(q)})
+		}
+		l.Release()
+	}
+	return d
 }

@@ -42,6 +42,8 @@ type Request struct {
 	Route        string
 	Model        string
 	Filters      Filters
+	// Debug asks for Response.Debug: what the models read.
+	Debug bool
 }
 
 // Filters are business constraints on the answer.
@@ -76,6 +78,25 @@ type Response struct {
 	Arm       string
 	Models    []ModelVersion
 	ColdStart bool
+	// Debug is set when the request asked for it.
+	Debug *Debug
+}
+
+// Debug shows what the models of an answer read, to see a tracked event
+// reach them.
+type Debug struct {
+	// History is the history every model was given (stored events, then
+	// the request's session items), oldest first, as item ids.
+	History []string
+	// Inputs holds, per model version that answered and explains its input
+	// (models.InputExplainer), the items of that input.
+	Inputs []ModelInput
+}
+
+// ModelInput is the input of one model version, as item ids.
+type ModelInput struct {
+	Model, Version string
+	Items          []string
 }
 
 // ScoreRequest asks for scores of given items.

@@ -110,7 +110,10 @@ type RecommendRequest struct {
 	// recommender.
 	Model string `protobuf:"bytes,6,opt,name=model,proto3" json:"model,omitempty"`
 	// filters restrict which items may be returned.
-	Filters       *Filters `protobuf:"bytes,7,opt,name=filters,proto3" json:"filters,omitempty"`
+	Filters *Filters `protobuf:"bytes,7,opt,name=filters,proto3" json:"filters,omitempty"`
+	// debug asks for RecommendResponse.debug: the history the models were
+	// given and the inputs of the models that explain theirs (ONNX).
+	Debug         bool `protobuf:"varint,8,opt,name=debug,proto3" json:"debug,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -192,6 +195,13 @@ func (x *RecommendRequest) GetFilters() *Filters {
 		return x.Filters
 	}
 	return nil
+}
+
+func (x *RecommendRequest) GetDebug() bool {
+	if x != nil {
+		return x.Debug
+	}
+	return false
 }
 
 // Filters are business constraints applied to any recommendation.
@@ -300,7 +310,9 @@ type RecommendResponse struct {
 	// model_versions lists every model that contributed, with its version.
 	ModelVersions []*ModelVersion `protobuf:"bytes,4,rep,name=model_versions,json=modelVersions,proto3" json:"model_versions,omitempty"`
 	// cold_start is true when the user had no history and the fallback answered.
-	ColdStart     bool `protobuf:"varint,5,opt,name=cold_start,json=coldStart,proto3" json:"cold_start,omitempty"`
+	ColdStart bool `protobuf:"varint,5,opt,name=cold_start,json=coldStart,proto3" json:"cold_start,omitempty"`
+	// debug is set when the request asked for it.
+	Debug         *RecommendDebug `protobuf:"bytes,6,opt,name=debug,proto3" json:"debug,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -370,6 +382,133 @@ func (x *RecommendResponse) GetColdStart() bool {
 	return false
 }
 
+func (x *RecommendResponse) GetDebug() *RecommendDebug {
+	if x != nil {
+		return x.Debug
+	}
+	return nil
+}
+
+// RecommendDebug shows what the models of an answer read, so a tracked
+// event can be seen reaching them.
+type RecommendDebug struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// history is the history every model was given (stored events, then the
+	// request's session items), oldest first, as item ids.
+	History []string `protobuf:"bytes,1,rep,name=history,proto3" json:"history,omitempty"`
+	// inputs holds the input of each model version that answered and
+	// explains it (an ONNX sequence model's sequence, a user_vector model's
+	// weighted items).
+	Inputs        []*ModelInput `protobuf:"bytes,2,rep,name=inputs,proto3" json:"inputs,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RecommendDebug) Reset() {
+	*x = RecommendDebug{}
+	mi := &file_recserve_v1_recserve_proto_msgTypes[3]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RecommendDebug) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RecommendDebug) ProtoMessage() {}
+
+func (x *RecommendDebug) ProtoReflect() protoreflect.Message {
+	mi := &file_recserve_v1_recserve_proto_msgTypes[3]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RecommendDebug.ProtoReflect.Descriptor instead.
+func (*RecommendDebug) Descriptor() ([]byte, []int) {
+	return file_recserve_v1_recserve_proto_rawDescGZIP(), []int{3}
+}
+
+func (x *RecommendDebug) GetHistory() []string {
+	if x != nil {
+		return x.History
+	}
+	return nil
+}
+
+func (x *RecommendDebug) GetInputs() []*ModelInput {
+	if x != nil {
+		return x.Inputs
+	}
+	return nil
+}
+
+// ModelInput is one model version's input, as item ids in input order.
+type ModelInput struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Model         string                 `protobuf:"bytes,1,opt,name=model,proto3" json:"model,omitempty"`
+	Version       string                 `protobuf:"bytes,2,opt,name=version,proto3" json:"version,omitempty"`
+	Items         []string               `protobuf:"bytes,3,rep,name=items,proto3" json:"items,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ModelInput) Reset() {
+	*x = ModelInput{}
+	mi := &file_recserve_v1_recserve_proto_msgTypes[4]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ModelInput) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ModelInput) ProtoMessage() {}
+
+func (x *ModelInput) ProtoReflect() protoreflect.Message {
+	mi := &file_recserve_v1_recserve_proto_msgTypes[4]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ModelInput.ProtoReflect.Descriptor instead.
+func (*ModelInput) Descriptor() ([]byte, []int) {
+	return file_recserve_v1_recserve_proto_rawDescGZIP(), []int{4}
+}
+
+func (x *ModelInput) GetModel() string {
+	if x != nil {
+		return x.Model
+	}
+	return ""
+}
+
+func (x *ModelInput) GetVersion() string {
+	if x != nil {
+		return x.Version
+	}
+	return ""
+}
+
+func (x *ModelInput) GetItems() []string {
+	if x != nil {
+		return x.Items
+	}
+	return nil
+}
+
 // RecommendedItem is one recommended item.
 type RecommendedItem struct {
 	state  protoimpl.MessageState `protogen:"open.v1"`
@@ -384,7 +523,7 @@ type RecommendedItem struct {
 
 func (x *RecommendedItem) Reset() {
 	*x = RecommendedItem{}
-	mi := &file_recserve_v1_recserve_proto_msgTypes[3]
+	mi := &file_recserve_v1_recserve_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -396,7 +535,7 @@ func (x *RecommendedItem) String() string {
 func (*RecommendedItem) ProtoMessage() {}
 
 func (x *RecommendedItem) ProtoReflect() protoreflect.Message {
-	mi := &file_recserve_v1_recserve_proto_msgTypes[3]
+	mi := &file_recserve_v1_recserve_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -409,7 +548,7 @@ func (x *RecommendedItem) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RecommendedItem.ProtoReflect.Descriptor instead.
 func (*RecommendedItem) Descriptor() ([]byte, []int) {
-	return file_recserve_v1_recserve_proto_rawDescGZIP(), []int{3}
+	return file_recserve_v1_recserve_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *RecommendedItem) GetItemId() string {
@@ -444,7 +583,7 @@ type ModelVersion struct {
 
 func (x *ModelVersion) Reset() {
 	*x = ModelVersion{}
-	mi := &file_recserve_v1_recserve_proto_msgTypes[4]
+	mi := &file_recserve_v1_recserve_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -456,7 +595,7 @@ func (x *ModelVersion) String() string {
 func (*ModelVersion) ProtoMessage() {}
 
 func (x *ModelVersion) ProtoReflect() protoreflect.Message {
-	mi := &file_recserve_v1_recserve_proto_msgTypes[4]
+	mi := &file_recserve_v1_recserve_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -469,7 +608,7 @@ func (x *ModelVersion) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ModelVersion.ProtoReflect.Descriptor instead.
 func (*ModelVersion) Descriptor() ([]byte, []int) {
-	return file_recserve_v1_recserve_proto_rawDescGZIP(), []int{4}
+	return file_recserve_v1_recserve_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *ModelVersion) GetName() string {
@@ -505,7 +644,7 @@ type ScoreRequest struct {
 
 func (x *ScoreRequest) Reset() {
 	*x = ScoreRequest{}
-	mi := &file_recserve_v1_recserve_proto_msgTypes[5]
+	mi := &file_recserve_v1_recserve_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -517,7 +656,7 @@ func (x *ScoreRequest) String() string {
 func (*ScoreRequest) ProtoMessage() {}
 
 func (x *ScoreRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_recserve_v1_recserve_proto_msgTypes[5]
+	mi := &file_recserve_v1_recserve_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -530,7 +669,7 @@ func (x *ScoreRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ScoreRequest.ProtoReflect.Descriptor instead.
 func (*ScoreRequest) Descriptor() ([]byte, []int) {
-	return file_recserve_v1_recserve_proto_rawDescGZIP(), []int{5}
+	return file_recserve_v1_recserve_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *ScoreRequest) GetUserId() string {
@@ -581,7 +720,7 @@ type ScoreResponse struct {
 
 func (x *ScoreResponse) Reset() {
 	*x = ScoreResponse{}
-	mi := &file_recserve_v1_recserve_proto_msgTypes[6]
+	mi := &file_recserve_v1_recserve_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -593,7 +732,7 @@ func (x *ScoreResponse) String() string {
 func (*ScoreResponse) ProtoMessage() {}
 
 func (x *ScoreResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_recserve_v1_recserve_proto_msgTypes[6]
+	mi := &file_recserve_v1_recserve_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -606,7 +745,7 @@ func (x *ScoreResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ScoreResponse.ProtoReflect.Descriptor instead.
 func (*ScoreResponse) Descriptor() ([]byte, []int) {
-	return file_recserve_v1_recserve_proto_rawDescGZIP(), []int{6}
+	return file_recserve_v1_recserve_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *ScoreResponse) GetScores() []float64 {
@@ -650,7 +789,7 @@ type TargetAudienceRequest struct {
 
 func (x *TargetAudienceRequest) Reset() {
 	*x = TargetAudienceRequest{}
-	mi := &file_recserve_v1_recserve_proto_msgTypes[7]
+	mi := &file_recserve_v1_recserve_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -662,7 +801,7 @@ func (x *TargetAudienceRequest) String() string {
 func (*TargetAudienceRequest) ProtoMessage() {}
 
 func (x *TargetAudienceRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_recserve_v1_recserve_proto_msgTypes[7]
+	mi := &file_recserve_v1_recserve_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -675,7 +814,7 @@ func (x *TargetAudienceRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TargetAudienceRequest.ProtoReflect.Descriptor instead.
 func (*TargetAudienceRequest) Descriptor() ([]byte, []int) {
-	return file_recserve_v1_recserve_proto_rawDescGZIP(), []int{7}
+	return file_recserve_v1_recserve_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *TargetAudienceRequest) GetItemId() string {
@@ -740,7 +879,7 @@ type AudienceMember struct {
 
 func (x *AudienceMember) Reset() {
 	*x = AudienceMember{}
-	mi := &file_recserve_v1_recserve_proto_msgTypes[8]
+	mi := &file_recserve_v1_recserve_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -752,7 +891,7 @@ func (x *AudienceMember) String() string {
 func (*AudienceMember) ProtoMessage() {}
 
 func (x *AudienceMember) ProtoReflect() protoreflect.Message {
-	mi := &file_recserve_v1_recserve_proto_msgTypes[8]
+	mi := &file_recserve_v1_recserve_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -765,7 +904,7 @@ func (x *AudienceMember) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AudienceMember.ProtoReflect.Descriptor instead.
 func (*AudienceMember) Descriptor() ([]byte, []int) {
-	return file_recserve_v1_recserve_proto_rawDescGZIP(), []int{8}
+	return file_recserve_v1_recserve_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *AudienceMember) GetUserId() string {
@@ -799,7 +938,7 @@ type TargetAudienceResponse struct {
 
 func (x *TargetAudienceResponse) Reset() {
 	*x = TargetAudienceResponse{}
-	mi := &file_recserve_v1_recserve_proto_msgTypes[9]
+	mi := &file_recserve_v1_recserve_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -811,7 +950,7 @@ func (x *TargetAudienceResponse) String() string {
 func (*TargetAudienceResponse) ProtoMessage() {}
 
 func (x *TargetAudienceResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_recserve_v1_recserve_proto_msgTypes[9]
+	mi := &file_recserve_v1_recserve_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -824,7 +963,7 @@ func (x *TargetAudienceResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TargetAudienceResponse.ProtoReflect.Descriptor instead.
 func (*TargetAudienceResponse) Descriptor() ([]byte, []int) {
-	return file_recserve_v1_recserve_proto_rawDescGZIP(), []int{9}
+	return file_recserve_v1_recserve_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *TargetAudienceResponse) GetUsers() []*AudienceMember {
@@ -877,7 +1016,7 @@ type SimilarItemsRequest struct {
 
 func (x *SimilarItemsRequest) Reset() {
 	*x = SimilarItemsRequest{}
-	mi := &file_recserve_v1_recserve_proto_msgTypes[10]
+	mi := &file_recserve_v1_recserve_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -889,7 +1028,7 @@ func (x *SimilarItemsRequest) String() string {
 func (*SimilarItemsRequest) ProtoMessage() {}
 
 func (x *SimilarItemsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_recserve_v1_recserve_proto_msgTypes[10]
+	mi := &file_recserve_v1_recserve_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -902,7 +1041,7 @@ func (x *SimilarItemsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SimilarItemsRequest.ProtoReflect.Descriptor instead.
 func (*SimilarItemsRequest) Descriptor() ([]byte, []int) {
-	return file_recserve_v1_recserve_proto_rawDescGZIP(), []int{10}
+	return file_recserve_v1_recserve_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *SimilarItemsRequest) GetItemId() string {
@@ -952,7 +1091,7 @@ type SimilarItemsResponse struct {
 
 func (x *SimilarItemsResponse) Reset() {
 	*x = SimilarItemsResponse{}
-	mi := &file_recserve_v1_recserve_proto_msgTypes[11]
+	mi := &file_recserve_v1_recserve_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -964,7 +1103,7 @@ func (x *SimilarItemsResponse) String() string {
 func (*SimilarItemsResponse) ProtoMessage() {}
 
 func (x *SimilarItemsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_recserve_v1_recserve_proto_msgTypes[11]
+	mi := &file_recserve_v1_recserve_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -977,7 +1116,7 @@ func (x *SimilarItemsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SimilarItemsResponse.ProtoReflect.Descriptor instead.
 func (*SimilarItemsResponse) Descriptor() ([]byte, []int) {
-	return file_recserve_v1_recserve_proto_rawDescGZIP(), []int{11}
+	return file_recserve_v1_recserve_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *SimilarItemsResponse) GetItems() []*RecommendedItem {
@@ -1003,7 +1142,7 @@ type ListModelsRequest struct {
 
 func (x *ListModelsRequest) Reset() {
 	*x = ListModelsRequest{}
-	mi := &file_recserve_v1_recserve_proto_msgTypes[12]
+	mi := &file_recserve_v1_recserve_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1015,7 +1154,7 @@ func (x *ListModelsRequest) String() string {
 func (*ListModelsRequest) ProtoMessage() {}
 
 func (x *ListModelsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_recserve_v1_recserve_proto_msgTypes[12]
+	mi := &file_recserve_v1_recserve_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1028,7 +1167,7 @@ func (x *ListModelsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListModelsRequest.ProtoReflect.Descriptor instead.
 func (*ListModelsRequest) Descriptor() ([]byte, []int) {
-	return file_recserve_v1_recserve_proto_rawDescGZIP(), []int{12}
+	return file_recserve_v1_recserve_proto_rawDescGZIP(), []int{14}
 }
 
 // ListModelsResponse lists models sorted by name.
@@ -1041,7 +1180,7 @@ type ListModelsResponse struct {
 
 func (x *ListModelsResponse) Reset() {
 	*x = ListModelsResponse{}
-	mi := &file_recserve_v1_recserve_proto_msgTypes[13]
+	mi := &file_recserve_v1_recserve_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1053,7 +1192,7 @@ func (x *ListModelsResponse) String() string {
 func (*ListModelsResponse) ProtoMessage() {}
 
 func (x *ListModelsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_recserve_v1_recserve_proto_msgTypes[13]
+	mi := &file_recserve_v1_recserve_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1066,7 +1205,7 @@ func (x *ListModelsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListModelsResponse.ProtoReflect.Descriptor instead.
 func (*ListModelsResponse) Descriptor() ([]byte, []int) {
-	return file_recserve_v1_recserve_proto_rawDescGZIP(), []int{13}
+	return file_recserve_v1_recserve_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *ListModelsResponse) GetModels() []*ModelInfo {
@@ -1086,7 +1225,7 @@ type GetModelRequest struct {
 
 func (x *GetModelRequest) Reset() {
 	*x = GetModelRequest{}
-	mi := &file_recserve_v1_recserve_proto_msgTypes[14]
+	mi := &file_recserve_v1_recserve_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1098,7 +1237,7 @@ func (x *GetModelRequest) String() string {
 func (*GetModelRequest) ProtoMessage() {}
 
 func (x *GetModelRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_recserve_v1_recserve_proto_msgTypes[14]
+	mi := &file_recserve_v1_recserve_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1111,7 +1250,7 @@ func (x *GetModelRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetModelRequest.ProtoReflect.Descriptor instead.
 func (*GetModelRequest) Descriptor() ([]byte, []int) {
-	return file_recserve_v1_recserve_proto_rawDescGZIP(), []int{14}
+	return file_recserve_v1_recserve_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *GetModelRequest) GetName() string {
@@ -1131,7 +1270,7 @@ type GetModelResponse struct {
 
 func (x *GetModelResponse) Reset() {
 	*x = GetModelResponse{}
-	mi := &file_recserve_v1_recserve_proto_msgTypes[15]
+	mi := &file_recserve_v1_recserve_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1143,7 +1282,7 @@ func (x *GetModelResponse) String() string {
 func (*GetModelResponse) ProtoMessage() {}
 
 func (x *GetModelResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_recserve_v1_recserve_proto_msgTypes[15]
+	mi := &file_recserve_v1_recserve_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1156,7 +1295,7 @@ func (x *GetModelResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetModelResponse.ProtoReflect.Descriptor instead.
 func (*GetModelResponse) Descriptor() ([]byte, []int) {
-	return file_recserve_v1_recserve_proto_rawDescGZIP(), []int{15}
+	return file_recserve_v1_recserve_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *GetModelResponse) GetModel() *ModelInfo {
@@ -1204,7 +1343,7 @@ type ModelInfo struct {
 
 func (x *ModelInfo) Reset() {
 	*x = ModelInfo{}
-	mi := &file_recserve_v1_recserve_proto_msgTypes[16]
+	mi := &file_recserve_v1_recserve_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1216,7 +1355,7 @@ func (x *ModelInfo) String() string {
 func (*ModelInfo) ProtoMessage() {}
 
 func (x *ModelInfo) ProtoReflect() protoreflect.Message {
-	mi := &file_recserve_v1_recserve_proto_msgTypes[16]
+	mi := &file_recserve_v1_recserve_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1229,7 +1368,7 @@ func (x *ModelInfo) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ModelInfo.ProtoReflect.Descriptor instead.
 func (*ModelInfo) Descriptor() ([]byte, []int) {
-	return file_recserve_v1_recserve_proto_rawDescGZIP(), []int{16}
+	return file_recserve_v1_recserve_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *ModelInfo) GetName() string {
@@ -1356,7 +1495,7 @@ type VersionInfo struct {
 
 func (x *VersionInfo) Reset() {
 	*x = VersionInfo{}
-	mi := &file_recserve_v1_recserve_proto_msgTypes[17]
+	mi := &file_recserve_v1_recserve_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1368,7 +1507,7 @@ func (x *VersionInfo) String() string {
 func (*VersionInfo) ProtoMessage() {}
 
 func (x *VersionInfo) ProtoReflect() protoreflect.Message {
-	mi := &file_recserve_v1_recserve_proto_msgTypes[17]
+	mi := &file_recserve_v1_recserve_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1381,7 +1520,7 @@ func (x *VersionInfo) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use VersionInfo.ProtoReflect.Descriptor instead.
 func (*VersionInfo) Descriptor() ([]byte, []int) {
-	return file_recserve_v1_recserve_proto_rawDescGZIP(), []int{17}
+	return file_recserve_v1_recserve_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *VersionInfo) GetVersion() string {
@@ -1451,7 +1590,7 @@ type DeployModelRequest struct {
 
 func (x *DeployModelRequest) Reset() {
 	*x = DeployModelRequest{}
-	mi := &file_recserve_v1_recserve_proto_msgTypes[18]
+	mi := &file_recserve_v1_recserve_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1463,7 +1602,7 @@ func (x *DeployModelRequest) String() string {
 func (*DeployModelRequest) ProtoMessage() {}
 
 func (x *DeployModelRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_recserve_v1_recserve_proto_msgTypes[18]
+	mi := &file_recserve_v1_recserve_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1476,7 +1615,7 @@ func (x *DeployModelRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeployModelRequest.ProtoReflect.Descriptor instead.
 func (*DeployModelRequest) Descriptor() ([]byte, []int) {
-	return file_recserve_v1_recserve_proto_rawDescGZIP(), []int{18}
+	return file_recserve_v1_recserve_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *DeployModelRequest) GetPart() isDeployModelRequest_Part {
@@ -1544,7 +1683,7 @@ type DeployHeader struct {
 
 func (x *DeployHeader) Reset() {
 	*x = DeployHeader{}
-	mi := &file_recserve_v1_recserve_proto_msgTypes[19]
+	mi := &file_recserve_v1_recserve_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1556,7 +1695,7 @@ func (x *DeployHeader) String() string {
 func (*DeployHeader) ProtoMessage() {}
 
 func (x *DeployHeader) ProtoReflect() protoreflect.Message {
-	mi := &file_recserve_v1_recserve_proto_msgTypes[19]
+	mi := &file_recserve_v1_recserve_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1569,7 +1708,7 @@ func (x *DeployHeader) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeployHeader.ProtoReflect.Descriptor instead.
 func (*DeployHeader) Descriptor() ([]byte, []int) {
-	return file_recserve_v1_recserve_proto_rawDescGZIP(), []int{19}
+	return file_recserve_v1_recserve_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *DeployHeader) GetName() string {
@@ -1617,7 +1756,7 @@ type FileChunk struct {
 
 func (x *FileChunk) Reset() {
 	*x = FileChunk{}
-	mi := &file_recserve_v1_recserve_proto_msgTypes[20]
+	mi := &file_recserve_v1_recserve_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1629,7 +1768,7 @@ func (x *FileChunk) String() string {
 func (*FileChunk) ProtoMessage() {}
 
 func (x *FileChunk) ProtoReflect() protoreflect.Message {
-	mi := &file_recserve_v1_recserve_proto_msgTypes[20]
+	mi := &file_recserve_v1_recserve_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1642,7 +1781,7 @@ func (x *FileChunk) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FileChunk.ProtoReflect.Descriptor instead.
 func (*FileChunk) Descriptor() ([]byte, []int) {
-	return file_recserve_v1_recserve_proto_rawDescGZIP(), []int{20}
+	return file_recserve_v1_recserve_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *FileChunk) GetPath() string {
@@ -1672,7 +1811,7 @@ type DeployModelResponse struct {
 
 func (x *DeployModelResponse) Reset() {
 	*x = DeployModelResponse{}
-	mi := &file_recserve_v1_recserve_proto_msgTypes[21]
+	mi := &file_recserve_v1_recserve_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1684,7 +1823,7 @@ func (x *DeployModelResponse) String() string {
 func (*DeployModelResponse) ProtoMessage() {}
 
 func (x *DeployModelResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_recserve_v1_recserve_proto_msgTypes[21]
+	mi := &file_recserve_v1_recserve_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1697,7 +1836,7 @@ func (x *DeployModelResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeployModelResponse.ProtoReflect.Descriptor instead.
 func (*DeployModelResponse) Descriptor() ([]byte, []int) {
-	return file_recserve_v1_recserve_proto_rawDescGZIP(), []int{21}
+	return file_recserve_v1_recserve_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *DeployModelResponse) GetVersion() string {
@@ -1731,7 +1870,7 @@ type ActivateVersionRequest struct {
 
 func (x *ActivateVersionRequest) Reset() {
 	*x = ActivateVersionRequest{}
-	mi := &file_recserve_v1_recserve_proto_msgTypes[22]
+	mi := &file_recserve_v1_recserve_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1743,7 +1882,7 @@ func (x *ActivateVersionRequest) String() string {
 func (*ActivateVersionRequest) ProtoMessage() {}
 
 func (x *ActivateVersionRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_recserve_v1_recserve_proto_msgTypes[22]
+	mi := &file_recserve_v1_recserve_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1756,7 +1895,7 @@ func (x *ActivateVersionRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ActivateVersionRequest.ProtoReflect.Descriptor instead.
 func (*ActivateVersionRequest) Descriptor() ([]byte, []int) {
-	return file_recserve_v1_recserve_proto_rawDescGZIP(), []int{22}
+	return file_recserve_v1_recserve_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *ActivateVersionRequest) GetName() string {
@@ -1791,7 +1930,7 @@ type ActivateVersionResponse struct {
 
 func (x *ActivateVersionResponse) Reset() {
 	*x = ActivateVersionResponse{}
-	mi := &file_recserve_v1_recserve_proto_msgTypes[23]
+	mi := &file_recserve_v1_recserve_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1803,7 +1942,7 @@ func (x *ActivateVersionResponse) String() string {
 func (*ActivateVersionResponse) ProtoMessage() {}
 
 func (x *ActivateVersionResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_recserve_v1_recserve_proto_msgTypes[23]
+	mi := &file_recserve_v1_recserve_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1816,7 +1955,7 @@ func (x *ActivateVersionResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ActivateVersionResponse.ProtoReflect.Descriptor instead.
 func (*ActivateVersionResponse) Descriptor() ([]byte, []int) {
-	return file_recserve_v1_recserve_proto_rawDescGZIP(), []int{23}
+	return file_recserve_v1_recserve_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *ActivateVersionResponse) GetModel() *ModelInfo {
@@ -1837,7 +1976,7 @@ type RollbackRequest struct {
 
 func (x *RollbackRequest) Reset() {
 	*x = RollbackRequest{}
-	mi := &file_recserve_v1_recserve_proto_msgTypes[24]
+	mi := &file_recserve_v1_recserve_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1849,7 +1988,7 @@ func (x *RollbackRequest) String() string {
 func (*RollbackRequest) ProtoMessage() {}
 
 func (x *RollbackRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_recserve_v1_recserve_proto_msgTypes[24]
+	mi := &file_recserve_v1_recserve_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1862,7 +2001,7 @@ func (x *RollbackRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RollbackRequest.ProtoReflect.Descriptor instead.
 func (*RollbackRequest) Descriptor() ([]byte, []int) {
-	return file_recserve_v1_recserve_proto_rawDescGZIP(), []int{24}
+	return file_recserve_v1_recserve_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *RollbackRequest) GetName() string {
@@ -1883,7 +2022,7 @@ type RollbackResponse struct {
 
 func (x *RollbackResponse) Reset() {
 	*x = RollbackResponse{}
-	mi := &file_recserve_v1_recserve_proto_msgTypes[25]
+	mi := &file_recserve_v1_recserve_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1895,7 +2034,7 @@ func (x *RollbackResponse) String() string {
 func (*RollbackResponse) ProtoMessage() {}
 
 func (x *RollbackResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_recserve_v1_recserve_proto_msgTypes[25]
+	mi := &file_recserve_v1_recserve_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1908,7 +2047,7 @@ func (x *RollbackResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RollbackResponse.ProtoReflect.Descriptor instead.
 func (*RollbackResponse) Descriptor() ([]byte, []int) {
-	return file_recserve_v1_recserve_proto_rawDescGZIP(), []int{25}
+	return file_recserve_v1_recserve_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *RollbackResponse) GetModel() *ModelInfo {
@@ -1929,7 +2068,7 @@ type UnloadModelRequest struct {
 
 func (x *UnloadModelRequest) Reset() {
 	*x = UnloadModelRequest{}
-	mi := &file_recserve_v1_recserve_proto_msgTypes[26]
+	mi := &file_recserve_v1_recserve_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1941,7 +2080,7 @@ func (x *UnloadModelRequest) String() string {
 func (*UnloadModelRequest) ProtoMessage() {}
 
 func (x *UnloadModelRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_recserve_v1_recserve_proto_msgTypes[26]
+	mi := &file_recserve_v1_recserve_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1954,7 +2093,7 @@ func (x *UnloadModelRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UnloadModelRequest.ProtoReflect.Descriptor instead.
 func (*UnloadModelRequest) Descriptor() ([]byte, []int) {
-	return file_recserve_v1_recserve_proto_rawDescGZIP(), []int{26}
+	return file_recserve_v1_recserve_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *UnloadModelRequest) GetName() string {
@@ -1975,7 +2114,7 @@ type UnloadModelResponse struct {
 
 func (x *UnloadModelResponse) Reset() {
 	*x = UnloadModelResponse{}
-	mi := &file_recserve_v1_recserve_proto_msgTypes[27]
+	mi := &file_recserve_v1_recserve_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1987,7 +2126,7 @@ func (x *UnloadModelResponse) String() string {
 func (*UnloadModelResponse) ProtoMessage() {}
 
 func (x *UnloadModelResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_recserve_v1_recserve_proto_msgTypes[27]
+	mi := &file_recserve_v1_recserve_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2000,7 +2139,7 @@ func (x *UnloadModelResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UnloadModelResponse.ProtoReflect.Descriptor instead.
 func (*UnloadModelResponse) Descriptor() ([]byte, []int) {
-	return file_recserve_v1_recserve_proto_rawDescGZIP(), []int{27}
+	return file_recserve_v1_recserve_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *UnloadModelResponse) GetModel() *ModelInfo {
@@ -2014,7 +2153,7 @@ var File_recserve_v1_recserve_proto protoreflect.FileDescriptor
 
 const file_recserve_v1_recserve_proto_rawDesc = "" +
 	"\n" +
-	"\x1arecserve/v1/recserve.proto\x12\vrecserve.v1\"\xbc\x02\n" +
+	"\x1arecserve/v1/recserve.proto\x12\vrecserve.v1\"\xd2\x02\n" +
 	"\x10RecommendRequest\x12\x17\n" +
 	"\auser_id\x18\x01 \x01(\tR\x06userId\x12\f\n" +
 	"\x01k\x18\x02 \x01(\x05R\x01k\x12#\n" +
@@ -2022,7 +2161,8 @@ const file_recserve_v1_recserve_proto_rawDesc = "" +
 	"\acontext\x18\x04 \x03(\v2*.recserve.v1.RecommendRequest.ContextEntryR\acontext\x12\x14\n" +
 	"\x05route\x18\x05 \x01(\tR\x05route\x12\x14\n" +
 	"\x05model\x18\x06 \x01(\tR\x05model\x12.\n" +
-	"\afilters\x18\a \x01(\v2\x14.recserve.v1.FiltersR\afilters\x1a:\n" +
+	"\afilters\x18\a \x01(\v2\x14.recserve.v1.FiltersR\afilters\x12\x14\n" +
+	"\x05debug\x18\b \x01(\bR\x05debug\x1a:\n" +
 	"\fContextEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\x8f\x02\n" +
@@ -2036,14 +2176,23 @@ const file_recserve_v1_recserve_proto_rawDesc = "" +
 	"\n" +
 	"_price_minB\f\n" +
 	"\n" +
-	"_price_max\"\xd0\x01\n" +
+	"_price_max\"\x83\x02\n" +
 	"\x11RecommendResponse\x122\n" +
 	"\x05items\x18\x01 \x03(\v2\x1c.recserve.v1.RecommendedItemR\x05items\x12\x14\n" +
 	"\x05route\x18\x02 \x01(\tR\x05route\x12\x10\n" +
 	"\x03arm\x18\x03 \x01(\tR\x03arm\x12@\n" +
 	"\x0emodel_versions\x18\x04 \x03(\v2\x19.recserve.v1.ModelVersionR\rmodelVersions\x12\x1d\n" +
 	"\n" +
-	"cold_start\x18\x05 \x01(\bR\tcoldStart\"Z\n" +
+	"cold_start\x18\x05 \x01(\bR\tcoldStart\x121\n" +
+	"\x05debug\x18\x06 \x01(\v2\x1b.recserve.v1.RecommendDebugR\x05debug\"[\n" +
+	"\x0eRecommendDebug\x12\x18\n" +
+	"\ahistory\x18\x01 \x03(\tR\ahistory\x12/\n" +
+	"\x06inputs\x18\x02 \x03(\v2\x17.recserve.v1.ModelInputR\x06inputs\"R\n" +
+	"\n" +
+	"ModelInput\x12\x14\n" +
+	"\x05model\x18\x01 \x01(\tR\x05model\x12\x18\n" +
+	"\aversion\x18\x02 \x01(\tR\aversion\x12\x14\n" +
+	"\x05items\x18\x03 \x03(\tR\x05items\"Z\n" +
 	"\x0fRecommendedItem\x12\x17\n" +
 	"\aitem_id\x18\x01 \x01(\tR\x06itemId\x12\x14\n" +
 	"\x05score\x18\x02 \x01(\x01R\x05score\x12\x18\n" +
@@ -2191,92 +2340,96 @@ func file_recserve_v1_recserve_proto_rawDescGZIP() []byte {
 }
 
 var file_recserve_v1_recserve_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_recserve_v1_recserve_proto_msgTypes = make([]protoimpl.MessageInfo, 32)
+var file_recserve_v1_recserve_proto_msgTypes = make([]protoimpl.MessageInfo, 34)
 var file_recserve_v1_recserve_proto_goTypes = []any{
 	(ModelState)(0),                 // 0: recserve.v1.ModelState
 	(*RecommendRequest)(nil),        // 1: recserve.v1.RecommendRequest
 	(*Filters)(nil),                 // 2: recserve.v1.Filters
 	(*RecommendResponse)(nil),       // 3: recserve.v1.RecommendResponse
-	(*RecommendedItem)(nil),         // 4: recserve.v1.RecommendedItem
-	(*ModelVersion)(nil),            // 5: recserve.v1.ModelVersion
-	(*ScoreRequest)(nil),            // 6: recserve.v1.ScoreRequest
-	(*ScoreResponse)(nil),           // 7: recserve.v1.ScoreResponse
-	(*TargetAudienceRequest)(nil),   // 8: recserve.v1.TargetAudienceRequest
-	(*AudienceMember)(nil),          // 9: recserve.v1.AudienceMember
-	(*TargetAudienceResponse)(nil),  // 10: recserve.v1.TargetAudienceResponse
-	(*SimilarItemsRequest)(nil),     // 11: recserve.v1.SimilarItemsRequest
-	(*SimilarItemsResponse)(nil),    // 12: recserve.v1.SimilarItemsResponse
-	(*ListModelsRequest)(nil),       // 13: recserve.v1.ListModelsRequest
-	(*ListModelsResponse)(nil),      // 14: recserve.v1.ListModelsResponse
-	(*GetModelRequest)(nil),         // 15: recserve.v1.GetModelRequest
-	(*GetModelResponse)(nil),        // 16: recserve.v1.GetModelResponse
-	(*ModelInfo)(nil),               // 17: recserve.v1.ModelInfo
-	(*VersionInfo)(nil),             // 18: recserve.v1.VersionInfo
-	(*DeployModelRequest)(nil),      // 19: recserve.v1.DeployModelRequest
-	(*DeployHeader)(nil),            // 20: recserve.v1.DeployHeader
-	(*FileChunk)(nil),               // 21: recserve.v1.FileChunk
-	(*DeployModelResponse)(nil),     // 22: recserve.v1.DeployModelResponse
-	(*ActivateVersionRequest)(nil),  // 23: recserve.v1.ActivateVersionRequest
-	(*ActivateVersionResponse)(nil), // 24: recserve.v1.ActivateVersionResponse
-	(*RollbackRequest)(nil),         // 25: recserve.v1.RollbackRequest
-	(*RollbackResponse)(nil),        // 26: recserve.v1.RollbackResponse
-	(*UnloadModelRequest)(nil),      // 27: recserve.v1.UnloadModelRequest
-	(*UnloadModelResponse)(nil),     // 28: recserve.v1.UnloadModelResponse
-	nil,                             // 29: recserve.v1.RecommendRequest.ContextEntry
-	nil,                             // 30: recserve.v1.ScoreRequest.ContextEntry
-	nil,                             // 31: recserve.v1.TargetAudienceRequest.ContextEntry
-	nil,                             // 32: recserve.v1.ModelInfo.MetadataEntry
+	(*RecommendDebug)(nil),          // 4: recserve.v1.RecommendDebug
+	(*ModelInput)(nil),              // 5: recserve.v1.ModelInput
+	(*RecommendedItem)(nil),         // 6: recserve.v1.RecommendedItem
+	(*ModelVersion)(nil),            // 7: recserve.v1.ModelVersion
+	(*ScoreRequest)(nil),            // 8: recserve.v1.ScoreRequest
+	(*ScoreResponse)(nil),           // 9: recserve.v1.ScoreResponse
+	(*TargetAudienceRequest)(nil),   // 10: recserve.v1.TargetAudienceRequest
+	(*AudienceMember)(nil),          // 11: recserve.v1.AudienceMember
+	(*TargetAudienceResponse)(nil),  // 12: recserve.v1.TargetAudienceResponse
+	(*SimilarItemsRequest)(nil),     // 13: recserve.v1.SimilarItemsRequest
+	(*SimilarItemsResponse)(nil),    // 14: recserve.v1.SimilarItemsResponse
+	(*ListModelsRequest)(nil),       // 15: recserve.v1.ListModelsRequest
+	(*ListModelsResponse)(nil),      // 16: recserve.v1.ListModelsResponse
+	(*GetModelRequest)(nil),         // 17: recserve.v1.GetModelRequest
+	(*GetModelResponse)(nil),        // 18: recserve.v1.GetModelResponse
+	(*ModelInfo)(nil),               // 19: recserve.v1.ModelInfo
+	(*VersionInfo)(nil),             // 20: recserve.v1.VersionInfo
+	(*DeployModelRequest)(nil),      // 21: recserve.v1.DeployModelRequest
+	(*DeployHeader)(nil),            // 22: recserve.v1.DeployHeader
+	(*FileChunk)(nil),               // 23: recserve.v1.FileChunk
+	(*DeployModelResponse)(nil),     // 24: recserve.v1.DeployModelResponse
+	(*ActivateVersionRequest)(nil),  // 25: recserve.v1.ActivateVersionRequest
+	(*ActivateVersionResponse)(nil), // 26: recserve.v1.ActivateVersionResponse
+	(*RollbackRequest)(nil),         // 27: recserve.v1.RollbackRequest
+	(*RollbackResponse)(nil),        // 28: recserve.v1.RollbackResponse
+	(*UnloadModelRequest)(nil),      // 29: recserve.v1.UnloadModelRequest
+	(*UnloadModelResponse)(nil),     // 30: recserve.v1.UnloadModelResponse
+	nil,                             // 31: recserve.v1.RecommendRequest.ContextEntry
+	nil,                             // 32: recserve.v1.ScoreRequest.ContextEntry
+	nil,                             // 33: recserve.v1.TargetAudienceRequest.ContextEntry
+	nil,                             // 34: recserve.v1.ModelInfo.MetadataEntry
 }
 var file_recserve_v1_recserve_proto_depIdxs = []int32{
-	29, // 0: recserve.v1.RecommendRequest.context:type_name -> recserve.v1.RecommendRequest.ContextEntry
+	31, // 0: recserve.v1.RecommendRequest.context:type_name -> recserve.v1.RecommendRequest.ContextEntry
 	2,  // 1: recserve.v1.RecommendRequest.filters:type_name -> recserve.v1.Filters
-	4,  // 2: recserve.v1.RecommendResponse.items:type_name -> recserve.v1.RecommendedItem
-	5,  // 3: recserve.v1.RecommendResponse.model_versions:type_name -> recserve.v1.ModelVersion
-	30, // 4: recserve.v1.ScoreRequest.context:type_name -> recserve.v1.ScoreRequest.ContextEntry
-	5,  // 5: recserve.v1.ScoreResponse.model:type_name -> recserve.v1.ModelVersion
-	31, // 6: recserve.v1.TargetAudienceRequest.context:type_name -> recserve.v1.TargetAudienceRequest.ContextEntry
-	9,  // 7: recserve.v1.TargetAudienceResponse.users:type_name -> recserve.v1.AudienceMember
-	5,  // 8: recserve.v1.TargetAudienceResponse.model:type_name -> recserve.v1.ModelVersion
-	2,  // 9: recserve.v1.SimilarItemsRequest.filters:type_name -> recserve.v1.Filters
-	4,  // 10: recserve.v1.SimilarItemsResponse.items:type_name -> recserve.v1.RecommendedItem
-	5,  // 11: recserve.v1.SimilarItemsResponse.model:type_name -> recserve.v1.ModelVersion
-	17, // 12: recserve.v1.ListModelsResponse.models:type_name -> recserve.v1.ModelInfo
-	17, // 13: recserve.v1.GetModelResponse.model:type_name -> recserve.v1.ModelInfo
-	0,  // 14: recserve.v1.ModelInfo.state:type_name -> recserve.v1.ModelState
-	32, // 15: recserve.v1.ModelInfo.metadata:type_name -> recserve.v1.ModelInfo.MetadataEntry
-	18, // 16: recserve.v1.ModelInfo.version_info:type_name -> recserve.v1.VersionInfo
-	0,  // 17: recserve.v1.VersionInfo.state:type_name -> recserve.v1.ModelState
-	20, // 18: recserve.v1.DeployModelRequest.header:type_name -> recserve.v1.DeployHeader
-	21, // 19: recserve.v1.DeployModelRequest.chunk:type_name -> recserve.v1.FileChunk
-	17, // 20: recserve.v1.DeployModelResponse.model:type_name -> recserve.v1.ModelInfo
-	17, // 21: recserve.v1.ActivateVersionResponse.model:type_name -> recserve.v1.ModelInfo
-	17, // 22: recserve.v1.RollbackResponse.model:type_name -> recserve.v1.ModelInfo
-	17, // 23: recserve.v1.UnloadModelResponse.model:type_name -> recserve.v1.ModelInfo
-	1,  // 24: recserve.v1.RecommendService.Recommend:input_type -> recserve.v1.RecommendRequest
-	6,  // 25: recserve.v1.RecommendService.Score:input_type -> recserve.v1.ScoreRequest
-	11, // 26: recserve.v1.RecommendService.SimilarItems:input_type -> recserve.v1.SimilarItemsRequest
-	8,  // 27: recserve.v1.RecommendService.TargetAudience:input_type -> recserve.v1.TargetAudienceRequest
-	13, // 28: recserve.v1.ModelService.ListModels:input_type -> recserve.v1.ListModelsRequest
-	15, // 29: recserve.v1.ModelService.GetModel:input_type -> recserve.v1.GetModelRequest
-	19, // 30: recserve.v1.ModelService.DeployModel:input_type -> recserve.v1.DeployModelRequest
-	23, // 31: recserve.v1.ModelService.ActivateVersion:input_type -> recserve.v1.ActivateVersionRequest
-	25, // 32: recserve.v1.ModelService.Rollback:input_type -> recserve.v1.RollbackRequest
-	27, // 33: recserve.v1.ModelService.UnloadModel:input_type -> recserve.v1.UnloadModelRequest
-	3,  // 34: recserve.v1.RecommendService.Recommend:output_type -> recserve.v1.RecommendResponse
-	7,  // 35: recserve.v1.RecommendService.Score:output_type -> recserve.v1.ScoreResponse
-	12, // 36: recserve.v1.RecommendService.SimilarItems:output_type -> recserve.v1.SimilarItemsResponse
-	10, // 37: recserve.v1.RecommendService.TargetAudience:output_type -> recserve.v1.TargetAudienceResponse
-	14, // 38: recserve.v1.ModelService.ListModels:output_type -> recserve.v1.ListModelsResponse
-	16, // 39: recserve.v1.ModelService.GetModel:output_type -> recserve.v1.GetModelResponse
-	22, // 40: recserve.v1.ModelService.DeployModel:output_type -> recserve.v1.DeployModelResponse
-	24, // 41: recserve.v1.ModelService.ActivateVersion:output_type -> recserve.v1.ActivateVersionResponse
-	26, // 42: recserve.v1.ModelService.Rollback:output_type -> recserve.v1.RollbackResponse
-	28, // 43: recserve.v1.ModelService.UnloadModel:output_type -> recserve.v1.UnloadModelResponse
-	34, // [34:44] is the sub-list for method output_type
-	24, // [24:34] is the sub-list for method input_type
-	24, // [24:24] is the sub-list for extension type_name
-	24, // [24:24] is the sub-list for extension extendee
-	0,  // [0:24] is the sub-list for field type_name
+	6,  // 2: recserve.v1.RecommendResponse.items:type_name -> recserve.v1.RecommendedItem
+	7,  // 3: recserve.v1.RecommendResponse.model_versions:type_name -> recserve.v1.ModelVersion
+	4,  // 4: recserve.v1.RecommendResponse.debug:type_name -> recserve.v1.RecommendDebug
+	5,  // 5: recserve.v1.RecommendDebug.inputs:type_name -> recserve.v1.ModelInput
+	32, // 6: recserve.v1.ScoreRequest.context:type_name -> recserve.v1.ScoreRequest.ContextEntry
+	7,  // 7: recserve.v1.ScoreResponse.model:type_name -> recserve.v1.ModelVersion
+	33, // 8: recserve.v1.TargetAudienceRequest.context:type_name -> recserve.v1.TargetAudienceRequest.ContextEntry
+	11, // 9: recserve.v1.TargetAudienceResponse.users:type_name -> recserve.v1.AudienceMember
+	7,  // 10: recserve.v1.TargetAudienceResponse.model:type_name -> recserve.v1.ModelVersion
+	2,  // 11: recserve.v1.SimilarItemsRequest.filters:type_name -> recserve.v1.Filters
+	6,  // 12: recserve.v1.SimilarItemsResponse.items:type_name -> recserve.v1.RecommendedItem
+	7,  // 13: recserve.v1.SimilarItemsResponse.model:type_name -> recserve.v1.ModelVersion
+	19, // 14: recserve.v1.ListModelsResponse.models:type_name -> recserve.v1.ModelInfo
+	19, // 15: recserve.v1.GetModelResponse.model:type_name -> recserve.v1.ModelInfo
+	0,  // 16: recserve.v1.ModelInfo.state:type_name -> recserve.v1.ModelState
+	34, // 17: recserve.v1.ModelInfo.metadata:type_name -> recserve.v1.ModelInfo.MetadataEntry
+	20, // 18: recserve.v1.ModelInfo.version_info:type_name -> recserve.v1.VersionInfo
+	0,  // 19: recserve.v1.VersionInfo.state:type_name -> recserve.v1.ModelState
+	22, // 20: recserve.v1.DeployModelRequest.header:type_name -> recserve.v1.DeployHeader
+	23, // 21: recserve.v1.DeployModelRequest.chunk:type_name -> recserve.v1.FileChunk
+	19, // 22: recserve.v1.DeployModelResponse.model:type_name -> recserve.v1.ModelInfo
+	19, // 23: recserve.v1.ActivateVersionResponse.model:type_name -> recserve.v1.ModelInfo
+	19, // 24: recserve.v1.RollbackResponse.model:type_name -> recserve.v1.ModelInfo
+	19, // 25: recserve.v1.UnloadModelResponse.model:type_name -> recserve.v1.ModelInfo
+	1,  // 26: recserve.v1.RecommendService.Recommend:input_type -> recserve.v1.RecommendRequest
+	8,  // 27: recserve.v1.RecommendService.Score:input_type -> recserve.v1.ScoreRequest
+	13, // 28: recserve.v1.RecommendService.SimilarItems:input_type -> recserve.v1.SimilarItemsRequest
+	10, // 29: recserve.v1.RecommendService.TargetAudience:input_type -> recserve.v1.TargetAudienceRequest
+	15, // 30: recserve.v1.ModelService.ListModels:input_type -> recserve.v1.ListModelsRequest
+	17, // 31: recserve.v1.ModelService.GetModel:input_type -> recserve.v1.GetModelRequest
+	21, // 32: recserve.v1.ModelService.DeployModel:input_type -> recserve.v1.DeployModelRequest
+	25, // 33: recserve.v1.ModelService.ActivateVersion:input_type -> recserve.v1.ActivateVersionRequest
+	27, // 34: recserve.v1.ModelService.Rollback:input_type -> recserve.v1.RollbackRequest
+	29, // 35: recserve.v1.ModelService.UnloadModel:input_type -> recserve.v1.UnloadModelRequest
+	3,  // 36: recserve.v1.RecommendService.Recommend:output_type -> recserve.v1.RecommendResponse
+	9,  // 37: recserve.v1.RecommendService.Score:output_type -> recserve.v1.ScoreResponse
+	14, // 38: recserve.v1.RecommendService.SimilarItems:output_type -> recserve.v1.SimilarItemsResponse
+	12, // 39: recserve.v1.RecommendService.TargetAudience:output_type -> recserve.v1.TargetAudienceResponse
+	16, // 40: recserve.v1.ModelService.ListModels:output_type -> recserve.v1.ListModelsResponse
+	18, // 41: recserve.v1.ModelService.GetModel:output_type -> recserve.v1.GetModelResponse
+	24, // 42: recserve.v1.ModelService.DeployModel:output_type -> recserve.v1.DeployModelResponse
+	26, // 43: recserve.v1.ModelService.ActivateVersion:output_type -> recserve.v1.ActivateVersionResponse
+	28, // 44: recserve.v1.ModelService.Rollback:output_type -> recserve.v1.RollbackResponse
+	30, // 45: recserve.v1.ModelService.UnloadModel:output_type -> recserve.v1.UnloadModelResponse
+	36, // [36:46] is the sub-list for method output_type
+	26, // [26:36] is the sub-list for method input_type
+	26, // [26:26] is the sub-list for extension type_name
+	26, // [26:26] is the sub-list for extension extendee
+	0,  // [0:26] is the sub-list for field type_name
 }
 
 func init() { file_recserve_v1_recserve_proto_init() }
@@ -2285,7 +2438,7 @@ func file_recserve_v1_recserve_proto_init() {
 		return
 	}
 	file_recserve_v1_recserve_proto_msgTypes[1].OneofWrappers = []any{}
-	file_recserve_v1_recserve_proto_msgTypes[18].OneofWrappers = []any{
+	file_recserve_v1_recserve_proto_msgTypes[20].OneofWrappers = []any{
 		(*DeployModelRequest_Header)(nil),
 		(*DeployModelRequest_Chunk)(nil),
 	}
@@ -2295,7 +2448,7 @@ func file_recserve_v1_recserve_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_recserve_v1_recserve_proto_rawDesc), len(file_recserve_v1_recserve_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   32,
+			NumMessages:   34,
 			NumExtensions: 0,
 			NumServices:   2,
 		},
