@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/recserve/recserve/serving"
+	"github.com/recserve/recserve/serving/store"
 )
 
 // Config is the whole configuration of a recserve process.
@@ -18,8 +19,18 @@ type Config struct {
 	Addr string
 	// Repo is the model repository directory (models and routes.yaml).
 	Repo string
-	// Data is the data set directory the store loads.
+	// Data is the data set directory the store loads (with a state store:
+	// seeds it on its first start).
 	Data string
+	// State is the Pebble directory of the embedded state store; StoreURL
+	// (redis://HOST:PORT/DB) the Redis store replicas share. Both empty:
+	// no state store, the store is a read-only snapshot of Data and
+	// EventService writes are FailedPrecondition.
+	State    string
+	StoreURL string
+	// EventTypes are the event types Track accepts (nil:
+	// store.DefaultEventTypes).
+	EventTypes store.EventTypes
 	// DebugAddr, when set, serves net/http/pprof and /metrics (the
 	// process's Prometheus registry) on this address (keep it private: it is
 	// not authenticated).
@@ -59,6 +70,9 @@ func (c Config) Validate() error {
 	}
 	if c.Data == "" {
 		errs = append(errs, errors.New("data: required"))
+	}
+	if c.State != "" && c.StoreURL != "" {
+		errs = append(errs, errors.New("state and store: give one or neither"))
 	}
 	if (c.TLSCertFile == "") != (c.TLSKeyFile == "") {
 		errs = append(errs, errors.New("tls-cert and tls-key: give both or neither"))
@@ -156,9 +170,16 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, started func(addr ne
 		defer stopDebug()
 	}
 
+	backend, err := serving.OpenBackend(ctx, cfg.State, cfg.StoreURL, log)
+	if err != nil {
+		srv.grpc.Stop()
+		<-serveErr
+		return err
+	}
 	stack, err := serving.Open(ctx, serving.Options{
 		Repo: cfg.Repo, Data: cfg.Data, ONNXRuntimeLib: cfg.ONNXRuntimeLib,
 		MaxUploadBytes: cfg.MaxUploadBytes, Logger: log, Registerer: reg,
+		Backend: backend, EventTypes: cfg.EventTypes,
 	})
 	if err != nil {
 		srv.grpc.Stop()

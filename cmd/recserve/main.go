@@ -1,9 +1,12 @@
 // Command recserve serves recommendation and scoring models over gRPC.
 //
-//	recserve [--addr HOST:PORT] [--repo DIR] [--data DIR] [--tls-cert FILE --tls-key FILE]
+//	recserve [--addr HOST:PORT] [--repo DIR] [--data DIR] [--state DIR | --store redis://HOST:PORT/DB]
+//	         [--tls-cert FILE --tls-key FILE]
 //
-// Flags default to $RECSERVE_ADDR, $RECSERVE_REPO and $RECSERVE_DATA, then to
-// localhost:50051 and the demo repository and data set. $RECSERVE_ADMIN_TOKEN
+// Flags default to $RECSERVE_ADDR, $RECSERVE_REPO, $RECSERVE_DATA and
+// $RECSERVE_STATE, then to localhost:50051 and the demo repository, data set
+// and state directory (var/demo/state, seeded from the data set on first
+// start). $RECSERVE_ADMIN_TOKEN
 // is the bearer token the model-management RPCs (DeployModel,
 // ActivateVersion, Rollback, UnloadModel) require; without it they are
 // refused.
@@ -21,6 +24,7 @@ import (
 	"github.com/recserve/recserve/models/repository"
 	"github.com/recserve/recserve/server"
 	"github.com/recserve/recserve/serving"
+	"github.com/recserve/recserve/serving/store"
 )
 
 func main() {
@@ -36,6 +40,9 @@ func run() error {
 	fs.StringVar(&cfg.Addr, "addr", env("RECSERVE_ADDR", "localhost:50051"), "listen address (env RECSERVE_ADDR)")
 	fs.StringVar(&cfg.Repo, "repo", env("RECSERVE_REPO", "var/demo/repo"), "model repository directory (env RECSERVE_REPO)")
 	fs.StringVar(&cfg.Data, "data", env("RECSERVE_DATA", "var/demo/data"), "data set directory (env RECSERVE_DATA)")
+	fs.StringVar(&cfg.State, "state", env("RECSERVE_STATE", "var/demo/state"), "Pebble directory of the embedded state store, seeded from --data on first start (env RECSERVE_STATE; empty with no --store: a read-only snapshot of --data)")
+	fs.StringVar(&cfg.StoreURL, "store", env("RECSERVE_STORE", ""), "shared Redis state store, redis://HOST:PORT/DB, instead of --state (env RECSERVE_STORE)")
+	eventTypes := fs.String("event-types", env("RECSERVE_EVENT_TYPES", ""), "extra event types Track accepts: name=weight or name=negative, comma-separated (dislike and return are negative by default)")
 	fs.StringVar(&cfg.DebugAddr, "debug-addr", env("RECSERVE_DEBUG_ADDR", ""), "serve pprof and /metrics on this address (env RECSERVE_DEBUG_ADDR; off when empty)")
 	fs.DurationVar(&cfg.RoutesReload, "routes-reload", serving.DefaultRoutesReload, "how often <repo>/routes.yaml is checked for changes; an invalid file keeps the previous routes (negative: never)")
 	fs.BoolVar(&cfg.Server.Reflection, "reflection", true, "register gRPC server reflection")
@@ -51,6 +58,14 @@ func run() error {
 	if err := fs.Parse(os.Args[1:]); err != nil {
 		return err
 	}
+	if cfg.StoreURL != "" && !explicit(fs, "state") {
+		cfg.State = "" // --store replaces the default --state
+	}
+	types, err := store.ParseEventTypes(*eventTypes)
+	if err != nil {
+		return fmt.Errorf("--event-types: %w", err)
+	}
+	cfg.EventTypes = types
 	cfg.Server.AdminToken = os.Getenv(server.AdminTokenEnv)
 	var lvl slog.Level
 	if err := lvl.UnmarshalText([]byte(*logLevel)); err != nil {
@@ -64,6 +79,13 @@ func run() error {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	return server.Run(ctx, cfg, slog.New(h), nil)
+}
+
+// explicit reports whether the command line set flag name.
+func explicit(fs *flag.FlagSet, name string) bool {
+	set := false
+	fs.Visit(func(f *flag.Flag) { set = set || f.Name == name })
+	return set
 }
 
 func env(key, def string) string {
