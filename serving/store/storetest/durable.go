@@ -14,7 +14,8 @@ import (
 //
 // newStore creates one empty underlying store (a directory, a key prefix on
 // a server) and returns a function that opens it; RunDurable calls that
-// function several times, closing each backend before it opens the next.
+// function several times, closing each backend before it opens the next
+// (and again at cleanup, so Close must tolerate a second call).
 // It is shaped so an embedded backend reopens its directory and a shared
 // one reconnects to the same server.
 func RunDurable(t *testing.T, newStore func(t *testing.T) (open func() (store.Backend, error))) {
@@ -25,6 +26,7 @@ func RunDurable(t *testing.T, newStore func(t *testing.T) (open func() (store.Ba
 		if err != nil {
 			t.Fatalf("%s: open() error = %v; want nil", step, err)
 		}
+		t.Cleanup(func() { b.Close() }) // for a test that stops half way
 		return b
 	}
 	closeBackend := func(step string, b store.Backend) {
