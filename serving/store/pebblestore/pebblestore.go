@@ -1,0 +1,521 @@
+// Package pebblestore is the embedded store.Backend: the event log, the
+// catalogue and the idempotency keys in a Pebble database in one
+// directory, for a server that runs as a single replica and needs no
+// service beside it.
+//
+// # Durability and atomicity
+//
+// Every write (Append, UpsertItems, DeleteItems, DeleteUser, MarkSeeded)
+// is one pebble.Batch committed with pebble.Sync: it is applied whole or
+// not at all, and once the call returns it is in the synced write-ahead
+// log and survives a crash of the process or the machine. Writes are
+// serialised by one mutex, which makes the idempotency check and the write
+// one step; a batch costs one fsync whatever its size, so callers batch.
+//
+// # Key layout
+//
+// Every key starts with one byte naming its kind. IDs are arbitrary bytes:
+// where an ID is followed by more key, it is length-prefixed, so no
+// separator byte is reserved and no ID can be mistaken for another.
+//
+//	i <item id>                               → item value (no ID)
+//	u <uvarint len(user)> <user> <seq: 8 bytes big-endian> → event value (no user)
+//	d <event id>                              → the event's u key
+//	m seeded                                  → empty: seeding finished
+//	m seq                                     → last sequence assigned, 8 bytes big-endian
+//
+// seq is global and grows by one per stored event, so a user's events sort
+// in arrival order under their prefix, and Scan reads items then events,
+// users grouped, by walking the key space once. The last sequence is
+// written in every Append batch and read back at Open. Values are a
+// version byte then the fields in binary (see codec.go); an event value
+// starts with the event ID, which DeleteUser reads to find the d keys to
+// delete.
+//
+// # Deleting a user
+//
+// DeleteUser deletes the user's u range with one range deletion and the d
+// key of each of the user's events, in one synced batch. From then on no
+// read sees anything of the user, but a range deletion only hides the
+// bytes: they leave the disk when compactions rewrite the files that hold
+// them (and when the write-ahead log segments that held them are deleted
+// or reused), which Pebble does in the background; a full compaction
+// (DB.Compact over the whole key space) forces it.
+//
+// # Concurrency
+//
+// A Store is safe for concurrent use. Reads run in parallel with each
+// other and with writes. Close waits for calls in progress, including a
+// Scan and its callbacks, and every call after it fails with an error
+// wrapping store.ErrUnavailable. Scan callbacks must not call the Store.
+package pebblestore
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+
+	"github.com/cockroachdb/pebble/v2"
+
+	"github.com/recserve/recserve/dataset"
+	"github.com/recserve/recserve/serving/store"
+)
+
+// Options configure a Store.
+type Options struct {
+	// Logger receives Pebble's own messages (flushes, compactions, errors
+	// it recovers from) at info and error level. Nil discards them.
+	Logger *slog.Logger
+}
+
+// Store is a store.Backend on a Pebble database. It is safe for concurrent
+// use; see the package doc for the lock order.
+type Store struct {
+	// mu guards db, which is nil once closed. Every call holds it shared
+	// for its duration, Close holds it exclusively. Lock order: mu, then
+	// writeMu.
+	mu sync.RWMutex
+	db *pebble.DB
+
+	// writeMu serialises writes, so an idempotency check and the batch it
+	// decides are one step, and guards the fields below.
+	writeMu sync.Mutex
+	// seq is the last sequence assigned to an event.
+	seq uint64
+	// buf, dbuf and seen are scratch space reused by every write.
+	buf, dbuf []byte
+	seen      map[string]struct{}
+}
+
+var _ store.Backend = (*Store)(nil)
+
+// Open opens the store in dir, creating it if needed. Only one Store may
+// have a directory open at a time; Pebble's lock file enforces it.
+func Open(dir string, opts Options) (*Store, error) {
+	db, err := pebble.Open(dir, &pebble.Options{Logger: newLogger(opts.Logger)})
+	if err != nil {
+		return nil, fmt.Errorf("pebblestore: open %s: %w: %w", dir, store.ErrUnavailable, err)
+	}
+	s := &Store{db: db, seen: map[string]struct{}{}}
+	v, ok, err := get(db, []byte(keySeq))
+	if err == nil && ok && len(v) != seqLen {
+		err = fmt.Errorf("%w: sequence of %d bytes", errCorrupt, len(v))
+	}
+	if err != nil {
+		_ = db.Close()
+		return nil, unavailable("open "+dir+": read sequence", err)
+	}
+	if ok {
+		s.seq = binary.BigEndian.Uint64(v)
+	}
+	return s, nil
+}
+
+// errClosed is what every call on a closed Store returns, wrapped with the
+// call's name.
+var errClosed = fmt.Errorf("store closed: %w", store.ErrUnavailable)
+
+// acquire takes mu shared and returns the database, or an error if the
+// store is closed or ctx has ended; on success the caller releases mu.
+func (s *Store) acquire(ctx context.Context, op string) (*pebble.DB, error) {
+	s.mu.RLock()
+	if s.db == nil {
+		s.mu.RUnlock()
+		return nil, fmt.Errorf("pebblestore: %s: %w", op, errClosed)
+	}
+	if err := ctx.Err(); err != nil {
+		s.mu.RUnlock()
+		return nil, fmt.Errorf("pebblestore: %s: %w", op, err)
+	}
+	return s.db, nil
+}
+
+// unavailable wraps an error of Pebble's, which is an I/O failure or a
+// damaged database, as store.ErrUnavailable.
+func unavailable(op string, err error) error {
+	return fmt.Errorf("pebblestore: %s: %w: %w", op, store.ErrUnavailable, err)
+}
+
+// get returns a copy of the value at key and whether it exists.
+func get(db *pebble.DB, key []byte) ([]byte, bool, error) {
+	v, closer, err := db.Get(key)
+	if errors.Is(err, pebble.ErrNotFound) {
+		return nil, false, nil
+	}
+	if err != nil {
+		return nil, false, err
+	}
+	out := append([]byte(nil), v...)
+	return out, true, closer.Close()
+}
+
+// has reports whether key exists, without copying its value.
+func has(db *pebble.DB, key []byte) (bool, error) {
+	_, closer, err := db.Get(key)
+	if errors.Is(err, pebble.ErrNotFound) {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	return true, closer.Close()
+}
+
+// commit commits b synced and closes it.
+func commit(op string, b *pebble.Batch) error {
+	defer b.Close()
+	if err := b.Commit(pebble.Sync); err != nil {
+		return unavailable(op, err)
+	}
+	return nil
+}
+
+// Append implements store.Backend. It gives each stored event the next
+// sequence and writes the events, their idempotency keys and the last
+// sequence in one synced batch. The events it returns are those of the
+// argument it stored, not copies.
+func (s *Store) Append(ctx context.Context, events []store.Event) ([]store.Event, error) {
+	db, err := s.acquire(ctx, "append")
+	if err != nil {
+		return nil, err
+	}
+	defer s.mu.RUnlock()
+	s.writeMu.Lock()
+	defer s.writeMu.Unlock()
+	// The caller may have given up while this call waited for the lock.
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("pebblestore: append: %w", err)
+	}
+	return s.appendLocked(db, events)
+}
+
+// appendLocked is Append with s.writeMu held.
+func (s *Store) appendLocked(db *pebble.DB, events []store.Event) ([]store.Event, error) {
+	clear(s.seen)
+	b := db.NewBatch()
+	stored := make([]store.Event, 0, len(events))
+	seq := s.seq
+	for i := range events {
+		e := &events[i]
+		if e.ID != "" {
+			if _, dup := s.seen[e.ID]; dup {
+				continue
+			}
+			s.dbuf = dedupKey(s.dbuf[:0], e.ID)
+			held, err := has(db, s.dbuf)
+			if err != nil {
+				b.Close()
+				return nil, unavailable("append: check event id", err)
+			}
+			if held {
+				continue
+			}
+			s.seen[e.ID] = struct{}{}
+		}
+		seq++
+		// One buffer holds the event key, then the value after it; the
+		// batch copies both.
+		s.buf = eventKey(s.buf[:0], e.UserID, seq)
+		k := len(s.buf)
+		s.buf = appendEvent(s.buf, e)
+		err := b.Set(s.buf[:k], s.buf[k:], nil)
+		if err == nil && e.ID != "" {
+			err = b.Set(s.dbuf, s.buf[:k], nil)
+		}
+		if err != nil {
+			b.Close()
+			return nil, unavailable("append", err)
+		}
+		stored = append(stored, *e)
+	}
+	if len(stored) == 0 {
+		b.Close()
+		return stored, nil
+	}
+	var seqBuf [seqLen]byte
+	binary.BigEndian.PutUint64(seqBuf[:], seq)
+	if err := b.Set([]byte(keySeq), seqBuf[:], nil); err != nil {
+		b.Close()
+		return nil, unavailable("append", err)
+	}
+	if err := commit("append", b); err != nil {
+		return nil, err
+	}
+	s.seq = seq
+	return stored, nil
+}
+
+// UpsertItems implements store.Backend: each item's value is replaced
+// whole, in one synced batch.
+func (s *Store) UpsertItems(ctx context.Context, items []dataset.Item) error {
+	db, err := s.acquire(ctx, "upsert items")
+	if err != nil {
+		return err
+	}
+	defer s.mu.RUnlock()
+	s.writeMu.Lock()
+	defer s.writeMu.Unlock()
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("pebblestore: upsert items: %w", err)
+	}
+	b := db.NewBatch()
+	for i := range items {
+		s.buf = itemKey(s.buf[:0], items[i].ID)
+		k := len(s.buf)
+		s.buf = appendItem(s.buf, &items[i])
+		if err := b.Set(s.buf[:k], s.buf[k:], nil); err != nil {
+			b.Close()
+			return unavailable("upsert items", err)
+		}
+	}
+	return commit("upsert items", b)
+}
+
+// DeleteItems implements store.Backend. Writes are serialised, so the count
+// is exact: no upsert lands between the check and the deletion.
+func (s *Store) DeleteItems(ctx context.Context, ids []string) (int, error) {
+	db, err := s.acquire(ctx, "delete items")
+	if err != nil {
+		return 0, err
+	}
+	defer s.mu.RUnlock()
+	s.writeMu.Lock()
+	defer s.writeMu.Unlock()
+	if err := ctx.Err(); err != nil {
+		return 0, fmt.Errorf("pebblestore: delete items: %w", err)
+	}
+	clear(s.seen)
+	b := db.NewBatch()
+	n := 0
+	for _, id := range ids {
+		if _, dup := s.seen[id]; dup {
+			continue
+		}
+		s.seen[id] = struct{}{}
+		s.buf = itemKey(s.buf[:0], id)
+		ok, err := has(db, s.buf)
+		if err == nil && ok {
+			n++
+			err = b.Delete(s.buf, nil)
+		}
+		if err != nil {
+			b.Close()
+			return 0, unavailable("delete items", err)
+		}
+	}
+	if n == 0 {
+		b.Close()
+		return 0, nil
+	}
+	if err := commit("delete items", b); err != nil {
+		return 0, err
+	}
+	return n, nil
+}
+
+// DeleteUser implements store.Backend: one range deletion of the user's
+// events and a deletion of each one's idempotency key, in one synced
+// batch. See the package doc for when the bytes leave the disk.
+func (s *Store) DeleteUser(ctx context.Context, userID string) (int, error) {
+	db, err := s.acquire(ctx, "delete user")
+	if err != nil {
+		return 0, err
+	}
+	defer s.mu.RUnlock()
+	s.writeMu.Lock()
+	defer s.writeMu.Unlock()
+	if err := ctx.Err(); err != nil {
+		return 0, fmt.Errorf("pebblestore: delete user: %w", err)
+	}
+	lower := userPrefix(nil, userID)
+	upper := prefixEnd(lower)
+	it, err := db.NewIter(&pebble.IterOptions{LowerBound: lower, UpperBound: upper})
+	if err != nil {
+		return 0, unavailable("delete user", err)
+	}
+	b := db.NewBatch()
+	n := 0
+	for ok := it.First(); ok; ok = it.Next() {
+		v, err := it.ValueAndErr()
+		if err != nil {
+			err = unavailable("delete user", err)
+		} else if id, derr := eventID(v); derr != nil {
+			err = fmt.Errorf("pebblestore: delete user: event at %q: %w", it.Key(), derr)
+		} else if id != "" {
+			if derr := b.Delete(dedupKey(s.buf[:0], id), nil); derr != nil {
+				err = unavailable("delete user", derr)
+			}
+		}
+		if err != nil {
+			it.Close()
+			b.Close()
+			return 0, err
+		}
+		n++
+	}
+	if err := it.Close(); err != nil {
+		b.Close()
+		return 0, unavailable("delete user", err)
+	}
+	if n == 0 {
+		b.Close()
+		return 0, nil
+	}
+	if err := b.DeleteRange(lower, upper, nil); err != nil {
+		b.Close()
+		return 0, unavailable("delete user", err)
+	}
+	if err := commit("delete user", b); err != nil {
+		return 0, err
+	}
+	return n, nil
+}
+
+// UserEvents implements store.Backend by iterating the user's prefix
+// backwards. Counting the total reads every key of the user, so it costs
+// in proportion to the user's history, not to limit.
+func (s *Store) UserEvents(ctx context.Context, userID string, limit int) ([]store.Event, int, error) {
+	db, err := s.acquire(ctx, "user events")
+	if err != nil {
+		return nil, 0, err
+	}
+	defer s.mu.RUnlock()
+	lower := userPrefix(nil, userID)
+	it, err := db.NewIter(&pebble.IterOptions{LowerBound: lower, UpperBound: prefixEnd(lower)})
+	if err != nil {
+		return nil, 0, unavailable("user events", err)
+	}
+	defer it.Close()
+	var out []store.Event
+	total := 0
+	for ok := it.Last(); ok; ok = it.Prev() {
+		if total < limit {
+			v, err := it.ValueAndErr()
+			if err != nil {
+				return nil, 0, unavailable("user events", err)
+			}
+			e, err := decodeEvent(userID, v)
+			if err != nil {
+				return nil, 0, fmt.Errorf("pebblestore: user events: event at %q: %w", it.Key(), err)
+			}
+			out = append(out, e)
+		}
+		total++
+	}
+	if err := it.Error(); err != nil {
+		return nil, 0, unavailable("user events", err)
+	}
+	return out, total, nil
+}
+
+// scanCheckEvery is how many keys Scan reads between checks of its
+// context.
+const scanCheckEvery = 256
+
+// Scan implements store.Backend: it walks the item keys, then the event
+// keys, from one consistent view of the database. It stops at the first
+// callback error or when ctx ends, and returns that error.
+func (s *Store) Scan(ctx context.Context, item func(dataset.Item) error, event func(store.Event) error) error {
+	db, err := s.acquire(ctx, "scan")
+	if err != nil {
+		return err
+	}
+	defer s.mu.RUnlock()
+	snap := db.NewSnapshot()
+	defer snap.Close()
+	n := 0
+	walk := func(prefix byte, visit func(k, v []byte) error) error {
+		it, err := snap.NewIter(&pebble.IterOptions{LowerBound: []byte{prefix}, UpperBound: []byte{prefix + 1}})
+		if err != nil {
+			return unavailable("scan", err)
+		}
+		defer it.Close()
+		for ok := it.First(); ok; ok = it.Next() {
+			if n++; n%scanCheckEvery == 0 {
+				if err := ctx.Err(); err != nil {
+					return fmt.Errorf("pebblestore: scan: %w", err)
+				}
+			}
+			v, err := it.ValueAndErr()
+			if err != nil {
+				return unavailable("scan", err)
+			}
+			if err := visit(it.Key(), v); err != nil {
+				return err
+			}
+		}
+		if err := it.Error(); err != nil {
+			return unavailable("scan", err)
+		}
+		return nil
+	}
+	err = walk(prefixItem, func(k, v []byte) error {
+		it, err := decodeItem(string(k[1:]), v)
+		if err != nil {
+			return fmt.Errorf("pebblestore: scan: item at %q: %w", k, err)
+		}
+		return item(it)
+	})
+	if err != nil {
+		return err
+	}
+	return walk(prefixUser, func(k, v []byte) error {
+		user, _, err := parseEventKey(k)
+		if err != nil {
+			return fmt.Errorf("pebblestore: scan: %w", err)
+		}
+		e, err := decodeEvent(user, v)
+		if err != nil {
+			return fmt.Errorf("pebblestore: scan: event at %q: %w", k, err)
+		}
+		return event(e)
+	})
+}
+
+// Seeded implements store.Backend.
+func (s *Store) Seeded(ctx context.Context) (bool, error) {
+	db, err := s.acquire(ctx, "seeded")
+	if err != nil {
+		return false, err
+	}
+	defer s.mu.RUnlock()
+	ok, err := has(db, []byte(keySeeded))
+	if err != nil {
+		return false, unavailable("seeded", err)
+	}
+	return ok, nil
+}
+
+// MarkSeeded implements store.Backend with a synced write, so a crash
+// after it returns does not seed the store a second time.
+func (s *Store) MarkSeeded(ctx context.Context) error {
+	db, err := s.acquire(ctx, "mark seeded")
+	if err != nil {
+		return err
+	}
+	defer s.mu.RUnlock()
+	if err := db.Set([]byte(keySeeded), nil, pebble.Sync); err != nil {
+		return unavailable("mark seeded", err)
+	}
+	return nil
+}
+
+// Close waits for calls in progress and closes the database. Later calls,
+// Close included, do nothing and fail with store.ErrUnavailable (Close
+// returns nil).
+func (s *Store) Close() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.db == nil {
+		return nil
+	}
+	err := s.db.Close()
+	s.db = nil
+	if err != nil {
+		return unavailable("close", err)
+	}
+	return nil
+}
