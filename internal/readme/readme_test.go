@@ -74,18 +74,23 @@ func readmeCommands(t *testing.T, root string) []string {
 	return cmds
 }
 
-// shellWords splits a command line on spaces, honouring single quotes (the
-// only quoting the README uses).
+// shellWords splits a command line on spaces, honouring single and double
+// quotes (without escapes, which the README does not use).
 func shellWords(line string) []string {
 	var words []string
 	var cur strings.Builder
-	inQuote, inWord := false, false
+	var quote rune
+	inWord := false
 	for _, r := range line {
 		switch {
-		case r == '\'':
-			inQuote = !inQuote
+		case (r == '\'' || r == '"') && (quote == 0 || quote == r):
+			if quote == 0 {
+				quote = r
+			} else {
+				quote = 0
+			}
 			inWord = true
-		case r == ' ' && !inQuote:
+		case r == ' ' && quote == 0:
 			if inWord {
 				words = append(words, cur.String())
 				cur.Reset()
@@ -121,6 +126,10 @@ const (
 	demoEpochs = "2"
 )
 
+// adminToken is the README server's admin token; the examples' shell
+// variable $RECSERVE_ADMIN_TOKEN stands for it.
+const adminToken = "readme-test-token"
+
 func TestREADMEExamples(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds binaries and the demo data set")
@@ -153,7 +162,9 @@ func TestREADMEExamples(t *testing.T) {
 
 	addr := freeAddr(t)
 	ctx, cancel := context.WithCancel(context.Background())
-	srv := exec.CommandContext(ctx, bin("recserve"), "--addr", addr, "--repo", repo, "--data", data, "--log-level", "warn")
+	srv := exec.CommandContext(ctx, bin("recserve"), "--addr", addr, "--repo", repo, "--data", data,
+		"--state", filepath.Join(tmp, "state"), "--log-level", "warn")
+	srv.Env = append(os.Environ(), "RECSERVE_ADMIN_TOKEN="+adminToken)
 	srv.Stderr = os.Stderr
 	if err := srv.Start(); err != nil {
 		t.Fatal(err)
@@ -166,7 +177,8 @@ func TestREADMEExamples(t *testing.T) {
 
 	checkIDsExist(t, cmds, data)
 	for _, line := range cmds {
-		words := shellWords(strings.ReplaceAll(line, "localhost:50051", addr))
+		line := strings.NewReplacer("localhost:50051", addr, "$RECSERVE_ADMIN_TOKEN", adminToken).Replace(line)
+		words := shellWords(line)
 		out, err := exec.Command(gc, words[1:]...).CombinedOutput()
 		if err != nil {
 			t.Errorf("%s: %v\n%s", line, err, out)
