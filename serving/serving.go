@@ -97,7 +97,8 @@ func Open(ctx context.Context, o Options) (*Stack, error) {
 		return nil, errors.New("serving: a model repository is required")
 	}
 	start := time.Now()
-	d, st, live, err := openStore(ctx, o, log)
+	learn := &learner{} // bound to the repository once it is open
+	d, st, live, err := openStore(ctx, o, log, learn)
 	if err != nil {
 		if o.Backend != nil {
 			o.Backend.Close()
@@ -131,6 +132,7 @@ func Open(ctx context.Context, o Options) (*Stack, error) {
 		closeStore()
 		return nil, fmt.Errorf("open model repository: %w", err)
 	}
+	learn.bind(repo)
 	s := &Stack{Dataset: d, Store: st, Live: live, Repository: repo, RoutesFile: filepath.Join(o.Repo, router.ConfigFile),
 		log: log, closeONNX: closeONNX, closeStore: closeStore}
 	rcfg, err := router.LoadConfig(s.RoutesFile)
@@ -158,8 +160,8 @@ func (s *Stack) Close() {
 
 // openStore builds the store: a snapshot of the data set, or, with a
 // backend, the live store read from it (the data set is read only to seed a
-// backend on its first start).
-func openStore(ctx context.Context, o Options, log *slog.Logger) (*dataset.Dataset, *store.Memory, *store.Live, error) {
+// backend on its first start). The live store tells obs what it applies.
+func openStore(ctx context.Context, o Options, log *slog.Logger, obs store.Observer) (*dataset.Dataset, *store.Memory, *store.Live, error) {
 	readData := func() (*dataset.Dataset, error) {
 		if o.Dataset != nil {
 			return o.Dataset, nil
@@ -190,7 +192,7 @@ func openStore(ctx context.Context, o Options, log *slog.Logger) (*dataset.Datas
 			return nil, nil, nil, err
 		}
 	}
-	live, d, err := store.OpenLive(ctx, o.Backend, store.LiveOptions{Types: o.EventTypes, Seed: seed, Logger: log})
+	live, d, err := store.OpenLive(ctx, o.Backend, store.LiveOptions{Types: o.EventTypes, Seed: seed, Logger: log, Observer: obs})
 	if err != nil {
 		return nil, nil, nil, err
 	}

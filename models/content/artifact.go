@@ -54,7 +54,11 @@ var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 //
 // Nothing follows the checksum. Serving params are not in the artifact: they
 // live in model.yaml, so they can change without retraining.
-func (m *Model) Save(w io.Writer) error {
+//
+// A model that learned items writes its index as last built (see Items).
+func (m *Model) Save(w io.Writer) error { return m.cur.Load().save(w) }
+
+func (m *core) save(w io.Writer) error {
 	h := crc32.New(castagnoli)
 	bw := bufio.NewWriterSize(io.MultiWriter(w, h), 64<<10)
 	var b [8]byte
@@ -205,7 +209,7 @@ func Load(r io.Reader, items *vocab.Vocab, o Options) (*Model, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrCorrupt, err)
 	}
-	return m, nil
+	return newModel(m), nil
 }
 
 // decoder reads little-endian values from b; after the first error every read

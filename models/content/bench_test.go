@@ -206,3 +206,44 @@ func BenchmarkLoad(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkRecommendLearned: Recommend (20k items, 100-event histories, K=20
+// with the seen items filtered) after the model learned N new catalogue
+// items (copies of existing items' text under new ids) without folding them:
+// what the delta costs a query. learned=0 is the trained hot path.
+func BenchmarkRecommendLearned(b *testing.B) {
+	for _, n := range []int{0, 100, 1000} {
+		b.Run(fmt.Sprintf("items=20000/history=100/learned=%d", n), func(b *testing.B) {
+			f := fixture(b, 20000)
+			m, err := f.model.WithOptions(f.model.Options())
+			if err != nil {
+				b.Fatal(err)
+			}
+			if n > 0 {
+				d, err := datagen.Generate(datagen.Config{Users: 10, Items: n, Seed: 9})
+				if err != nil {
+					b.Fatal(err)
+				}
+				for k := range d.Items {
+					d.Items[k].ID = fmt.Sprintf("learned-%d", k)
+				}
+				m.LearnItems(d.Items, nil)
+			}
+			hs := f.histories[100]
+			allows := make([]func(string) bool, len(hs))
+			for i := range hs {
+				allows[i] = seenFilter(hs[i])
+			}
+			ctx := context.Background()
+			b.ReportAllocs()
+			i := 0
+			for b.Loop() {
+				k := i % len(hs)
+				if out, err := m.Recommend(ctx, models.Query{History: hs[k], K: 20, Allow: allows[k]}); err != nil || len(out) == 0 {
+					b.Fatalf("Recommend() = %v, %v", out, err)
+				}
+				i++
+			}
+		})
+	}
+}

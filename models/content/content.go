@@ -19,8 +19,21 @@
 // their cost grows with the total length of the postings of the profile's
 // terms (plus one pass over the scores when those postings touch a large
 // share of the catalogue). The allow filter of a query is called only on the
-// candidates that may make the top K, best first. A Model is immutable and
-// safe for concurrent use.
+// candidates that may make the top K, best first. A Model is safe for
+// concurrent use.
+//
+// The model learns catalogue changes while it serves (LearnItems, see
+// models.CatalogueLearner): a new or re-described item is vectorised with the
+// model's own analyzer and IDF (terms outside the trained vocabulary are
+// dropped, as TF-IDF must: the model has no idf for them) and a deleted item
+// is forgotten. The trained index is never modified: the changes are kept
+// in a small delta beside it (the new vectors, the deleted items), and a
+// query corrects the scores of those items after the trained postings were
+// accumulated, at a cost of the delta's vector lengths. Each change
+// publishes a new immutable index (copy on write of the delta, an atomic
+// pointer swap), so queries take no lock; with no delta a query pays one
+// nil check. Once the delta holds more than a sixteenth of the catalogue
+// (64 to 1024 items) the index is rebuilt with it folded in.
 //
 // The model's files are the binary artifact described at Save (model.yaml
 // "file", default content.bin) and the item vocabulary (model.yaml "items",
@@ -157,9 +170,11 @@ type Vector struct {
 	Weights []float32
 }
 
-// Model is a loaded content model. It is immutable and safe for concurrent
-// use.
-type Model struct {
+// core is a content model's index as one query reads it: the trained
+// vectors and postings, plus what was learned from the catalogue since
+// (delta, nil when nothing was). It is immutable; Model publishes a new one
+// for every change.
+type core struct {
 	items    *vocab.Vocab
 	terms    []string  // term index → term, strictly ascending
 	idf      []float32 // term index → idf
@@ -176,7 +191,8 @@ type Model struct {
 	postItem []int32
 	postW    []float32
 
-	pool sync.Pool // *scratch
+	delta *delta     // items added, re-described or deleted since; nil: none
+	pool  *sync.Pool // *scratch, shared by the cores of a Model
 }
 
 var (
@@ -195,6 +211,15 @@ const normTolerance = 1e-3
 // them and the serving options. The model keeps terms and idf, which the
 // caller must not modify afterwards; the vectors and options are copied.
 func New(items *vocab.Vocab, terms []string, idf []float32, vectors []Vector, a Analyzer, o Options) (*Model, error) {
+	c, err := newCore(items, terms, idf, vectors, a, o)
+	if err != nil {
+		return nil, err
+	}
+	return newModel(c), nil
+}
+
+// newCore is New without the Model around the index.
+func newCore(items *vocab.Vocab, terms []string, idf []float32, vectors []Vector, a Analyzer, o Options) (*core, error) {
 	if items == nil {
 		return nil, errors.New("nil item vocabulary")
 	}
@@ -221,7 +246,7 @@ func New(items *vocab.Vocab, terms []string, idf []float32, vectors []Vector, a 
 
 // build validates the compressed rows and indexes them; it never panics on
 // bad input.
-func build(items *vocab.Vocab, terms []string, idf []float32, rowPtr []int, rowTerm []int32, rowW []float32, a Analyzer, o Options) (*Model, error) {
+func build(items *vocab.Vocab, terms []string, idf []float32, rowPtr []int, rowTerm []int32, rowW []float32, a Analyzer, o Options) (*core, error) {
 	o.Weights = maps.Clone(o.Weights)
 	if o.Weights == nil {
 		o.Weights = models.DefaultEventWeights()
@@ -280,7 +305,7 @@ func build(items *vocab.Vocab, terms []string, idf []float32, rowPtr []int, rowT
 	for t := range terms {
 		count[t+1] += count[t]
 	}
-	m := &Model{
+	m := &core{
 		items: items, terms: terms, idf: idf, analyzer: a, opts: o,
 		rowPtr: rowPtr, rowTerm: rowTerm, rowW: rowW,
 		postPtr:  count,
@@ -296,18 +321,22 @@ func build(items *vocab.Vocab, terms []string, idf []float32, rowPtr []int, rowT
 			next[t]++
 		}
 	}
-	m.pool.New = func() any {
-		return &scratch{
-			scores: make([]float32, items.Len()),
-			acc:    make([]float64, len(terms)),
-			prof:   make([]float32, len(terms)),
-		}
-	}
+	m.pool = newPool(len(terms))
 	return m, nil
 }
 
-// WithOptions returns a model sharing m's vectors and index, served with o
-// (nil Weights means models.DefaultEventWeights).
+// newPool returns the scratch pool of a model of nTerms terms. The item
+// scores array grows to the item count on first use (getScratch): a model
+// that learns items has more of them than it was built with.
+func newPool(nTerms int) *sync.Pool {
+	return &sync.Pool{New: func() any {
+		return &scratch{acc: make([]float64, nTerms), prof: make([]float32, nTerms)}
+	}}
+}
+
+// WithOptions returns a model sharing m's vectors and index, and what m
+// learned so far, served with o (nil Weights means
+// models.DefaultEventWeights). It learns on its own from then on.
 func (m *Model) WithOptions(o Options) (*Model, error) {
 	o.Weights = maps.Clone(o.Weights)
 	if o.Weights == nil {
@@ -316,46 +345,50 @@ func (m *Model) WithOptions(o Options) (*Model, error) {
 	if err := o.validate(); err != nil {
 		return nil, err
 	}
-	c := &Model{
-		items: m.items, terms: m.terms, idf: m.idf, analyzer: m.analyzer, opts: o,
-		rowPtr: m.rowPtr, rowTerm: m.rowTerm, rowW: m.rowW,
-		postPtr: m.postPtr, postItem: m.postItem, postW: m.postW,
-	}
-	c.pool.New = m.pool.New
-	return c, nil
+	c := *m.cur.Load()
+	c.opts = o
+	c.pool = newPool(len(c.terms))
+	return newModel(&c), nil
 }
 
-// Items returns the item vocabulary; item index i has vector i.
-func (m *Model) Items() *vocab.Vocab { return m.items }
+// Items returns the item vocabulary of the index as last built (at load or
+// at the last fold of learned items, see LearnItems); item index i has
+// vector i, as Save writes them. Items learned since the last fold are not
+// in it.
+func (m *Model) Items() *vocab.Vocab { return m.cur.Load().items }
 
 // Terms returns the term dictionary, strictly ascending. The slice must not
 // be modified.
-func (m *Model) Terms() []string { return m.terms }
+func (m *Model) Terms() []string { return m.cur.Load().terms }
 
 // IDF returns the idf of each term, aligned with Terms. The slice must not be
 // modified.
-func (m *Model) IDF() []float32 { return m.idf }
+func (m *Model) IDF() []float32 { return m.cur.Load().idf }
 
 // Analyzer returns the analysis the item vectors were built with.
-func (m *Model) Analyzer() Analyzer { return m.analyzer }
+func (m *Model) Analyzer() Analyzer { return m.cur.Load().analyzer }
 
 // Options returns the serving options.
 func (m *Model) Options() Options {
-	o := m.opts
+	o := m.cur.Load().opts
 	o.Weights = maps.Clone(o.Weights)
 	return o
 }
 
 // vector returns the vector of item index i, sharing the model's memory.
-func (m *Model) vector(i int32) Vector {
-	lo, hi := m.rowPtr[i], m.rowPtr[i+1]
-	return Vector{Terms: m.rowTerm[lo:hi:hi], Weights: m.rowW[lo:hi:hi]}
+func (m *core) vector(i int32) Vector {
+	t, w := m.row(i)
+	return Vector{Terms: t[:len(t):len(t)], Weights: w[:len(w):len(w)]}
 }
 
 // Weights returns itemID's vector as term → weight, for inspection; false for
-// an unknown item.
+// an unknown item. Items learned from the catalogue count.
 func (m *Model) Weights(itemID string) (map[string]float64, bool) {
-	i, ok := m.items.Index(itemID)
+	return m.cur.Load().weights(itemID)
+}
+
+func (m *core) weights(itemID string) (map[string]float64, bool) {
+	i, ok := m.lookup(itemID)
 	if !ok {
 		return nil, false
 	}
@@ -370,11 +403,15 @@ func (m *Model) Weights(itemID string) (map[string]float64, bool) {
 // Similarity is the cosine similarity of items a and b, in [0, 1]; an unknown
 // item is an error wrapping models.ErrNotFound. It is symmetric.
 func (m *Model) Similarity(a, b string) (float64, error) {
-	i, ok := m.items.Index(a)
+	return m.cur.Load().similarity(a, b)
+}
+
+func (m *core) similarity(a, b string) (float64, error) {
+	i, ok := m.lookup(a)
 	if !ok {
 		return 0, fmt.Errorf("item %q: %w", a, models.ErrNotFound)
 	}
-	j, ok := m.items.Index(b)
+	j, ok := m.lookup(b)
 	if !ok {
 		return 0, fmt.Errorf("item %q: %w", b, models.ErrNotFound)
 	}

@@ -76,9 +76,16 @@ func selectHeaviest(a []termWeight, k int) {
 	}
 }
 
-func (m *Model) getScratch() *scratch { return m.pool.Get().(*scratch) }
+// getScratch takes a scratch from the pool with room for every item index.
+func (m *core) getScratch() *scratch {
+	s := m.pool.Get().(*scratch)
+	if n := m.size(); len(s.scores) < n {
+		s.scores = make([]float32, n)
+	}
+	return s
+}
 
-func (m *Model) putScratch(s *scratch) {
+func (m *core) putScratch(s *scratch) {
 	if s.dense {
 		clear(s.scores)
 	} else {
@@ -98,7 +105,7 @@ func (m *Model) putScratch(s *scratch) {
 // profile builds the normalised profile of history into s.prof / s.pterms and
 // reports whether it is non-empty. Items the model does not know are
 // ignored.
-func (m *Model) profile(history []dataset.Interaction, s *scratch) bool {
+func (m *core) profile(history []dataset.Interaction, s *scratch) bool {
 	hl := m.opts.HalfLifeDays
 	newest := math.Inf(-1)
 	if hl > 0 {
@@ -107,7 +114,7 @@ func (m *Model) profile(history []dataset.Interaction, s *scratch) bool {
 		}
 	}
 	for _, in := range history {
-		i, ok := m.items.Index(in.ItemID)
+		i, ok := m.lookup(in.ItemID)
 		if !ok {
 			continue
 		}
@@ -120,12 +127,13 @@ func (m *Model) profile(history []dataset.Interaction, s *scratch) bool {
 		if !(w > 0) || math.IsInf(w, 0) {
 			continue
 		}
-		for j := m.rowPtr[i]; j < m.rowPtr[i+1]; j++ {
-			v := w * float64(m.rowW[j])
+		terms, ws := m.row(i)
+		ws = ws[:len(terms)]
+		for j, t := range terms {
+			v := w * float64(ws[j])
 			if v == 0 {
 				continue // underflow; keeps acc[t] > 0 for every listed term
 			}
-			t := m.rowTerm[j]
 			if s.acc[t] == 0 {
 				s.pterms = append(s.pterms, t)
 			}
@@ -170,12 +178,12 @@ func (m *Model) profile(history []dataset.Interaction, s *scratch) bool {
 // With few postings it lists the items as they are first touched; with many,
 // a branch-free inner loop and a later scan of every score is faster, and it
 // marks s dense instead.
-func (m *Model) accumulate(s *scratch) {
+func (m *core) accumulate(s *scratch) {
 	postings := 0
 	for _, t := range s.pterms {
 		postings += m.postPtr[t+1] - m.postPtr[t]
 	}
-	sc := s.scores
+	sc := s.scores[:m.size()]
 	s.dense = postings*4 >= len(sc)
 	for _, t := range s.pterms {
 		p := s.prof[t]
@@ -197,18 +205,48 @@ func (m *Model) accumulate(s *scratch) {
 			sc[i] += float32(p * ws[k])
 		}
 	}
+	if m.delta != nil {
+		m.correct(s)
+	}
 }
 
 // dot is the profile's cosine with item i, summed in the order accumulate
 // uses.
-func (m *Model) dot(s *scratch, i int32) float32 {
+func (m *core) dot(s *scratch, i int32) float32 {
+	terms, ws := m.row(i)
+	return dotVector(s, terms, ws)
+}
+
+// dotVector is the profile's cosine with a vector, summed in the order
+// accumulate uses.
+func dotVector(s *scratch, terms []int32, ws []float32) float32 {
+	ws = ws[:len(terms)]
 	var sum float32
-	for j := m.rowPtr[i]; j < m.rowPtr[i+1]; j++ {
-		if p := s.prof[m.rowTerm[j]]; p != 0 {
-			sum += float32(p * m.rowW[j])
+	for j, t := range terms {
+		if p := s.prof[t]; p != 0 {
+			sum += float32(p * ws[j])
 		}
 	}
 	return sum
+}
+
+// correct replaces the accumulated scores of the items the delta changed:
+// a deleted item scores 0, an added or re-described one the cosine of its
+// new vector (its trained postings, if any, were accumulated and are
+// discarded).
+func (m *core) correct(s *scratch) {
+	sc := s.scores
+	for _, f := range m.delta.fix {
+		old := sc[f.i]
+		var x float32
+		if !f.gone {
+			x = dotVector(s, f.v.Terms, f.v.Weights)
+		}
+		sc[f.i] = x
+		if !s.dense && old == 0 && x != 0 {
+			s.touched = append(s.touched, f.i)
+		}
+	}
 }
 
 // scoreBuckets is the resolution of the score histogram best uses to skip
@@ -228,8 +266,8 @@ func bucket(x float32) int { return min(int(x*scoreBuckets), scoreBuckets-1) }
 // k allowed items are held, since every later band scores lower. slack is the
 // caller's guess of how many top candidates allow rejects (the history's own
 // items, typically); each further band is twice as wide.
-func (m *Model) best(s *scratch, k, slack int, allow func(string) bool, skip int32) []models.Scored {
-	sc := s.scores
+func (m *core) best(s *scratch, k, slack int, allow func(string) bool, skip int32) []models.Scored {
+	sc := s.scores[:m.size()]
 	if s.dense {
 		// Zeros land in bucket 0 with the tiniest scores; the floor test
 		// when offering (floor > 0) leaves them out.
@@ -267,7 +305,7 @@ func (m *Model) best(s *scratch, k, slack int, allow func(string) bool, skip int
 		if s.dense {
 			for i, x := range sc {
 				if x >= floor && x < ceil && int32(i) != skip {
-					if id := m.items.ID(int32(i)); allow == nil || allow(id) {
+					if id := m.id(int32(i)); allow == nil || allow(id) {
 						c.Push(id, float64(x))
 					}
 				}
@@ -275,7 +313,7 @@ func (m *Model) best(s *scratch, k, slack int, allow func(string) bool, skip int
 		} else {
 			for _, i := range s.touched {
 				if x := sc[i]; x >= floor && x < ceil && i != skip {
-					if id := m.items.ID(i); allow == nil || allow(id) {
+					if id := m.id(i); allow == nil || allow(id) {
 						c.Push(id, float64(x))
 					}
 				}
@@ -293,6 +331,10 @@ func (m *Model) best(s *scratch, k, slack int, allow func(string) bool, skip int
 // profile of q.History (ties by item id). Only items sharing a term with the
 // profile can be returned; an empty or unknown history gives no items.
 func (m *Model) Recommend(ctx context.Context, q models.Query) ([]models.Scored, error) {
+	return m.cur.Load().recommend(ctx, q)
+}
+
+func (m *core) recommend(ctx context.Context, q models.Query) ([]models.Scored, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
@@ -312,6 +354,10 @@ func (m *Model) Recommend(ctx context.Context, q models.Query) ([]models.Scored,
 // order of itemIDs; unknown items, and every item for an empty history, score
 // 0. The scores equal those Recommend gives.
 func (m *Model) Score(ctx context.Context, q models.Query, itemIDs []string) ([]float64, error) {
+	return m.cur.Load().score(ctx, q, itemIDs)
+}
+
+func (m *core) score(ctx context.Context, q models.Query, itemIDs []string) ([]float64, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
@@ -325,7 +371,7 @@ func (m *Model) Score(ctx context.Context, q models.Query, itemIDs []string) ([]
 		return out, nil
 	}
 	for k, id := range itemIDs {
-		if i, ok := m.items.Index(id); ok {
+		if i, ok := m.lookup(id); ok {
 			out[k] = float64(m.dot(s, i))
 		}
 	}
@@ -337,10 +383,14 @@ func (m *Model) Score(ctx context.Context, q models.Query, itemIDs []string) ([]
 // terms; the item itself is never returned. An unknown item is an error
 // wrapping models.ErrNotFound.
 func (m *Model) SimilarItems(ctx context.Context, q models.SimilarQuery) ([]models.Scored, error) {
+	return m.cur.Load().similarItems(ctx, q)
+}
+
+func (m *core) similarItems(ctx context.Context, q models.SimilarQuery) ([]models.Scored, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	i, ok := m.items.Index(q.ItemID)
+	i, ok := m.lookup(q.ItemID)
 	if !ok {
 		return nil, fmt.Errorf("item %q: %w", q.ItemID, models.ErrNotFound)
 	}

@@ -95,7 +95,7 @@ func TestSaveLoadRoundTrip(t *testing.T) {
 		if err := m.Save(&buf); err != nil {
 			t.Fatalf("Save() = %v", err)
 		}
-		got, err := popularity.Load(bytes.NewReader(buf.Bytes()), scope)
+		got, err := popularity.Load(bytes.NewReader(buf.Bytes()), popularity.Options{Scope: scope})
 		if err != nil {
 			t.Fatalf("Load(Save()) error = %v", err)
 		}
@@ -134,7 +134,7 @@ func TestLoadRejects(t *testing.T) {
 		{"wrong type", `{"items":[{"id":"x","score":"high"}]}`},
 	}
 	for _, tt := range tests {
-		if m, err := popularity.Load(strings.NewReader(tt.in), popularity.Global); err == nil {
+		if m, err := popularity.Load(strings.NewReader(tt.in), popularity.Options{}); err == nil {
 			t.Errorf("Load(%s) = %v, nil; want an error", tt.in, m)
 		}
 	}

@@ -520,6 +520,34 @@ func (r *Repository) Acquire(name, unit string) (*Loaded, error) {
 	}
 }
 
+// EachServing calls fn with every version that serves, stable and canary,
+// of every model: the serving core hands them what the live store learned
+// (models.InteractionLearner, models.CatalogueLearner). Each version is
+// held (acquired) for the call, so fn never runs on a closed model; a
+// version being swapped out may still get a call, a retired one that has
+// closed gets none. fn must not call back into the repository's lifecycle
+// operations, and should be quick: it holds up the version's retirement.
+func (r *Repository) EachServing(fn func(*Loaded)) {
+	r.mu.RLock()
+	entries := make([]*entry, 0, len(r.entries))
+	for _, e := range r.entries {
+		entries = append(entries, e)
+	}
+	r.mu.RUnlock()
+	for _, e := range entries {
+		s := e.serving.Load()
+		if s == nil {
+			continue
+		}
+		for _, l := range []*Loaded{s.stable, s.canary} {
+			if l != nil && l.acquire() {
+				fn(l)
+				l.Release()
+			}
+		}
+	}
+}
+
 // Get returns the stable version of name without holding it. It is for
 // callers that never race a version change (offline evaluation, tests);
 // servers use Acquire.

@@ -7,6 +7,8 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -480,4 +482,97 @@ func TestLoadsRealPopularityModel(t *testing.T) {
 	if in.State != repository.StateReady || !reflect.DeepEqual(in.Roles, []string{"recommender", "scorer"}) {
 		t.Errorf("Info(popularity) = state %v roles %v err %q; want ready [recommender scorer]", in.State, in.Roles, in.Err)
 	}
+}
+
+// visited lists what EachServing visits, as name/version, sorted; it fails
+// the test if a visited model is closed.
+func visited(t *testing.T, r *repository.Repository) []string {
+	t.Helper()
+	var got []string
+	r.EachServing(func(l *repository.Loaded) {
+		if m, ok := l.Model.(*fakeModel); ok && m.closed.Load() {
+			t.Errorf("EachServing visited %s/%s after its Close", l.Name, l.Version)
+		}
+		got = append(got, l.Name+"/"+l.Version)
+	})
+	slices.Sort(got)
+	return got
+}
+
+func TestEachServing(t *testing.T) {
+	repo := t.TempDir()
+	writeVersion(t, repo, "a", "1", okSpec)
+	writeVersion(t, repo, "a", "2", okSpec)
+	writeVersion(t, repo, "b", "1", okSpec)
+	writeVersion(t, repo, "broken", "1", failSpec)
+	writeVersion(t, repo, "gone", "1", okSpec)
+	ks, _ := newKinds(t)
+	r := open(t, repo, ks)
+	steps := []struct {
+		name   string
+		change func(t *testing.T)
+		want   []string
+	}{
+		{"the serving version of each loaded model", func(*testing.T) {}, []string{"a/2", "b/1", "gone/1"}},
+		{"stable and canary", func(t *testing.T) {
+			if _, err := r.Activate(t.Context(), "a", "1", 0); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := r.Activate(t.Context(), "a", "2", 30); err != nil {
+				t.Fatal(err)
+			}
+		}, []string{"a/1", "a/2", "b/1", "gone/1"}},
+		{"not unloaded ones", func(t *testing.T) {
+			if _, err := r.Unload(t.Context(), "gone"); err != nil {
+				t.Fatal(err)
+			}
+		}, []string{"a/1", "a/2", "b/1"}},
+		{"not retired ones", func(t *testing.T) {
+			writeVersion(t, repo, "b", "2", okSpec)
+			if err := r.Sync(t.Context()); err != nil {
+				t.Fatal(err)
+			}
+		}, []string{"a/1", "a/2", "b/2"}},
+	}
+	for _, st := range steps {
+		t.Run(st.name, func(t *testing.T) {
+			st.change(t)
+			if got := visited(t, r); !slices.Equal(got, st.want) {
+				t.Errorf("EachServing visited %v; want %v", got, st.want)
+			}
+		})
+	}
+	r.Close()
+	if got := visited(t, r); len(got) != 0 {
+		t.Errorf("after Close EachServing visited %v; want none", got)
+	}
+}
+
+// TestEachServingDuringSwaps visits the versions while new ones replace them
+// (run with -race): no visit may reach a closed model.
+func TestEachServingDuringSwaps(t *testing.T) {
+	repo := t.TempDir()
+	writeVersion(t, repo, "a", "1", okSpec)
+	ks, _ := newKinds(t)
+	r := open(t, repo, ks)
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		for {
+			select {
+			case <-done:
+				return
+			default:
+				visited(t, r)
+			}
+		}
+	})
+	for v := 2; v < 30; v++ {
+		writeVersion(t, repo, "a", strconv.Itoa(v), okSpec)
+		if err := r.Sync(t.Context()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	close(done)
+	wg.Wait()
 }

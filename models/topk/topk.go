@@ -37,6 +37,13 @@ func (c *Collector) Push(id string, score float64) {
 	c.h.Push(Entry[float64, string, struct{}]{Score: score, Tie: id})
 }
 
+// Admits reports whether Push would keep the item: a caller whose check of
+// an item costs more than a comparison (an allow filter's map lookup) asks
+// first and pays for the check only when the item can make the top K.
+func (c *Collector) Admits(id string, score float64) bool {
+	return c.h.Admits(Entry[float64, string, struct{}]{Score: score, Tie: id})
+}
+
 // Full reports whether K items are held; a caller scanning items in descending
 // score order can stop once it is full.
 func (c *Collector) Full() bool { return c.h.Full() }

@@ -42,6 +42,40 @@ func TestCollector(t *testing.T) {
 	}
 }
 
+func TestCollectorAdmits(t *testing.T) {
+	tests := []struct {
+		name  string
+		k     int
+		held  []models.Scored
+		id    string
+		score float64
+		want  bool
+	}{
+		{"k zero", 0, nil, "a", 1, false},
+		{"not full", 2, []models.Scored{sc("a", 5)}, "b", 0, true},
+		{"better than the worst", 2, []models.Scored{sc("a", 5), sc("b", 1)}, "c", 2, true},
+		{"worse than the worst", 2, []models.Scored{sc("a", 5), sc("b", 1)}, "c", 0.5, false},
+		{"tie, smaller id", 2, []models.Scored{sc("a", 5), sc("m", 1)}, "b", 1, true},
+		{"tie, larger id", 2, []models.Scored{sc("a", 5), sc("m", 1)}, "z", 1, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c := New(tt.k)
+			for _, s := range tt.held {
+				c.Push(s.ItemID, s.Score)
+			}
+			if got := c.Admits(tt.id, tt.score); got != tt.want {
+				t.Errorf("Admits(%q, %v) = %v; want %v", tt.id, tt.score, got, tt.want)
+			}
+			before := c.Len()
+			c.Push(tt.id, tt.score)
+			if kept := c.Len() > before || slices.ContainsFunc(c.Sorted(), func(s models.Scored) bool { return s.ItemID == tt.id }); kept != tt.want {
+				t.Errorf("Push(%q, %v) kept = %v; Admits said %v", tt.id, tt.score, kept, tt.want)
+			}
+		})
+	}
+}
+
 func TestCollectorMatchesSort(t *testing.T) {
 	r := rand.New(rand.NewPCG(1, 2))
 	for trial := 0; trial < 50; trial++ {

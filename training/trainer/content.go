@@ -101,47 +101,27 @@ func FitContent(ctx context.Context, items []dataset.Item, o ContentOptions) (*c
 	}
 	terms := make([]string, len(order))
 	idf := make([]float32, len(order))
-	idf64 := make([]float64, len(order))
 	for t, id := range order {
 		final[id] = int32(t)
 		terms[t] = names[id]
-		idf64[t] = content.IDF(len(items), df[id])
-		idf[t] = float32(idf64[t])
+		idf[t] = float32(content.IDF(len(items), df[id]))
 	}
 
-	// Pass 2: tf·idf, L2-normalised.
+	// Pass 2: tf·idf, L2-normalised, with the idf the model stores, as
+	// the model vectorises the items it learns while serving.
 	vectors := make([]content.Vector, len(items))
-	type weighted struct {
-		term int32
-		w    float64
-	}
-	var buf []weighted
+	var ts []int32
+	var ws []float64
 	for i, row := range rows {
-		buf = buf[:0]
+		ts, ws = ts[:0], ws[:0]
 		for _, e := range row {
 			if t := final[e.term]; t >= 0 && e.tf > 0 {
-				buf = append(buf, weighted{t, e.tf * idf64[t]})
+				ts = append(ts, t)
+				ws = append(ws, e.tf*float64(idf[t]))
 			}
 		}
 		rows[i] = nil
-		// Sorted before summing, so the norm does not depend on map order.
-		slices.SortFunc(buf, func(a, b weighted) int { return cmp.Compare(a.term, b.term) })
-		ss := 0.0
-		for _, x := range buf {
-			ss += x.w * x.w
-		}
-		norm := math.Sqrt(ss)
-		if len(buf) == 0 || !(norm > 0) || math.IsInf(norm, 0) {
-			continue // no usable text: an empty vector
-		}
-		v := content.Vector{Terms: make([]int32, 0, len(buf)), Weights: make([]float32, 0, len(buf))}
-		for _, x := range buf {
-			if w := float32(x.w / norm); w > 0 {
-				v.Terms = append(v.Terms, x.term)
-				v.Weights = append(v.Weights, w)
-			}
-		}
-		vectors[i] = v
+		vectors[i] = content.UnitVector(ts, ws)
 	}
 	return content.New(voc, terms, idf, vectors, o.Analyzer, o.Serving)
 }

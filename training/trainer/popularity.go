@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math"
 	"strconv"
+	"time"
 
 	"github.com/recserve/recserve/dataset"
 	"github.com/recserve/recserve/models"
@@ -57,7 +58,11 @@ func FitPopularity(d *dataset.Dataset, o PopularityOptions) (*popularity.Model, 
 	for id, s := range scores {
 		entries = append(entries, popularity.Entry{ItemID: id, Category: cat[id], Score: s})
 	}
-	return popularity.New(entries, o.Scope)
+	// The table records T0 and how it counted, so the model keeps counting
+	// online on the same scale (see package popularity).
+	return popularity.NewWithOptions(entries, popularity.Options{
+		Scope: o.Scope, HalfLifeDays: o.HalfLifeDays, Weights: o.Weights, NewestEvent: time.Unix(newest, 0),
+	})
 }
 
 func fitPopularity(_ context.Context, d *dataset.Dataset, p Params, dir string) (models.Spec, error) {
@@ -90,9 +95,9 @@ func fitPopularity(_ context.Context, d *dataset.Dataset, p Params, dir string) 
 	return models.Spec{
 		File: popularity.DefaultFile,
 		Params: map[string]any{
-			"scope":          string(o.Scope),
-			"half_life_days": o.HalfLifeDays,
-			"event_weights":  o.Weights.String(),
+			popularity.ParamScope:        string(o.Scope),
+			popularity.ParamHalfLifeDays: o.HalfLifeDays,
+			popularity.ParamEventWeights: o.Weights.String(),
 		},
 	}, nil
 }
