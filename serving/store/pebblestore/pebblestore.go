@@ -36,11 +36,13 @@
 //
 // DeleteUser deletes the user's u range with one range deletion and the d
 // key of each of the user's events, in one synced batch. From then on no
-// read sees anything of the user, but a range deletion only hides the
-// bytes: they leave the disk when compactions rewrite the files that hold
-// them (and when the write-ahead log segments that held them are deleted
-// or reused), which Pebble does in the background; a full compaction
-// (DB.Compact over the whole key space) forces it.
+// read sees anything of the user, but deletions only hide the bytes: they
+// leave the table files when compactions rewrite the files that hold
+// them, which Pebble does in the background and a full compaction
+// (DB.Compact over the whole key space) forces. Two other files keep them
+// longer: write-ahead log segments (until deleted or recycled and
+// overwritten) and the MANIFEST, which records each table's first and last
+// key, until Pebble rotates it.
 //
 // # Concurrency
 //
