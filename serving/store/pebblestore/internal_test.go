@@ -326,3 +326,26 @@ func TestSequenceRecovered(t *testing.T) {
 		}
 	}
 }
+
+// TestOpenOptions checks that a cache too small to hold the memtables'
+// reservation is refused at Open, not left to slow ingest down.
+func TestOpenOptions(t *testing.T) {
+	tests := []struct {
+		opts    Options
+		wantErr string
+	}{
+		{Options{}, ""},
+		{Options{CacheSize: 64 << 20, MemTableSize: 16 << 20}, ""},
+		{Options{CacheSize: 8 << 20}, "CacheSize 8388608 is less than 4 × MemTableSize 33554432"},
+		{Options{CacheSize: -1, MemTableSize: 1}, "CacheSize -1"},
+	}
+	for _, tt := range tests {
+		s, err := Open(t.TempDir(), tt.opts)
+		if err == nil {
+			s.Close()
+		}
+		if tt.wantErr == "" && err != nil || tt.wantErr != "" && (err == nil || !strings.Contains(err.Error(), tt.wantErr)) {
+			t.Errorf("Open(%+v) error = %v; want %q", tt.opts, err, tt.wantErr)
+		}
+	}
+}
