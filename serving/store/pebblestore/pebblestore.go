@@ -214,8 +214,8 @@ func commit(op string, b *pebble.Batch) error {
 
 // Append implements store.Backend. It gives each stored event the next
 // sequence and writes the events, their idempotency keys and the last
-// sequence in one synced batch. The events it returns are those of the
-// argument it stored, not copies.
+// sequence in one synced batch. The events it returns are the elements of
+// the argument it stored (copied by value; Context maps are shared).
 func (s *Store) Append(ctx context.Context, events []store.Event) ([]store.Event, error) {
 	db, err := s.acquire(ctx, "append")
 	if err != nil {
