@@ -16,6 +16,8 @@ import (
 	"time"
 
 	"github.com/cockroachdb/pebble/v2"
+	"github.com/cockroachdb/pebble/v2/vfs"
+	"github.com/cockroachdb/pebble/v2/vfs/errorfs"
 
 	"github.com/recserve/recserve/dataset"
 	"github.com/recserve/recserve/serving/store"
@@ -348,4 +350,89 @@ func TestOpenOptions(t *testing.T) {
 			t.Errorf("Open(%+v) error = %v; want %q", tt.opts, err, tt.wantErr)
 		}
 	}
+}
+
+// TestAppendFailsMidBatch makes a table read fail half way through a
+// batch (events without IDs already in the Pebble batch, then the
+// idempotency lookup of one with an ID fails) and checks the batch is
+// stored not at all, the error wraps store.ErrUnavailable, and the same
+// batch is stored once reads work again.
+func TestAppendFailsMidBatch(t *testing.T) {
+	dir := t.TempDir()
+	failing := &errorfs.Toggle{Injector: errorfs.InjectorFunc(func(op errorfs.Op) error {
+		if op.Kind == errorfs.OpFileReadAt && strings.HasSuffix(op.Path, ".sst") {
+			return errorfs.ErrInjected
+		}
+		return nil
+	})}
+	// Table stats are off: their background reads would both fail while
+	// injection is on and cache the block the lookup must read.
+	tune := func(o *pebble.Options) {
+		o.FS = errorfs.Wrap(vfs.Default, failing)
+		o.DisableTableStats = true
+	}
+	ctx := t.Context()
+	var old []store.Event
+	for i := range 10_000 {
+		old = append(old, store.Event{ID: fmt.Sprintf("old-%05d", i), UserID: "u", ItemID: "i0", Type: "view", Time: time.Unix(1, 0).UTC()})
+	}
+
+	// Put the idempotency keys in a table of many blocks, then reopen so
+	// the block holding old-05000 is not cached and its lookup must read
+	// the file.
+	s, err := open(dir, Options{}, tune)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Append(ctx, old); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.db.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	s, err = open(dir, Options{}, tune)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+
+	// The last event repeats an old ID: its lookup passes the table's
+	// bloom filter, so it must read a data block, and that read fails (a
+	// new ID would be answered by the filter, read at open).
+	batch := []store.Event{
+		{UserID: "u", ItemID: "i1", Type: "view", Time: time.Unix(2, 0).UTC()},
+		{UserID: "v", ItemID: "i2", Type: "view", Time: time.Unix(3, 0).UTC()},
+		{ID: "old-05000", UserID: "u", ItemID: "i3", Type: "view", Time: time.Unix(4, 0).UTC()},
+	}
+	failing.On()
+	stored, err := s.Append(ctx, batch)
+	failing.Off()
+	if !errors.Is(err, store.ErrUnavailable) || !errors.Is(err, errorfs.ErrInjected) || len(stored) != 0 {
+		t.Fatalf("Append() with failing reads = %d events, %v; want 0, an error wrapping %v and the cause", len(stored), err, store.ErrUnavailable)
+	}
+	if got := scanEvents(t, s); len(got) != len(old) {
+		t.Errorf("after the failed Append, Scan() = %d events; want the %d old ones", len(got), len(old))
+	}
+	if stored, err := s.Append(ctx, batch); err != nil || len(stored) != 2 {
+		t.Errorf("Append() retried = %d events, %v; want 2 (the old ID skipped), nil", len(stored), err)
+	}
+	if got := scanEvents(t, s); len(got) != len(old)+2 {
+		t.Errorf("after the retry, Scan() = %d events; want %d", len(got), len(old)+2)
+	}
+}
+
+func scanEvents(t *testing.T, s *Store) []store.Event {
+	t.Helper()
+	var out []store.Event
+	err := s.Scan(t.Context(), func(dataset.Item) error { return nil }, func(e store.Event) error {
+		out = append(out, e)
+		return nil
+	})
+	if err != nil {
+		t.Fatalf("Scan() error = %v; want nil", err)
+	}
+	return out
 }

@@ -11,6 +11,8 @@
 // log and survives a crash of the process or the machine. Writes are
 // serialised by one mutex, which makes the idempotency check and the write
 // one step; a batch costs one fsync whatever its size, so callers batch.
+// A read failing half way through building a batch (the idempotency
+// lookups read tables) abandons the batch uncommitted: nothing is stored.
 //
 // # Key layout
 //
@@ -118,6 +120,12 @@ var _ store.Backend = (*Store)(nil)
 // Open opens the store in dir, creating it if needed. Only one Store may
 // have a directory open at a time; Pebble's lock file enforces it.
 func Open(dir string, opts Options) (*Store, error) {
+	return open(dir, opts, nil)
+}
+
+// open is Open with tune, if not nil, applied to Pebble's options last, so
+// tests can inject I/O failures.
+func open(dir string, opts Options, tune func(*pebble.Options)) (*Store, error) {
 	po := &pebble.Options{
 		Logger:       newLogger(opts.Logger),
 		CacheSize:    cmp.Or(opts.CacheSize, DefaultCacheSize),
@@ -133,6 +141,9 @@ func Open(dir string, opts Options) (*Store, error) {
 	// tables).
 	for i := range po.Levels {
 		po.Levels[i].FilterPolicy = bloom.FilterPolicy(10)
+	}
+	if tune != nil {
+		tune(po)
 	}
 	db, err := pebble.Open(dir, po)
 	if err != nil {
