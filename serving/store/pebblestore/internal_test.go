@@ -1,0 +1,438 @@
+package pebblestore
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"maps"
+	"math"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/cockroachdb/pebble/v2"
+	"github.com/cockroachdb/pebble/v2/vfs"
+	"github.com/cockroachdb/pebble/v2/vfs/errorfs"
+
+	"github.com/recserve/recserve/dataset"
+	"github.com/recserve/recserve/serving/store"
+)
+
+func openT(t *testing.T, dir string, opts Options) *Store {
+	t.Helper()
+	s, err := Open(dir, opts)
+	if err != nil {
+		t.Fatalf("Open(%q) error = %v; want nil", dir, err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s
+}
+
+// sstContains reports whether any table file in dir holds b.
+func sstContains(t *testing.T, dir string, b []byte) bool {
+	t.Helper()
+	files, err := filepath.Glob(filepath.Join(dir, "*.sst"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range files {
+		data, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if bytes.Contains(data, b) {
+			return true
+		}
+	}
+	return false
+}
+
+// dbContains reports whether any key or value a full iteration of the
+// database reads holds b.
+func dbContains(t *testing.T, db *pebble.DB, b []byte) bool {
+	t.Helper()
+	it, err := db.NewIter(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer it.Close()
+	found := false
+	for ok := it.First(); ok; ok = it.Next() {
+		v, err := it.ValueAndErr()
+		if err != nil {
+			t.Fatal(err)
+		}
+		found = found || bytes.Contains(it.Key(), b) || bytes.Contains(v, b)
+	}
+	return found
+}
+
+// TestDeleteUserLeavesNoBytes checks that after DeleteUser no read sees
+// the user, and that once compacted, no table file on disk holds the
+// user's ID either. The same search before the deletion is the control:
+// it must find the ID, or the test could not fail. (Write-ahead log
+// segments and the MANIFEST are not searched: see the package doc.)
+func TestDeleteUserLeavesNoBytes(t *testing.T) {
+	dir := t.TempDir()
+	s := openT(t, dir, Options{})
+	ctx := t.Context()
+	const user = "user-7f3a91c2-to-be-forgotten"
+	var events []store.Event
+	for i := range 50 {
+		events = append(events,
+			store.Event{ID: fmt.Sprintf("gone-%d", i), UserID: user, ItemID: "i1", Type: "view", Time: time.Unix(int64(i), 0)},
+			store.Event{ID: fmt.Sprintf("kept-%d", i), UserID: "other", ItemID: "i2", Type: "view", Time: time.Unix(int64(i), 0)},
+		)
+	}
+	if _, err := s.Append(ctx, events); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.db.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	if !dbContains(t, s.db, []byte(user)) || !sstContains(t, dir, []byte(user)) {
+		t.Fatalf("before DeleteUser: user ID not found in the database or its table files; the search cannot work")
+	}
+
+	if n, err := s.DeleteUser(ctx, user); err != nil || n != 50 {
+		t.Fatalf("DeleteUser(%q) = %d, %v; want 50, nil", user, n, err)
+	}
+	for _, probe := range []string{user, "gone-"} {
+		if dbContains(t, s.db, []byte(probe)) {
+			t.Errorf("after DeleteUser: a full iteration finds %q; want nothing", probe)
+		}
+	}
+	if err := s.db.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.db.Compact(ctx, []byte{0}, []byte{0xff}, false); err != nil {
+		t.Fatal(err)
+	}
+	// Pebble deletes the compacted-away files in the background.
+	s.db.TestOnlyWaitForCleaning()
+	for _, probe := range []string{user, "gone-"} {
+		if sstContains(t, dir, []byte(probe)) {
+			t.Errorf("after DeleteUser and a full compaction: a table file holds %q; want none", probe)
+		}
+	}
+	if !sstContains(t, dir, []byte("kept-")) {
+		t.Errorf("after a full compaction: no table file holds the other user's events; want them kept")
+	}
+}
+
+// TestClosedWhileWriting closes the store while writers run: each call
+// either succeeds or fails with store.ErrUnavailable, never panics.
+func TestClosedWhileWriting(t *testing.T) {
+	s := openT(t, t.TempDir(), Options{})
+	var wg sync.WaitGroup
+	errs := make(chan error, 4*20)
+	wrote := make(chan struct{}, 4*20)
+	for w := range 4 {
+		wg.Go(func() {
+			for i := range 20 {
+				e := store.Event{ID: fmt.Sprintf("%d-%d", w, i), UserID: "u", ItemID: "i", Type: "view", Time: time.Unix(1, 0)}
+				if _, err := s.Append(t.Context(), []store.Event{e}); err != nil {
+					errs <- err
+				}
+				wrote <- struct{}{}
+			}
+		})
+	}
+	<-wrote // close with writers running, after at least one write
+	if err := s.Close(); err != nil {
+		t.Errorf("Close() error = %v; want nil", err)
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if !errors.Is(err, store.ErrUnavailable) {
+			t.Errorf("Append() racing Close() error = %v; want %v", err, store.ErrUnavailable)
+		}
+	}
+	if _, err := s.Append(t.Context(), []store.Event{{ID: "late"}}); !errors.Is(err, store.ErrUnavailable) {
+		t.Errorf("Append() after Close() error = %v; want %v", err, store.ErrUnavailable)
+	}
+}
+
+// TestOpenErrors checks that a directory Pebble cannot use is reported as
+// unavailable, with the path.
+func TestOpenErrors(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "file")
+	if err := os.WriteFile(file, []byte("x"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	locked := t.TempDir()
+	openT(t, locked, Options{})
+	for _, dir := range []string{file, locked} {
+		s, err := Open(dir, Options{})
+		if err == nil {
+			s.Close()
+		}
+		if !errors.Is(err, store.ErrUnavailable) || !strings.Contains(err.Error(), dir) {
+			t.Errorf("Open(%q) error = %v; want one wrapping %v and naming the directory", dir, err, store.ErrUnavailable)
+		}
+	}
+}
+
+// TestLogger checks Pebble's messages reach the configured slog.Logger
+// and a fatal one panics instead of exiting the process.
+func TestLogger(t *testing.T) {
+	var buf bytes.Buffer
+	l := newLogger(slog.New(slog.NewTextHandler(&buf, &slog.HandlerOptions{Level: slog.LevelInfo})))
+	l.Infof("flushed %d tables", 3)
+	l.Errorf("background error: %s", "disk")
+	for _, want := range []string{"level=INFO", "flushed 3 tables", "level=ERROR", "background error: disk", "component=pebble"} {
+		if !strings.Contains(buf.String(), want) {
+			t.Errorf("log = %q; want it to contain %q", buf.String(), want)
+		}
+	}
+	func() {
+		defer func() {
+			if r := recover(); r == nil || !strings.Contains(fmt.Sprint(r), "invariant") {
+				t.Errorf("Fatalf() recovered %v; want a panic naming the message", r)
+			}
+		}()
+		l.Fatalf("invariant %s", "broken")
+	}()
+	// The default discards: no output anywhere, no panic on Infof.
+	newLogger(nil).Infof("dropped")
+}
+
+func TestEventCodec(t *testing.T) {
+	tests := []store.Event{
+		{},
+		{ID: "e\x00", ItemID: "\xff", Type: "view", Value: math.NaN(), Time: time.Unix(-62135596800, 0)},
+		{ID: "e1", ItemID: "i1", Type: "rating", Value: -2.5, Time: time.Date(2026, 1, 2, 3, 4, 5, 999999999, time.UTC),
+			SessionID: "s", RecommendationID: "r", Context: map[string]string{"": "", "k": strings.Repeat("v", 300)}},
+	}
+	for _, want := range tests {
+		b := appendEvent(nil, &want)
+		got, err := decodeEvent("user", b)
+		want.UserID = "user"
+		if err != nil || !eventsMatch(got, want) {
+			t.Errorf("decodeEvent(appendEvent(%+v)) = %+v, %v; want the event, nil", want, got, err)
+		}
+		if id, err := eventID(b); err != nil || id != want.ID {
+			t.Errorf("eventID() = %q, %v; want %q, nil", id, err, want.ID)
+		}
+		// Every truncation and a trailing byte are corrupt, never a panic.
+		for n := range len(b) {
+			if _, err := decodeEvent("user", b[:n]); !errors.Is(err, errCorrupt) {
+				t.Errorf("decodeEvent(%d of %d bytes) error = %v; want %v", n, len(b), err, errCorrupt)
+			}
+		}
+		if _, err := decodeEvent("user", append(b, 0)); !errors.Is(err, errCorrupt) {
+			t.Errorf("decodeEvent(trailing byte) error = %v; want %v", err, errCorrupt)
+		}
+	}
+	if _, err := decodeEvent("u", []byte{99}); err == nil || !strings.Contains(err.Error(), "version 99") {
+		t.Errorf("decodeEvent(version 99) error = %v; want unknown version", err)
+	}
+}
+
+// eventsMatch reports whether a and b are equal, NaN values, times in
+// other locations and nil against empty contexts included.
+func eventsMatch(a, b store.Event) bool {
+	sameValue := a.Value == b.Value || math.IsNaN(a.Value) && math.IsNaN(b.Value)
+	return sameValue && a.Time.Equal(b.Time) && maps.Equal(a.Context, b.Context) &&
+		a.ID == b.ID && a.UserID == b.UserID && a.ItemID == b.ItemID && a.Type == b.Type &&
+		a.SessionID == b.SessionID && a.RecommendationID == b.RecommendationID
+}
+
+func TestItemCodec(t *testing.T) {
+	tests := []dataset.Item{
+		{},
+		{Title: "t", Category: "c", Brand: "b", Price: 1.25, Description: "d\x00", OutOfStock: true},
+		{Price: math.Inf(-1), Hidden: true},
+		{OutOfStock: true, Hidden: true},
+	}
+	for _, want := range tests {
+		want.ID = "id"
+		b := appendItem(nil, &want)
+		got, err := decodeItem("id", b)
+		if err != nil || got != want {
+			t.Errorf("decodeItem(appendItem(%+v)) = %+v, %v; want the item, nil", want, got, err)
+		}
+		for n := range len(b) {
+			if _, err := decodeItem("id", b[:n]); !errors.Is(err, errCorrupt) {
+				t.Errorf("decodeItem(%d of %d bytes) error = %v; want %v", n, len(b), err, errCorrupt)
+			}
+		}
+	}
+}
+
+func TestEventKeys(t *testing.T) {
+	users := []string{"", "a", "ab", "a\x00", "a\xff", string(bytes.Repeat([]byte{0xff}, 200))}
+	for _, u := range users {
+		for _, seq := range []uint64{0, 1, math.MaxUint64} {
+			k := eventKey(nil, u, seq)
+			gotU, gotSeq, err := parseEventKey(k)
+			if err != nil || gotU != u || gotSeq != seq {
+				t.Errorf("parseEventKey(eventKey(%q, %d)) = %q, %d, %v; want %q, %d, nil", u, seq, gotU, gotSeq, err, u, seq)
+			}
+			// The key lies in its user's range and in no other user's.
+			for _, other := range users {
+				p := userPrefix(nil, other)
+				in := bytes.Compare(k, p) >= 0 && bytes.Compare(k, prefixEnd(p)) < 0
+				if in != (other == u) {
+					t.Errorf("eventKey(%q, %d) in the range of user %q = %v; want %v", u, seq, other, in, other == u)
+				}
+			}
+		}
+	}
+	if _, _, err := parseEventKey([]byte("u\x05ab")); !errors.Is(err, errCorrupt) {
+		t.Errorf("parseEventKey(short) error = %v; want %v", err, errCorrupt)
+	}
+}
+
+func TestPrefixEnd(t *testing.T) {
+	tests := []struct {
+		p, want []byte
+	}{
+		{[]byte("u\x01a"), []byte("u\x01b")},
+		{[]byte("u\x01\xff"), []byte("u\x02")},
+		{[]byte("\xff\xff"), nil},
+	}
+	for _, tt := range tests {
+		if got := prefixEnd(tt.p); !bytes.Equal(got, tt.want) {
+			t.Errorf("prefixEnd(%q) = %q; want %q", tt.p, got, tt.want)
+		}
+	}
+}
+
+// TestSequenceRecovered checks the last sequence is read back at open, so
+// a reopened store keeps arrival order.
+func TestSequenceRecovered(t *testing.T) {
+	dir := t.TempDir()
+	ctx := context.Background()
+	for round := range 3 {
+		s, err := Open(dir, Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want := uint64(round * 2); s.seq != want {
+			t.Errorf("round %d: seq at open = %d; want %d", round, s.seq, want)
+		}
+		for i := range 2 {
+			if _, err := s.Append(ctx, []store.Event{{UserID: "u", ItemID: fmt.Sprint(round, i)}}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := s.Close(); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// TestOpenOptions checks that a cache too small to hold the memtables'
+// reservation is refused at Open, not left to slow ingest down.
+func TestOpenOptions(t *testing.T) {
+	tests := []struct {
+		opts    Options
+		wantErr string
+	}{
+		{Options{}, ""},
+		{Options{CacheSize: 64 << 20, MemTableSize: 16 << 20}, ""},
+		{Options{CacheSize: 8 << 20}, "CacheSize 8388608 is less than 4 × MemTableSize 33554432"},
+		{Options{CacheSize: -1, MemTableSize: 1}, "CacheSize -1"},
+	}
+	for _, tt := range tests {
+		s, err := Open(t.TempDir(), tt.opts)
+		if err == nil {
+			s.Close()
+		}
+		if tt.wantErr == "" && err != nil || tt.wantErr != "" && (err == nil || !strings.Contains(err.Error(), tt.wantErr)) {
+			t.Errorf("Open(%+v) error = %v; want %q", tt.opts, err, tt.wantErr)
+		}
+	}
+}
+
+// TestAppendFailsMidBatch makes a table read fail half way through a
+// batch (events without IDs already in the Pebble batch, then the
+// idempotency lookup of one with an ID fails) and checks the batch is
+// stored not at all, the error wraps store.ErrUnavailable, and the same
+// batch is stored once reads work again.
+func TestAppendFailsMidBatch(t *testing.T) {
+	dir := t.TempDir()
+	failing := &errorfs.Toggle{Injector: errorfs.InjectorFunc(func(op errorfs.Op) error {
+		if op.Kind == errorfs.OpFileReadAt && strings.HasSuffix(op.Path, ".sst") {
+			return errorfs.ErrInjected
+		}
+		return nil
+	})}
+	// Table stats are off: their background reads would both fail while
+	// injection is on and cache the block the lookup must read.
+	tune := func(o *pebble.Options) {
+		o.FS = errorfs.Wrap(vfs.Default, failing)
+		o.DisableTableStats = true
+	}
+	ctx := t.Context()
+	var old []store.Event
+	for i := range 10_000 {
+		old = append(old, store.Event{ID: fmt.Sprintf("old-%05d", i), UserID: "u", ItemID: "i0", Type: "view", Time: time.Unix(1, 0).UTC()})
+	}
+
+	// Put the idempotency keys in a table of many blocks, then reopen so
+	// the block holding old-05000 is not cached and its lookup must read
+	// the file.
+	s, err := open(dir, Options{}, tune)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Append(ctx, old); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.db.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	s, err = open(dir, Options{}, tune)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+
+	// The last event repeats an old ID: its lookup passes the table's
+	// bloom filter, so it must read a data block, and that read fails (a
+	// new ID would be answered by the filter, read at open).
+	batch := []store.Event{
+		{UserID: "u", ItemID: "i1", Type: "view", Time: time.Unix(2, 0).UTC()},
+		{UserID: "v", ItemID: "i2", Type: "view", Time: time.Unix(3, 0).UTC()},
+		{ID: "old-05000", UserID: "u", ItemID: "i3", Type: "view", Time: time.Unix(4, 0).UTC()},
+	}
+	failing.On()
+	stored, err := s.Append(ctx, batch)
+	failing.Off()
+	if !errors.Is(err, store.ErrUnavailable) || !errors.Is(err, errorfs.ErrInjected) || len(stored) != 0 {
+		t.Fatalf("Append() with failing reads = %d events, %v; want 0, an error wrapping %v and the cause", len(stored), err, store.ErrUnavailable)
+	}
+	if got := scanEvents(t, s); len(got) != len(old) {
+		t.Errorf("after the failed Append, Scan() = %d events; want the %d old ones", len(got), len(old))
+	}
+	if stored, err := s.Append(ctx, batch); err != nil || len(stored) != 2 {
+		t.Errorf("Append() retried = %d events, %v; want 2 (the old ID skipped), nil", len(stored), err)
+	}
+	if got := scanEvents(t, s); len(got) != len(old)+2 {
+		t.Errorf("after the retry, Scan() = %d events; want %d", len(got), len(old)+2)
+	}
+}
+
+func scanEvents(t *testing.T, s *Store) []store.Event {
+	t.Helper()
+	var out []store.Event
+	err := s.Scan(t.Context(), func(dataset.Item) error { return nil }, func(e store.Event) error {
+		out = append(out, e)
+		return nil
+	})
+	if err != nil {
+		t.Fatalf("Scan() error = %v; want nil", err)
+	}
+	return out
+}
