@@ -1,0 +1,63 @@
+#!/usr/bin/env bash
+# Live events under load, in one run on one server (the demo repository and
+# data set, a fresh state store):
+#   1. start: seeding the store from the data set, then a restart reading it;
+#   2. ingest at full speed: `recctl replay` through TrackStream, events/s and
+#      the server's CPU time per event from /proc;
+#   3. Recommend latency at a fixed rate (ghz -r), idle, then while replay
+#      ingests at half the measured rate, side by side.
+# Env: REPO, DATA (the demo), ADDR, OUT, STORE (a redis:// URL instead of a
+# Pebble directory), EVENTS (events of the full-speed ingest), QPS (ghz rate).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+REPO=${REPO:-var/demo/repo}; DATA=${DATA:-var/demo/data}; ADDR=${ADDR:-127.0.0.1:50782}
+OUT=${OUT:-var/ingestbench}; EVENTS=${EVENTS:-1000000}; QPS=${QPS:-200}
+rm -rf "$OUT"; mkdir -p "$OUT"
+if [ -n "${STORE:-}" ]; then state=(--store "$STORE"); else state=(--state "$OUT/state"); fi
+go build -o bin/recserve ./cmd/recserve
+go build -o bin/recctl ./cmd/recctl
+go run ./scripts/ghzdata -kind health -out "$OUT/health.bin"
+go run ./scripts/ghzdata -kind recommend -data "$DATA" -users 1000 -k 10 -out "$OUT/rec.bin"
+tck=$(getconf CLK_TCK)
+pid=
+start_server() {
+  local t0; t0=$(date +%s.%N)
+  bin/recserve --addr "$ADDR" --repo "$REPO" --data "$DATA" "${state[@]}" --log-level warn & pid=$!
+  for _ in $(seq 1 600); do
+    .tools/ghz --insecure --call grpc.health.v1.Health/Check -B "$OUT/health.bin" -n 1 -c 1 "$ADDR" 2>/dev/null | grep -q '\[OK\]' && break
+    sleep 0.1
+  done
+  echo "$1: SERVING after $(python3 -c "print(round($(date +%s.%N)-$t0, 1))") s, RSS $(awk '/VmRSS/{print int($2/1024)}' /proc/$pid/status) MB"
+}
+stop_server() { kill "$pid"; wait "$pid" 2>/dev/null || true; }
+trap 'kill $pid 2>/dev/null || true' EXIT
+cpu() { awk '{print $14+$15}' /proc/$pid/stat; }
+ghz_rec() { # name, extra ghz args
+  .tools/ghz --insecure --call recserve.v1.RecommendService/Recommend -B "$OUT/rec.bin" -c 8 -r "$QPS" -z 15s -O json "$ADDR" > "$OUT/$1.json"
+  echo "Recommend $1: $(go run ./scripts/ghzsummary "$OUT/$1.json")"
+}
+
+start_server "first start (seeds the store)"
+stop_server
+start_server "restart (reads the store)"
+
+c0=$(cpu)
+bin/recctl replay --addr "$ADDR" --data "$DATA" --events "$EVENTS" --streams 2 --id-prefix full- | tee "$OUT/ingest.txt"
+c1=$(cpu)
+rate=$(awk '{print int($6)}' "$OUT/ingest.txt")
+echo "server CPU per event: $(python3 -c "print(round(($c1-$c0)/$tck/$EVENTS*1e6, 2))") µs"
+echo "after ingesting $EVENTS events: RSS $(awk '/VmRSS/{print int($2/1024)}' /proc/$pid/status) MB"
+
+.tools/ghz --insecure --call recserve.v1.RecommendService/Recommend -B "$OUT/rec.bin" -c 8 -z 3s "$ADDR" >/dev/null 2>&1 # warm-up
+ghz_rec idle
+half=$((rate / 2))
+bin/recctl replay --addr "$ADDR" --data "$DATA" --events $((half * 25)) --rate "$half" --streams 2 --id-prefix half- > "$OUT/half.txt" &
+rp=$!
+sleep 2
+ghz_rec "ingesting-$half-events-per-s"
+wait $rp
+cat "$OUT/half.txt"
+go run ./scripts/ghzsummary -ratio "$OUT/idle.json" "$OUT/ingesting-$half-events-per-s.json" || true
+stop_server
+start_server "restart after ingest (reads $((EVENTS + half * 25)) more events)"
+stop_server
