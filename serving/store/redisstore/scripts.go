@@ -1,0 +1,191 @@
+package redisstore
+
+import "github.com/redis/go-redis/v9"
+
+// The Lua scripts below are every write the store makes. Redis runs a script
+// alone (no other command interleaves) and propagates its effects to the AOF
+// and to replicas wrapped in MULTI/EXEC, so a script's writes reach the disk
+// all together or, for a truncated AOF tail, not at all. Redis does not roll
+// a script back on a runtime error, so each script reads and checks
+// everything before its first write.
+//
+// Common KEYS, in this order, for every script: 1 ids, 2 users, 3 changes,
+// 4 seq, 5 floor, 6 deletions; per-user keys follow. Common ARGV: 1 origin
+// (the writing Store's replica ID), 2 the change stream's MAXLEN.
+
+// luaPrelude holds the helpers the scripts share: the change-stream entry
+// with the next sequence number, trimming (which raises the floor below
+// which a follower may have missed entries) and the purge of user-deletion
+// entries past their retention.
+const luaPrelude = `
+redis.replicate_commands()
+local K_IDS, K_USERS, K_CHANGES, K_SEQ, K_FLOOR, K_DELETIONS = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6]
+local ORIGIN, MAXLEN = ARGV[1], tonumber(ARGV[2])
+
+local function seqid(n) return string.format('%d-0', n) end
+
+local function seqbytes(n)
+  local b = {}
+  for i = 6, 1, -1 do b[i] = n % 256; n = math.floor(n / 256) end
+  return string.char(b[1], b[2], b[3], b[4], b[5], b[6])
+end
+
+local function uvarint(s, p)
+  local x, mul = 0, 1
+  while true do
+    local c = string.byte(s, p)
+    p = p + 1
+    if c < 128 then return x + c * mul, p end
+    x = x + (c - 128) * mul
+    mul = mul * 128
+  end
+end
+
+-- elem returns the sequence number and event ID of a user's list element.
+local function elem(v)
+  local n = 0
+  for i = 1, 6 do n = n * 256 + string.byte(v, i) end
+  local _, p = uvarint(v, 7)
+  local idlen
+  idlen, p = uvarint(v, p + 1)
+  return n, string.sub(v, p, p + idlen - 1)
+end
+
+local function raisefloor(n)
+  local cur = tonumber(redis.call('GET', K_FLOOR) or '0')
+  if n > cur then redis.call('SET', K_FLOOR, n) end
+end
+
+local function nowms()
+  local t = redis.call('TIME')
+  return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+end
+
+-- finish trims the change stream and purges due user deletions. Trimming
+-- removes the oldest entries, so every sequence number below the new first
+-- entry may be lost to a follower that had not read it: the floor records
+-- that, and a follower finding a gap at or below it resyncs.
+local function finish()
+  if redis.call('XTRIM', K_CHANGES, 'MAXLEN', '~', MAXLEN) > 0 then
+    local first = redis.call('XRANGE', K_CHANGES, '-', '+', 'COUNT', 1)
+    if first[1] then raisefloor(tonumber(string.match(first[1][1], '^(%d+)')) - 1) end
+  end
+  local now = nowms()
+  while true do
+    local head = redis.call('LINDEX', K_DELETIONS, 0)
+    if not head then break end
+    local n, due = string.match(head, '^(%d+):(%d+)$')
+    if tonumber(due) > now then break end
+    redis.call('LPOP', K_DELETIONS)
+    redis.call('XDEL', K_CHANGES, seqid(n))
+    raisefloor(tonumber(n))
+  end
+end
+`
+
+// appendScript stores the events that are new, all or none.
+// KEYS[7..] are the lists of the batch's distinct users, in the order of
+// ARGV's user IDs. ARGV[3] is the number of events n; then for each event
+// its user's index (1-based), its ID and its record; then the users' IDs. It
+// returns a string with one byte per event, '1' for stored.
+var appendScript = redis.NewScript(luaPrelude + `
+local n = tonumber(ARGV[3])
+local ubase = 4 + 3 * n
+local stored, seen = {}, {}
+for i = 1, n do
+  local id = ARGV[4 + 3 * (i - 1) + 1]
+  local ok = true
+  if id ~= '' then
+    if seen[id] or redis.call('HEXISTS', K_IDS, id) == 1 then ok = false else seen[id] = true end
+  end
+  stored[i] = ok
+end
+local order, groups = {}, {}
+for i = 1, n do
+  if stored[i] then
+    local j = tonumber(ARGV[4 + 3 * (i - 1)])
+    local g = groups[j]
+    if not g then g = {}; groups[j] = g; order[#order + 1] = j end
+    g[#g + 1] = i
+  end
+end
+for _, j in ipairs(order) do
+  local uid = ARGV[ubase + j - 1]
+  local seq = redis.call('INCR', K_SEQ)
+  local hdr = seqbytes(seq)
+  local parts = {}
+  for _, i in ipairs(groups[j]) do
+    local k = 4 + 3 * (i - 1)
+    local rec = ARGV[k + 2]
+    redis.call('RPUSH', KEYS[6 + j], hdr .. rec)
+    if ARGV[k + 1] ~= '' then redis.call('HSET', K_IDS, ARGV[k + 1], uid) end
+    parts[#parts + 1] = rec
+  end
+  redis.call('SADD', K_USERS, uid)
+  redis.call('XADD', K_CHANGES, seqid(seq), 'o', ORIGIN, 'k', 'e', 'u', uid, 'v', table.concat(parts))
+end
+if #order > 0 then finish() end
+local out = {}
+for i = 1, n do out[i] = stored[i] and '1' or '0' end
+return table.concat(out)
+`)
+
+// upsertScript stores items. KEYS[7] is the items hash. ARGV[3] is the
+// change payload (the item records); then item ID and record pairs.
+var upsertScript = redis.NewScript(luaPrelude + `
+for i = 4, #ARGV, 2 do redis.call('HSET', KEYS[7], ARGV[i], ARGV[i + 1]) end
+local seq = redis.call('INCR', K_SEQ)
+redis.call('XADD', K_CHANGES, seqid(seq), 'o', ORIGIN, 'k', 'i', 'v', ARGV[3])
+finish()
+return 0
+`)
+
+// deleteItemsScript removes items and returns how many existed. KEYS[7] is
+// the items hash. ARGV[3] is the change payload (the IDs); then the IDs.
+var deleteItemsScript = redis.NewScript(luaPrelude + `
+local n = 0
+for i = 4, #ARGV do n = n + redis.call('HDEL', KEYS[7], ARGV[i]) end
+if n > 0 then
+  local seq = redis.call('INCR', K_SEQ)
+  redis.call('XADD', K_CHANGES, seqid(seq), 'o', ORIGIN, 'k', 'd', 'v', ARGV[3])
+  finish()
+end
+return n
+`)
+
+// deleteUserScript removes a user's events, their idempotency keys, the
+// change entries that carried them and the user's membership of the user
+// set, then announces the deletion with an entry that itself is removed
+// once its retention passes. KEYS[7] is the user's list. ARGV[3] is the user
+// ID, ARGV[4] the retention in milliseconds. It returns the number of
+// events removed.
+var deleteUserScript = redis.NewScript(luaPrelude + `
+local els = redis.call('LRANGE', KEYS[7], 0, -1)
+local last = -1
+for _, v in ipairs(els) do
+  local seq, id = elem(v)
+  if seq ~= last then redis.call('XDEL', K_CHANGES, seqid(seq)); last = seq end
+  if id ~= '' then redis.call('HDEL', K_IDS, id) end
+end
+redis.call('DEL', KEYS[7])
+local was = redis.call('SREM', K_USERS, ARGV[3])
+if #els > 0 or was == 1 then
+  local seq = redis.call('INCR', K_SEQ)
+  redis.call('XADD', K_CHANGES, seqid(seq), 'o', ORIGIN, 'k', 'u', 'u', ARGV[3])
+  redis.call('RPUSH', K_DELETIONS, string.format('%d:%d', seq, nowms() + tonumber(ARGV[4])))
+  finish()
+end
+return #els
+`)
+
+// purgeScript only runs finish: followers call it while idle so that
+// user-deletion entries go when due even when nobody writes.
+var purgeScript = redis.NewScript(luaPrelude + `
+finish()
+return 0
+`)
+
+// positionScript returns the last sequence number and the floor together.
+var positionScript = redis.NewScript(luaPrelude + `
+return {tonumber(redis.call('GET', K_SEQ) or '0'), tonumber(redis.call('GET', K_FLOOR) or '0')}
+`)
