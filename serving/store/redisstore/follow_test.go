@@ -144,19 +144,27 @@ func TestFollowTwiceAtOnce(t *testing.T) {
 type state struct {
 	mu     sync.Mutex
 	seen   map[string]int
+	user   map[string]string // event ID → user ID
 	items  map[string]dataset.Item
 	resync int
 }
 
-func newState() *state { return &state{seen: map[string]int{}, items: map[string]dataset.Item{}} }
+func newState() *state {
+	return &state{seen: map[string]int{}, user: map[string]string{}, items: map[string]dataset.Item{}}
+}
+
+func (st *state) addLocked(e store.Event) {
+	st.seen[e.ID]++
+	st.user[e.ID] = e.UserID
+}
 
 func (st *state) load(t *testing.T, s *Store) {
 	st.mu.Lock()
-	st.seen, st.items = map[string]int{}, map[string]dataset.Item{}
+	st.seen, st.user, st.items = map[string]int{}, map[string]string{}, map[string]dataset.Item{}
 	st.mu.Unlock()
 	err := s.Scan(context.Background(),
 		func(it dataset.Item) error { st.mu.Lock(); st.items[it.ID] = it; st.mu.Unlock(); return nil },
-		func(e store.Event) error { st.mu.Lock(); st.seen[e.ID]++; st.mu.Unlock(); return nil })
+		func(e store.Event) error { st.mu.Lock(); st.addLocked(e); st.mu.Unlock(); return nil })
 	if err != nil {
 		t.Errorf("Scan = %v", err)
 	}
@@ -174,10 +182,21 @@ func (st *state) apply(t *testing.T, s *Store) func(store.Change) {
 		st.mu.Lock()
 		defer st.mu.Unlock()
 		for _, e := range ch.Events {
-			st.seen[e.ID]++
+			st.addLocked(e)
 		}
 		for _, it := range ch.Items {
 			st.items[it.ID] = it
+		}
+		for _, id := range ch.DeletedItems {
+			delete(st.items, id)
+		}
+		if ch.DeletedUser != "" {
+			for id, u := range st.user {
+				if u == ch.DeletedUser {
+					delete(st.seen, id)
+					delete(st.user, id)
+				}
+			}
 		}
 	}
 }

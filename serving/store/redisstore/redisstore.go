@@ -120,9 +120,10 @@ type Options struct {
 	// FollowBlock is how long one XREAD BLOCK of Follow waits (default
 	// 1s); it bounds how long Follow takes to return after its ctx ends.
 	FollowBlock time.Duration
-	// BatchSize is how many events an Append script writes at most (default
-	// 1000); larger batches are split, each part atomic on its own, so
-	// that one script does not stall Redis for long.
+	// BatchSize is how many items one UpsertItems or DeleteItems script
+	// writes at most (default 1000): a larger catalogue write is split, so
+	// that one script does not stall Redis for long. (Append is never
+	// split: it is atomic.)
 	BatchSize int
 }
 
@@ -290,25 +291,24 @@ func unavailable(err error) bool {
 		errors.Is(err, redis.ErrClosed) || errors.Is(err, redis.ErrPoolTimeout) || errors.Is(err, redis.ErrPoolExhausted)
 }
 
-// Append stores the events that are new, in batches of Options.BatchSize,
-// each batch atomically and deduplicated by ID against the store and within
-// the batch, and returns the stored events in order. Events whose ID is
-// empty are always stored. The events are announced to followers, one
-// change entry per user per batch.
+// Append stores the events that are new, atomically (one script, however
+// many events: keep batches to a few thousand so that one script does not
+// stall Redis for other replicas), deduplicated by ID against the store and
+// within the batch, and returns the stored events in order. Events whose ID
+// is empty are always stored. The stored events are announced to
+// followers, one change entry per user.
 func (s *Store) Append(ctx context.Context, events []store.Event) ([]store.Event, error) {
-	var out []store.Event
-	for len(events) > 0 {
-		n := min(len(events), s.opts.BatchSize)
-		stored, err := s.appendBatch(ctx, events[:n], out)
-		if err != nil {
-			return out, fmt.Errorf("redisstore: append: %w", err)
-		}
-		out, events = stored, events[n:]
+	if len(events) == 0 {
+		return nil, nil
 	}
-	return out, nil
+	stored, err := s.appendBatch(ctx, events)
+	if err != nil {
+		return nil, fmt.Errorf("redisstore: append: %w", err)
+	}
+	return stored, nil
 }
 
-func (s *Store) appendBatch(ctx context.Context, events []store.Event, out []store.Event) ([]store.Event, error) {
+func (s *Store) appendBatch(ctx context.Context, events []store.Event) ([]store.Event, error) {
 	userIdx := make(map[string]int)
 	var users []string
 	args := make([]any, 0, 3+3*len(events)+8)
@@ -322,9 +322,6 @@ func (s *Store) appendBatch(ctx context.Context, events []store.Event, out []sto
 	start := 0
 	for i := range events {
 		e := &events[i]
-		if e.UserID == "" {
-			return out, errors.New("event with no user ID")
-		}
 		j, ok := userIdx[e.UserID]
 		if !ok {
 			users = append(users, e.UserID)
@@ -343,11 +340,12 @@ func (s *Store) appendBatch(ctx context.Context, events []store.Event, out []sto
 	}
 	flags, err := appendScript.Run(ctx, s.rdb, keys, args...).Text()
 	if err != nil {
-		return out, wrap(err)
+		return nil, wrap(err)
 	}
 	if len(flags) != len(events) {
-		return out, fmt.Errorf("script answered %d flags for %d events", len(flags), len(events))
+		return nil, fmt.Errorf("script answered %d flags for %d events", len(flags), len(events))
 	}
+	out := make([]store.Event, 0, len(events))
 	for i := range events {
 		if flags[i] == '1' {
 			out = append(out, events[i])

@@ -89,7 +89,9 @@ func TestAppendDeduplicates(t *testing.T) {
 	}
 }
 
-func TestAppendSplitsBatches(t *testing.T) {
+// TestAppendLargeBatch checks that a batch larger than BatchSize (which
+// splits catalogue writes only) is deduplicated as one.
+func TestAppendLargeBatch(t *testing.T) {
 	srv := redistest.Start(t)
 	s := open(t, srv, Options{BatchSize: 3})
 	var in []store.Event
@@ -101,7 +103,7 @@ func TestAppendSplitsBatches(t *testing.T) {
 		t.Fatal(err)
 	}
 	if want := []string{"0", "1", "2", "3", "4", "5", "6"}; !slices.Equal(ids(got), want) {
-		t.Errorf("Append in batches of 3 stored %q; want %q", ids(got), want)
+		t.Errorf("Append of 10 events with BatchSize 3 stored %q; want %q", ids(got), want)
 	}
 }
 

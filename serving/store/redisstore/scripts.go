@@ -61,10 +61,11 @@ local function nowms()
   return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 end
 
--- finish trims the change stream and purges due user deletions. Trimming
--- removes the oldest entries, so every sequence number below the new first
--- entry may be lost to a follower that had not read it: the floor records
--- that, and a follower finding a gap at or below it resyncs.
+-- finish trims the change stream and purges due user deletions: the
+-- deletion entry and the entries that carried the user's events. Both
+-- remove entries a follower may not have read: the floor records the
+-- highest sequence number removed, and a follower finding a gap at or
+-- below it resyncs.
 local function finish()
   if redis.call('XTRIM', K_CHANGES, 'MAXLEN', '~', MAXLEN) > 0 then
     local first = redis.call('XRANGE', K_CHANGES, '-', '+', 'COUNT', 1)
@@ -74,9 +75,10 @@ local function finish()
   while true do
     local head = redis.call('LINDEX', K_DELETIONS, 0)
     if not head then break end
-    local n, due = string.match(head, '^(%d+):(%d+)$')
+    local n, due, carried = string.match(head, '^(%d+):(%d+):([%d,]*)$')
     if tonumber(due) > now then break end
     redis.call('LPOP', K_DELETIONS)
+    for c in string.gmatch(carried, '%d+') do redis.call('XDEL', K_CHANGES, seqid(c)) end
     redis.call('XDEL', K_CHANGES, seqid(n))
     raisefloor(tonumber(n))
   end
@@ -153,18 +155,20 @@ end
 return n
 `)
 
-// deleteUserScript removes a user's events, their idempotency keys, the
-// change entries that carried them and the user's membership of the user
-// set, then announces the deletion with an entry that itself is removed
-// once its retention passes. KEYS[7] is the user's list. ARGV[3] is the user
-// ID, ARGV[4] the retention in milliseconds. It returns the number of
+// deleteUserScript removes a user's events, their idempotency keys and the
+// user's membership of the user set, and announces the deletion. The change
+// entries that carried the user's events stay, so that followers see the
+// user's writes and then the deletion in order, until the deletion's
+// retention passes: then finish removes them with the deletion entry, and
+// nothing of the user remains. KEYS[7] is the user's list. ARGV[3] is the
+// user ID, ARGV[4] the retention in milliseconds. It returns the number of
 // events removed.
 var deleteUserScript = redis.NewScript(luaPrelude + `
 local els = redis.call('LRANGE', KEYS[7], 0, -1)
-local last = -1
+local carried, last = {}, -1
 for _, v in ipairs(els) do
   local seq, id = elem(v)
-  if seq ~= last then redis.call('XDEL', K_CHANGES, seqid(seq)); last = seq end
+  if seq ~= last then carried[#carried + 1] = string.format('%d', seq); last = seq end
   if id ~= '' then redis.call('HDEL', K_IDS, id) end
 end
 redis.call('DEL', KEYS[7])
@@ -172,7 +176,7 @@ local was = redis.call('SREM', K_USERS, ARGV[3])
 if #els > 0 or was == 1 then
   local seq = redis.call('INCR', K_SEQ)
   redis.call('XADD', K_CHANGES, seqid(seq), 'o', ORIGIN, 'k', 'u', 'u', ARGV[3])
-  redis.call('RPUSH', K_DELETIONS, string.format('%d:%d', seq, nowms() + tonumber(ARGV[4])))
+  redis.call('RPUSH', K_DELETIONS, string.format('%d:%d:', seq, nowms() + tonumber(ARGV[4])) .. table.concat(carried, ','))
   finish()
 end
 return #els
