@@ -21,13 +21,17 @@
 //	seq            string: the last change sequence number
 //	floor          string: every change at or below it may have been trimmed
 //	               or purged from the stream
-//	deletions      list of "{seq}:{due ms}": user-deletion entries to purge
+//	deletions      list of "{seq}:{due ms}:{seq},{seq}...": user deletions
+//	               to purge from the stream when due (the deletion entry and
+//	               the entries that carried the user's events)
 //
-// Records are compact versioned binary (see codec.go); JSON would cost about
-// three times the space and decoding time for 3 million events at start-up.
-// An Append of a batch writes one change entry per user, carrying that
-// user's stored events, so DeleteUser removes exactly the entries holding
-// the user's data (each list element names its entry).
+// Records are compact versioned binary (see codec.go): a typical event is 79
+// bytes and decodes in about 50 ns without allocating, where JSON takes 203
+// bytes and 2.5 µs with 10 allocations (BenchmarkCodec), which would make
+// the start-up Scan of millions of events CPU-bound in the replica. An
+// Append writes one change entry per user, carrying that user's stored
+// events, so the entries holding a user's data are exactly those its list
+// elements name.
 //
 // # Atomicity and durability
 //
@@ -63,16 +67,19 @@
 // Follow), in order, which leaves the same catalogue.
 //
 // A follower that finds a gap in the sequence numbers asks the floor: a gap
-// above it was left by DeleteUser (the user's own later deletion entry
-// follows), a gap at or below it may hide changes trimmed away (the stream
-// keeps about Options.MaxChanges entries) and yields Change{Resync: true}.
+// at or below it may hide changes trimmed away (the stream keeps about
+// Options.MaxChanges entries) or purged, and yields Change{Resync: true}.
 //
-// DeleteUser leaves nothing of the user in Redis except its own deletion
-// entry, which followers need to learn of the deletion; it is removed after
-// Options.DeletionRetention, by any later write or by an idle follower.
-// Removing it raises the floor, so a follower that had not read it by then
-// resyncs. (Redis's AOF keeps the history until it is rewritten; run
-// BGREWRITEAOF, or let auto-aof-rewrite do it, to erase it from disk.)
+// DeleteUser removes the user's events, idempotency keys and user-set
+// membership at once, and announces the deletion on the stream. The stream
+// entries that carried the user's events stay, with the deletion entry, for
+// Options.DeletionRetention (default 1 minute), so that followers see the
+// user's writes and then the deletion, in order; then the next write of any
+// replica, or an idle follower, removes them all and nothing of the user
+// remains in Redis. Removing them raises the floor, so a follower that had
+// not read them by then resyncs. DeletionRetention < 0 removes them at once.
+// (The AOF keeps the history until Redis rewrites it; run BGREWRITEAOF, or
+// rely on auto-aof-rewrite, to erase it from disk.)
 //
 // The store assumes one Redis primary (not Redis Cluster): the scripts touch
 // keys of several users at once.
@@ -113,9 +120,11 @@ type Options struct {
 	// MaxChanges is the approximate number of entries the change stream
 	// keeps (default 100000). A follower further behind resyncs.
 	MaxChanges int
-	// DeletionRetention is how long a user-deletion entry stays on the
-	// change stream (default 1 minute) before it is purged, so that no
-	// trace of the user remains. A follower lagging further resyncs.
+	// DeletionRetention is how long a deleted user's change entries (its
+	// events and the deletion) stay on the change stream (default 1
+	// minute) before they are purged and no trace of the user remains; a
+	// follower lagging further resyncs. Negative purges them at once (every
+	// follower that had not read them resyncs).
 	DeletionRetention time.Duration
 	// FollowBlock is how long one XREAD BLOCK of Follow waits (default
 	// 1s); it bounds how long Follow takes to return after its ctx ends.
@@ -309,45 +318,77 @@ func (s *Store) Append(ctx context.Context, events []store.Event) ([]store.Event
 }
 
 func (s *Store) appendBatch(ctx context.Context, events []store.Event) ([]store.Event, error) {
-	userIdx := make(map[string]int)
-	var users []string
-	args := make([]any, 0, 3+3*len(events)+8)
-	args = append(args, s.replica, s.maxlen, len(events))
-	var buf []byte
-	ends := make([]int, len(events))
-	for i := range events {
-		buf = appendEvent(buf, &events[i])
-		ends[i] = len(buf)
+	// Repeats within the batch are settled here (the first wins), so the
+	// script can take the events grouped by user.
+	type group struct {
+		user string
+		idx  []int // into events, in batch order
 	}
-	start := 0
+	var groups []group
+	userIdx := make(map[string]int)
+	seenID := make(map[string]struct{}, len(events))
 	for i := range events {
 		e := &events[i]
+		if e.ID != "" {
+			if _, dup := seenID[e.ID]; dup {
+				continue
+			}
+			seenID[e.ID] = struct{}{}
+		}
 		j, ok := userIdx[e.UserID]
 		if !ok {
-			users = append(users, e.UserID)
-			j = len(users)
+			j = len(groups)
 			userIdx[e.UserID] = j
+			groups = append(groups, group{user: e.UserID})
 		}
-		args = append(args, j, e.ID, buf[start:ends[i]])
-		start = ends[i]
+		groups[j].idx = append(groups[j].idx, i)
 	}
-	for _, u := range users {
-		args = append(args, u)
+	// Encode every record into one buffer first (it moves as it grows),
+	// then slice it.
+	var buf []byte
+	ends := make([]int, 0, len(events))
+	for _, g := range groups {
+		for _, i := range g.idx {
+			buf = appendEvent(buf, &events[i])
+			ends = append(ends, len(buf))
+		}
 	}
 	keys := s.keys()
-	for _, u := range users {
-		keys = append(keys, s.userKey(u))
+	args := make([]any, 0, 3+2*len(groups)+2*len(ends))
+	args = append(args, s.replica, s.maxlen, len(groups))
+	r, start := 0, 0
+	for _, g := range groups {
+		keys = append(keys, s.userKey(g.user))
+		args = append(args, g.user, len(g.idx))
+		for _, i := range g.idx {
+			args = append(args, events[i].ID)
+		}
+		for range g.idx {
+			args = append(args, buf[start:ends[r]])
+			start = ends[r]
+			r++
+		}
 	}
 	flags, err := appendScript.Run(ctx, s.rdb, keys, args...).Text()
 	if err != nil {
 		return nil, wrap(err)
 	}
-	if len(flags) != len(events) {
-		return nil, fmt.Errorf("script answered %d flags for %d events", len(flags), len(events))
+	stored := make([]bool, len(events))
+	k := 0
+	for _, g := range groups {
+		for _, i := range g.idx {
+			if k < len(flags) {
+				stored[i] = flags[k] == '1'
+			}
+			k++
+		}
+	}
+	if len(flags) != k {
+		return nil, fmt.Errorf("script answered %d flags for %d events", len(flags), k)
 	}
 	out := make([]store.Event, 0, len(events))
 	for i := range events {
-		if flags[i] == '1' {
+		if stored[i] {
 			out = append(out, events[i])
 		}
 	}
@@ -399,9 +440,10 @@ func (s *Store) DeleteItems(ctx context.Context, ids []string) (int, error) {
 }
 
 // DeleteUser removes, in one script, the user's events, their idempotency
-// keys, the change entries that carried them and the user's entry in the
-// user set, announces the deletion to followers (an entry purged after
-// Options.DeletionRetention) and returns the number of events removed.
+// keys and the user's entry in the user set, announces the deletion to
+// followers and returns the number of events removed. The change entries
+// that carried the user's events go with the deletion entry after
+// Options.DeletionRetention.
 func (s *Store) DeleteUser(ctx context.Context, userID string) (int, error) {
 	n, err := deleteUserScript.Run(ctx, s.rdb, s.keys(s.userKey(userID)), s.replica, s.maxlen, userID, s.retainMS).Int()
 	if err != nil {

@@ -23,7 +23,10 @@ const scanCount = 500
 // so the events it returns are exactly those up to that position; a Follow
 // started after a successful Scan (or a Scan run inside Follow's apply of a
 // Resync) continues from there, and the caller sees every event once.
-// Items are read as they are when Scan reaches them.
+// Items are read as they are when Scan reaches them. Only the last Scan
+// before Follow sets Follow's start: a replica loads with one Scan, then
+// Follows (an export Scan in between would move the start past changes the
+// replica has not loaded).
 //
 // Items and users are walked with HSCAN and SSCAN (so Redis is never blocked
 // by one long command) and each batch of users' lists is read in one

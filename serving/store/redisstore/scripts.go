@@ -85,50 +85,69 @@ local function finish()
 end
 `
 
-// appendScript stores the events that are new, all or none.
-// KEYS[7..] are the lists of the batch's distinct users, in the order of
-// ARGV's user IDs. ARGV[3] is the number of events n; then for each event
-// its user's index (1-based), its ID and its record; then the users' IDs. It
-// returns a string with one byte per event, '1' for stored.
+// appendScript stores the events that are new, all or none. The caller has
+// removed repeats within the batch and grouped the events by user. KEYS[7..]
+// are the users' lists. ARGV[3] is the number of users; then for each user
+// its ID, its number of events n, the n event IDs and the n records. It
+// checks every ID with HMGET before its first write, then writes each user's
+// new events with one RPUSH and one change entry, and all idempotency keys
+// and user-set members with one HSET and one SADD (calls from Lua cost more
+// than the commands). It returns one byte per event, in the order of ARGV,
+// '1' for stored.
 var appendScript = redis.NewScript(luaPrelude + `
-local n = tonumber(ARGV[3])
-local ubase = 4 + 3 * n
-local stored, seen = {}, {}
-for i = 1, n do
-  local id = ARGV[4 + 3 * (i - 1) + 1]
-  local ok = true
-  if id ~= '' then
-    if seen[id] or redis.call('HEXISTS', K_IDS, id) == 1 then ok = false else seen[id] = true end
-  end
-  stored[i] = ok
-end
-local order, groups = {}, {}
-for i = 1, n do
-  if stored[i] then
-    local j = tonumber(ARGV[4 + 3 * (i - 1)])
-    local g = groups[j]
-    if not g then g = {}; groups[j] = g; order[#order + 1] = j end
-    g[#g + 1] = i
+local function chunked(cmd, key, list)
+  for c = 1, #list, 1000 do
+    redis.call(cmd, key, unpack(list, c, math.min(c + 999, #list)))
   end
 end
-for _, j in ipairs(order) do
-  local uid = ARGV[ubase + j - 1]
-  local seq = redis.call('INCR', K_SEQ)
-  local hdr = seqbytes(seq)
-  local parts = {}
-  for _, i in ipairs(groups[j]) do
-    local k = 4 + 3 * (i - 1)
-    local rec = ARGV[k + 2]
-    redis.call('RPUSH', KEYS[6 + j], hdr .. rec)
-    if ARGV[k + 1] ~= '' then redis.call('HSET', K_IDS, ARGV[k + 1], uid) end
-    parts[#parts + 1] = rec
+local users, ids = {}, {}
+local p = 4
+for j = 1, tonumber(ARGV[3]) do
+  local n = tonumber(ARGV[p + 1])
+  users[j] = {uid = ARGV[p], n = n, ids = p + 2, recs = p + 2 + n}
+  for i = p + 2, p + 1 + n do
+    if ARGV[i] ~= '' then ids[#ids + 1] = ARGV[i] end
   end
-  redis.call('SADD', K_USERS, uid)
-  redis.call('XADD', K_CHANGES, seqid(seq), 'o', ORIGIN, 'k', 'e', 'u', uid, 'v', table.concat(parts))
+  p = p + 2 + 2 * n
 end
-if #order > 0 then finish() end
-local out = {}
-for i = 1, n do out[i] = stored[i] and '1' or '0' end
+local held = {}
+for c = 1, #ids, 1000 do
+  local last = math.min(c + 999, #ids)
+  local got = redis.call('HMGET', K_IDS, unpack(ids, c, last))
+  for i = c, last do
+    if got[i - c + 1] then held[ids[i]] = true end
+  end
+end
+local seq = tonumber(redis.call('GET', K_SEQ) or '0')
+local seq0 = seq
+local out, hset, sadd = {}, {}, {}
+for j, u in ipairs(users) do
+  local elems, parts = {}, {}
+  for i = 0, u.n - 1 do
+    local id = ARGV[u.ids + i]
+    if id == '' or not held[id] then
+      parts[#parts + 1] = ARGV[u.recs + i]
+      if id ~= '' then hset[#hset + 1] = id; hset[#hset + 1] = u.uid end
+      out[#out + 1] = '1'
+    else
+      out[#out + 1] = '0'
+    end
+  end
+  if #parts > 0 then
+    seq = seq + 1
+    local hdr = seqbytes(seq)
+    for k, rec in ipairs(parts) do elems[k] = hdr .. rec end
+    chunked('RPUSH', KEYS[6 + j], elems)
+    redis.call('XADD', K_CHANGES, seqid(seq), 'o', ORIGIN, 'k', 'e', 'u', u.uid, 'v', table.concat(parts))
+    sadd[#sadd + 1] = u.uid
+  end
+end
+if seq > seq0 then
+  redis.call('SET', K_SEQ, seq)
+  chunked('HSET', K_IDS, hset)
+  chunked('SADD', K_USERS, sadd)
+  finish()
+end
 return table.concat(out)
 `)
 
