@@ -141,8 +141,9 @@ func (s *Store) deliver(ctx context.Context, pos uint64, msgs []redis.XMessage, 
 			continue
 		}
 		if n != pos+1 {
-			// A gap: entries removed by DeleteUser (harmless, its
-			// deletion entry follows) or trimmed or purged (lost).
+			// A gap: entries trimmed or purged (at or below the
+			// floor: lost to us), or a sequence number a failed
+			// script took without writing its entry (harmless).
 			_, floor, err := s.position(ctx)
 			if err != nil {
 				return pos, err
