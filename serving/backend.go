@@ -9,6 +9,7 @@ import (
 
 	"github.com/recserve/recserve/serving/store"
 	"github.com/recserve/recserve/serving/store/pebblestore"
+	"github.com/recserve/recserve/serving/store/redisstore"
 )
 
 // OpenBackend opens the durable state store a process is configured with:
@@ -23,7 +24,11 @@ func OpenBackend(ctx context.Context, state, url string, log *slog.Logger) (stor
 		if !strings.HasPrefix(url, "redis://") && !strings.HasPrefix(url, "rediss://") {
 			return nil, fmt.Errorf("state store %q: want redis://HOST:PORT/DB", url)
 		}
-		return nil, fmt.Errorf("state store %s: the Redis backend is not in this build yet", url)
+		b, err := redisstore.Open(ctx, url, redisstore.Options{})
+		if err != nil {
+			return nil, fmt.Errorf("state store %s: %w", url, err)
+		}
+		return b, nil
 	case state != "":
 		b, err := pebblestore.Open(state, pebblestore.Options{Logger: log})
 		if err != nil {
