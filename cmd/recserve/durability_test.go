@@ -20,9 +20,11 @@ import (
 	"google.golang.org/grpc/metadata"
 
 	"github.com/recserve/recserve/dataset"
+	"github.com/recserve/recserve/internal/redistest"
 	pb "github.com/recserve/recserve/proto/recserve/v1"
 	"github.com/recserve/recserve/serving/store"
 	"github.com/recserve/recserve/serving/store/pebblestore"
+	"github.com/recserve/recserve/serving/store/redisstore"
 	"github.com/recserve/recserve/training/trainer"
 )
 
@@ -204,12 +206,37 @@ func TestDurabilitySIGKILL(t *testing.T) {
 		defer b.Close()
 		return eventIDs(t, b)
 	}
-	durability(t, bin, args, count)
+	durability(t, bin, args, count, nil)
+}
+
+// TestDurabilitySIGKILLRedis is TestDurabilitySIGKILL on a Redis state store
+// configured as docs/OPERATIONS.md recommends (appendonly yes, appendfsync
+// always): recserve and then redis-server itself are killed with SIGKILL,
+// Redis restarts from its append-only file, and every acknowledged event is
+// there exactly once.
+func TestDurabilitySIGKILLRedis(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs the server binary")
+	}
+	bin := buildRecserve(t)
+	data, repo := durableFixture(t)
+	rs := redistest.Start(t)
+	args := []string{"--data", data, "--repo", repo, "--store", rs.URL()}
+	count := func() map[string]int {
+		b, err := redisstore.Open(t.Context(), rs.URL(), redisstore.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer b.Close()
+		return eventIDs(t, b)
+	}
+	durability(t, bin, args, count, func() { rs.Kill(); rs.Restart() })
 }
 
 // durability runs the kill-and-restart scenario against a server started
-// with args; count reads the stored event ids (server stopped).
-func durability(t *testing.T, bin string, args []string, count func() map[string]int) {
+// with args; count reads the stored event ids (server stopped); crash, when
+// set, crashes and restarts the state store right after the server's kill.
+func durability(t *testing.T, bin string, args []string, count func() map[string]int, crash func()) {
 	t.Helper()
 	ctx := t.Context()
 	p := startProcess(t, bin, args...)
@@ -240,6 +267,9 @@ func durability(t *testing.T, bin string, args []string, count func() map[string
 	}
 	if !killed.Load() || acked != killStream {
 		t.Fatalf("acknowledged %d streams, killed %v; want the kill during stream %d", acked, killed.Load(), killStream)
+	}
+	if crash != nil {
+		crash()
 	}
 	ids := count()
 	for n := range acked * streamEvents {
