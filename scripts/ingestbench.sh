@@ -16,7 +16,6 @@ rm -rf "$OUT"; mkdir -p "$OUT"
 if [ -n "${STORE:-}" ]; then state=(--store "$STORE"); else state=(--state "$OUT/state"); fi
 go build -o bin/recserve ./cmd/recserve
 go build -o bin/recctl ./cmd/recctl
-go run ./scripts/ghzdata -kind health -out "$OUT/health.bin"
 go run ./scripts/ghzdata -kind recommend -data "$DATA" -users 1000 -k 10 -out "$OUT/rec.bin"
 tck=$(getconf CLK_TCK)
 pid=
@@ -24,7 +23,7 @@ start_server() {
   local t0; t0=$(date +%s.%N)
   bin/recserve --addr "$ADDR" --repo "$REPO" --data "$DATA" "${state[@]}" --log-level warn & pid=$!
   for _ in $(seq 1 600); do
-    .tools/ghz --insecure --call grpc.health.v1.Health/Check -B "$OUT/health.bin" -n 1 -c 1 "$ADDR" 2>/dev/null | grep -q '\[OK\]' && break
+    .tools/grpcurl -plaintext -max-time 1 "$ADDR" grpc.health.v1.Health/Check 2>/dev/null | grep -q '"SERVING"' && break
     sleep 0.1
   done
   echo "$1: SERVING after $(python3 -c "print(round($(date +%s.%N)-$t0, 1))") s, RSS $(awk '/VmRSS/{print int($2/1024)}' /proc/$pid/status) MB"

@@ -113,8 +113,10 @@ func New(d *dataset.Dataset) *Memory {
 	for u, n := range counts {
 		m.users[u] = &user{history: make([]dataset.Interaction, 0, n)}
 	}
+	ids := &catalogue{items: items} // for intern, before the catalogue is built
 	for _, in := range d.Interactions {
 		u := m.users[in.UserID]
+		m.intern(&in, u, ids)
 		u.history = append(u.history, in)
 	}
 	m.cat.Store(newCatalogue(items))
