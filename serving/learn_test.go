@@ -1,109 +1,18 @@
 package serving
 
 import (
-	"context"
 	"errors"
 	"path/filepath"
 	"slices"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/recserve/recserve/dataset"
 	"github.com/recserve/recserve/models"
 	"github.com/recserve/recserve/serving/store"
+	"github.com/recserve/recserve/serving/store/pebblestore"
 	"github.com/recserve/recserve/training/trainer"
 )
-
-// memBackend is the smallest store.Backend: the real ones (Pebble, Redis)
-// are not on this branch, and Live needs one to open.
-type memBackend struct {
-	mu     sync.Mutex
-	items  map[string]dataset.Item
-	events []store.Event
-	ids    map[string]bool
-	seeded bool
-}
-
-func newMemBackend() *memBackend {
-	return &memBackend{items: map[string]dataset.Item{}, ids: map[string]bool{}}
-}
-
-func (b *memBackend) Append(_ context.Context, events []store.Event) ([]store.Event, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	var stored []store.Event
-	for _, e := range events {
-		if e.ID != "" && b.ids[e.ID] {
-			continue
-		}
-		b.ids[e.ID] = e.ID != ""
-		b.events = append(b.events, e)
-		stored = append(stored, e)
-	}
-	return stored, nil
-}
-
-func (b *memBackend) UpsertItems(_ context.Context, items []dataset.Item) error {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	for _, it := range items {
-		b.items[it.ID] = it
-	}
-	return nil
-}
-
-func (b *memBackend) DeleteItems(_ context.Context, ids []string) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	n := 0
-	for _, id := range ids {
-		if _, ok := b.items[id]; ok {
-			delete(b.items, id)
-			n++
-		}
-	}
-	return n, nil
-}
-
-func (b *memBackend) DeleteUser(context.Context, string) (int, error) {
-	return 0, errors.New("memBackend: DeleteUser not needed by these tests")
-}
-
-func (b *memBackend) UserEvents(context.Context, string, int) ([]store.Event, int, error) {
-	return nil, 0, errors.New("memBackend: UserEvents not needed by these tests")
-}
-
-func (b *memBackend) Scan(_ context.Context, item func(dataset.Item) error, event func(store.Event) error) error {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	for _, it := range b.items {
-		if err := item(it); err != nil {
-			return err
-		}
-	}
-	for _, e := range b.events {
-		if err := event(e); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-func (b *memBackend) Seeded(context.Context) (bool, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.seeded, nil
-}
-
-func (b *memBackend) MarkSeeded(context.Context) error {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	b.seeded = true
-	return nil
-}
-
-func (b *memBackend) Close() error { return nil }
 
 // TestStackLearnsOnline opens a live stack and checks that what is tracked
 // reaches the serving models: popularity counts the events, the content
@@ -113,7 +22,15 @@ func TestStackLearnsOnline(t *testing.T) {
 	if _, err := trainer.Run(t.Context(), trainer.Job{Kind: "content", DataDir: data, Out: filepath.Join(repo, "content", "1")}); err != nil {
 		t.Fatal(err)
 	}
-	s, err := Open(t.Context(), Options{Repo: repo, Data: data, Backend: newMemBackend()})
+	d, err := dataset.Read(data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := pebblestore.Open(filepath.Join(t.TempDir(), "state"), pebblestore.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := Open(t.Context(), Options{Repo: repo, Data: data, Backend: b})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -136,12 +53,12 @@ func TestStackLearnsOnline(t *testing.T) {
 	}
 
 	t.Run("popularity counts tracked events", func(t *testing.T) {
-		before := recommend("popularity", models.Query{K: len(s.Dataset.Items)})
+		before := recommend("popularity", models.Query{K: len(d.Items)})
 		last := before[len(before)-1].ItemID // the least popular item
 		if before[0].ItemID == last {
 			t.Fatalf("popularity answer %v: want at least two items", before)
 		}
-		now := time.Unix(s.Dataset.Interactions[len(s.Dataset.Interactions)-1].Timestamp, 0)
+		now := time.Unix(d.Interactions[len(d.Interactions)-1].Timestamp, 0)
 		var events []store.Event
 		for i := range 500 {
 			events = append(events, store.Event{UserID: "shopper", ItemID: last, Type: "purchase", Time: now.Add(time.Duration(i) * time.Second)})
@@ -155,7 +72,7 @@ func TestStackLearnsOnline(t *testing.T) {
 	})
 
 	t.Run("content learns a new item", func(t *testing.T) {
-		src := s.Dataset.Items[0]
+		src := d.Items[0]
 		fresh := src
 		fresh.ID = "brand-new-item"
 		l, err := s.Repository.Acquire("content", "")

@@ -64,7 +64,9 @@ type Options struct {
 // Stack is an assembled serving core. Its fields are set by Open and must not
 // be replaced; the router and repository are safe for concurrent use.
 type Stack struct {
-	// Dataset is the data set the store and features were built from.
+	// Dataset is the data set the store and features were built from; nil
+	// for a live store, whose state is the backend's (store.Read reads
+	// it), so that millions of events are not held twice.
 	Dataset *dataset.Dataset
 	// Store holds the catalogue and user histories.
 	Store *store.Memory
@@ -119,6 +121,7 @@ func Open(ctx context.Context, o Options) (*Stack, error) {
 	if o.Registerer != nil {
 		var err error
 		if batches, err = models.NewBatchMetrics(o.Registerer); err != nil {
+			closeStore()
 			return nil, err
 		}
 	}
@@ -133,6 +136,9 @@ func Open(ctx context.Context, o Options) (*Stack, error) {
 		return nil, fmt.Errorf("open model repository: %w", err)
 	}
 	learn.bind(repo)
+	if live != nil {
+		d = nil
+	}
 	s := &Stack{Dataset: d, Store: st, Live: live, Repository: repo, RoutesFile: filepath.Join(o.Repo, router.ConfigFile),
 		log: log, closeONNX: closeONNX, closeStore: closeStore}
 	rcfg, err := router.LoadConfig(s.RoutesFile)
