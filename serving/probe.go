@@ -6,7 +6,6 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/recserve/recserve/dataset"
 	"github.com/recserve/recserve/models"
 	"github.com/recserve/recserve/models/repository"
 	"github.com/recserve/recserve/serving/store"
@@ -20,18 +19,18 @@ const (
 )
 
 // probe builds the request a new model version must answer before it may
-// serve, from the data set: the most active user's history and the most
+// serve, from the store: the most active user's history and the most
 // interacted-with items, so validation exercises a model on the inputs it
 // will see. It returns nil (the repository's cold-start probe) for a data set
 // without interactions.
-func probe(ctx context.Context, d *dataset.Dataset, st *store.Memory) *repository.Probe {
-	if len(d.Interactions) == 0 {
-		return nil
-	}
+func probe(ctx context.Context, st *store.Memory) *repository.Probe {
 	users, items := map[string]int{}, map[string]int{}
-	for _, in := range d.Interactions {
+	for in := range st.Interactions() {
 		users[in.UserID]++
 		items[in.ItemID]++
+	}
+	if len(users) == 0 {
+		return nil
 	}
 	user := ""
 	for u, n := range users {

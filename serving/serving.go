@@ -114,7 +114,7 @@ func Open(ctx context.Context, o Options) (*Stack, error) {
 		}
 	}
 	// Scorers read their inputs from a feature snapshot of the same data.
-	feats := features.New(d.Items, d.Interactions, features.Options{})
+	feats := features.NewSeq(st.Items(), st.Interactions(), features.Options{})
 	log.Info("data set loaded", "dir", o.Data, "users", st.Users(), "items", len(st.ItemIDs()), "events", st.Events(), "dur", time.Since(start))
 
 	var batches *models.BatchMetrics // nil without a registry: nobody would read them
@@ -128,7 +128,7 @@ func Open(ctx context.Context, o Options) (*Stack, error) {
 	registry, closeONNX := onnxRegistry(o.ONNXRuntimeLib, log)
 	repo, err := repository.Open(ctx, repository.Options{
 		Dir: o.Repo, Registry: registry, Env: models.Env{Logger: log, Features: feats, Batches: batches}, Logger: log,
-		MaxUploadBytes: o.MaxUploadBytes, Probe: probe(ctx, d, st),
+		MaxUploadBytes: o.MaxUploadBytes, Probe: probe(ctx, st),
 	})
 	if err != nil {
 		closeONNX()
@@ -136,9 +136,6 @@ func Open(ctx context.Context, o Options) (*Stack, error) {
 		return nil, fmt.Errorf("open model repository: %w", err)
 	}
 	learn.bind(repo)
-	if live != nil {
-		d = nil
-	}
 	s := &Stack{Dataset: d, Store: st, Live: live, Repository: repo, RoutesFile: filepath.Join(o.Repo, router.ConfigFile),
 		log: log, closeONNX: closeONNX, closeStore: closeStore}
 	rcfg, err := router.LoadConfig(s.RoutesFile)
@@ -198,11 +195,11 @@ func openStore(ctx context.Context, o Options, log *slog.Logger, obs store.Obser
 			return nil, nil, nil, err
 		}
 	}
-	live, d, err := store.OpenLive(ctx, o.Backend, store.LiveOptions{Types: o.EventTypes, Seed: seed, Logger: log, Observer: obs})
+	live, err := store.OpenLive(ctx, o.Backend, store.LiveOptions{Types: o.EventTypes, Seed: seed, Logger: log, Observer: obs})
 	if err != nil {
 		return nil, nil, nil, err
 	}
-	return d, live.Memory, live, nil
+	return nil, live.Memory, live, nil
 }
 
 // onnxRegistry loads onnxruntime from lib (empty: onnx.FindLibrary) and returns

@@ -80,7 +80,7 @@ func TestProbe(t *testing.T) {
 	for i := range 3 {
 		d.Items = append(d.Items, dataset.Item{ID: fmt.Sprintf("i%d", i+1)})
 	}
-	p := probe(t.Context(), d, store.New(d))
+	p := probe(t.Context(), store.New(d))
 	if p == nil {
 		t.Fatal("probe(data set with interactions) = nil; want a probe")
 	}
@@ -90,7 +90,7 @@ func TestProbe(t *testing.T) {
 	if want := []string{"i3", "i2", "i1"}; !slices.Equal(p.Items, want) {
 		t.Errorf("probe items = %v; want %v (most interactions first, ties by id)", p.Items, want)
 	}
-	if p := probe(t.Context(), &dataset.Dataset{}, store.New(&dataset.Dataset{})); p != nil {
+	if p := probe(t.Context(), store.New(&dataset.Dataset{})); p != nil {
 		t.Errorf("probe(empty data set) = %+v; want nil (the repository's cold-start probe)", p)
 	}
 }

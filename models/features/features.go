@@ -19,6 +19,7 @@ package features
 
 import (
 	"fmt"
+	"iter"
 	"math"
 	"slices"
 	"strings"
@@ -184,9 +185,15 @@ var _ models.Features = (*Pipeline)(nil)
 // opts.Now. Events at or after Now are ignored, so a training export can pass
 // a whole log and a cut. items may omit items that only appear in events.
 func New(items []dataset.Item, events []dataset.Interaction, opts Options) *Pipeline {
+	return NewSeq(slices.Values(items), slices.Values(events), opts)
+}
+
+// NewSeq is New over sequences, which it reads twice: the serving store
+// passes its live indexes without copying every event into one slice.
+func NewSeq(items iter.Seq[dataset.Item], events iter.Seq[dataset.Interaction], opts Options) *Pipeline {
 	now := opts.Now
 	if now == 0 {
-		for _, in := range events {
+		for in := range events {
 			now = max(now, in.Timestamp+1)
 		}
 	}
@@ -206,10 +213,10 @@ func New(items []dataset.Item, events []dataset.Interaction, opts Options) *Pipe
 		now:        now,
 		gap:        int64(gapMin * 60),
 		weights:    w,
-		items:      make(map[string]*itemStat, len(items)),
+		items:      map[string]*itemStat{},
 		categories: map[string]*categoryStat{},
 	}
-	for _, it := range items {
+	for it := range items {
 		p.items[it.ID] = &itemStat{category: it.Category, brand: it.Brand, price: it.Price}
 		if it.Category == "" {
 			continue
@@ -224,7 +231,7 @@ func New(items []dataset.Item, events []dataset.Interaction, opts Options) *Pipe
 	type pair struct{ user, item string }
 	buyers := map[pair]struct{}{}
 	var views, carts, purchases float64
-	for _, in := range events {
+	for in := range events {
 		if in.Timestamp >= now {
 			continue
 		}

@@ -57,10 +57,8 @@ const seedChunk = 5000
 
 // OpenLive seeds b from o.Seed if it was never seeded, reads the whole state
 // into memory and, for a shared backend, starts following the other
-// replicas' writes. It returns the store and the data set it read (the
-// features of the scorers are built from it). Close stops following; it does
-// not close b.
-func OpenLive(ctx context.Context, b Backend, o LiveOptions) (*Live, *dataset.Dataset, error) {
+// replicas' writes. Close stops following; it does not close b.
+func OpenLive(ctx context.Context, b Backend, o LiveOptions) (*Live, error) {
 	types := o.Types
 	if types == nil {
 		types = DefaultEventTypes()
@@ -71,29 +69,51 @@ func OpenLive(ctx context.Context, b Backend, o LiveOptions) (*Live, *dataset.Da
 	}
 	seeded, err := b.Seeded(ctx)
 	if err != nil {
-		return nil, nil, fmt.Errorf("state store: %w", err)
+		return nil, fmt.Errorf("state store: %w", err)
 	}
 	if !seeded && o.Seed != nil {
 		start := time.Now()
 		if err := Seed(ctx, b, o.Seed); err != nil {
-			return nil, nil, err
+			return nil, err
 		}
 		log.Info("state store seeded from the data set", "items", len(o.Seed.Items), "events", len(o.Seed.Interactions), "dur", time.Since(start))
 	}
 	start := time.Now()
-	d, negatives, err := Read(ctx, b, types)
+	m, err := load(ctx, b, types)
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
-	l := &Live{Memory: New(d), backend: b, types: types, log: log, observer: o.Observer}
-	l.Apply(types, negatives)
+	l := &Live{Memory: m, backend: b, types: types, log: log, observer: o.Observer}
 	log.Info("state store loaded", "users", l.Users(), "items", len(l.ItemIDs()), "events", l.Events(), "dur", time.Since(start))
 	if f, ok := b.(Follower); ok {
 		fctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 		l.stop, l.done = cancel, make(chan struct{})
 		go l.follow(fctx, f)
 	}
-	return l, d, nil
+	return l, nil
+}
+
+// load indexes a backend's whole state straight from its Scan.
+func load(ctx context.Context, b Backend, types EventTypes) (*Memory, error) {
+	bld := newBuilder()
+	var negatives []Event
+	err := b.Scan(ctx, func(it dataset.Item) error {
+		bld.item(it)
+		return nil
+	}, func(e Event) error {
+		if et, ok := types[e.Type]; ok && et.Negative {
+			negatives = append(negatives, e)
+		} else if in, ok := types.Interaction(e); ok {
+			bld.interaction(in)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("read state store: %w", err)
+	}
+	m := bld.finish()
+	m.Apply(types, negatives)
+	return m, nil
 }
 
 // Seed writes a data set into b (items, then every interaction with the
@@ -257,13 +277,11 @@ func (l *Live) applyChange(ctx context.Context) func(Change) {
 // backend's change log.
 func (l *Live) resync(ctx context.Context) {
 	start := time.Now()
-	d, negatives, err := Read(ctx, l.backend, l.types)
+	n, err := load(ctx, l.backend, l.types)
 	if err != nil {
 		l.log.Error("state store: resync failed; serving the state held", "err", err)
 		return
 	}
-	n := New(d)
-	n.Apply(l.types, negatives)
 	l.replace(n)
 	l.log.Warn("state store: resynced after falling behind the change log", "events", n.events, "dur", time.Since(start))
 }

@@ -9,6 +9,7 @@ package store
 
 import (
 	"context"
+	"iter"
 	"math"
 	"sort"
 	"sync"
@@ -93,33 +94,59 @@ func Load(dir string) (*Memory, error) {
 // catalogue with empty metadata, so every item a user touched can be looked
 // up. Histories are ordered by timestamp, stable in file order.
 func New(d *dataset.Dataset) *Memory {
-	m := &Memory{
-		weights:  models.DefaultEventWeights(),
-		users:    map[string]*user{},
-		events:   len(d.Interactions),
-		audience: newAudience(),
-	}
-	items := make(map[string]dataset.Item, len(d.Items))
+	b := newBuilder()
 	for _, it := range d.Items {
-		items[it.ID] = it
+		b.item(it)
 	}
-	counts := map[string]int{}
 	for _, in := range d.Interactions {
-		counts[in.UserID]++
-		if _, ok := items[in.ItemID]; !ok {
-			items[in.ItemID] = dataset.Item{ID: in.ItemID, Price: math.NaN()}
-		}
+		b.interaction(in)
 	}
-	for u, n := range counts {
-		m.users[u] = &user{history: make([]dataset.Interaction, 0, n)}
+	return b.finish()
+}
+
+// builder assembles a Memory from items and then interactions given one at
+// a time (a data set, or a backend's Scan), so that millions of events are
+// indexed without first being held in one slice.
+type builder struct {
+	m     *Memory
+	items map[string]dataset.Item
+	// ids is a catalogue over items for intern, before the real one is
+	// built.
+	ids *catalogue
+}
+
+func newBuilder() *builder {
+	items := map[string]dataset.Item{}
+	return &builder{
+		m:     &Memory{weights: models.DefaultEventWeights(), users: map[string]*user{}, audience: newAudience()},
+		items: items,
+		ids:   &catalogue{items: items},
 	}
-	ids := &catalogue{items: items} // for intern, before the catalogue is built
-	for _, in := range d.Interactions {
-		u := m.users[in.UserID]
-		m.intern(&in, u, ids)
-		u.history = append(u.history, in)
+}
+
+// item adds a catalogue item; items come before interactions.
+func (b *builder) item(it dataset.Item) { b.items[it.ID] = it }
+
+// interaction adds one interaction to its user's history.
+func (b *builder) interaction(in dataset.Interaction) {
+	if _, ok := b.items[in.ItemID]; !ok {
+		b.items[in.ItemID] = dataset.Item{ID: in.ItemID, Price: math.NaN()}
 	}
-	m.cat.Store(newCatalogue(items))
+	u := b.m.users[in.UserID]
+	if u == nil {
+		u = &user{}
+		b.m.users[in.UserID] = u
+	}
+	b.m.intern(&in, u, b.ids)
+	u.history = append(u.history, in)
+	b.m.events++
+}
+
+// finish orders the histories by time and builds the catalogue and the
+// audience indexes.
+func (b *builder) finish() *Memory {
+	m := b.m
+	m.cat.Store(newCatalogue(b.items))
 	for id, u := range m.users {
 		sort.SliceStable(u.history, func(i, j int) bool { return u.history[i].Timestamp < u.history[j].Timestamp })
 		if len(u.history) > indexAbove {
@@ -128,6 +155,37 @@ func New(d *dataset.Dataset) *Memory {
 		m.audience.addHistory(id, u.history, m.cat.Load(), m.weights)
 	}
 	return m
+}
+
+// Items iterates over the catalogue, in id order (a snapshot: later
+// catalogue changes do not show).
+func (m *Memory) Items() iter.Seq[dataset.Item] {
+	return func(yield func(dataset.Item) bool) {
+		c := m.cat.Load()
+		for _, id := range c.ids {
+			if !yield(c.items[id]) {
+				return
+			}
+		}
+	}
+}
+
+// Interactions iterates over every indexed interaction, user by user (each
+// history oldest first), under the read lock: the feature pipeline is built
+// from it without a copy of the events. The callback must not call the
+// store's write methods.
+func (m *Memory) Interactions() iter.Seq[dataset.Interaction] {
+	return func(yield func(dataset.Interaction) bool) {
+		m.mu.RLock()
+		defer m.mu.RUnlock()
+		for _, u := range m.users {
+			for _, in := range u.history {
+				if !yield(in) {
+					return
+				}
+			}
+		}
+	}
 }
 
 // Availability reports whether an item is hidden or out of stock. It is
