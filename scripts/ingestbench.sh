@@ -5,13 +5,15 @@
 #   2. ingest at full speed: `recctl replay` through TrackStream, events/s and
 #      the server's CPU time per event from /proc;
 #   3. Recommend latency at a fixed rate (ghz -r), idle, then while replay
-#      ingests at half the measured rate, side by side.
+#      ingests at half the measured rate, side by side;
+#   4. a restart on everything ingested: start time and the live heap (after a
+#      forced GC, from /debug/pprof and /metrics) per million events.
 # Env: REPO, DATA (the demo), ADDR, OUT, STORE (a redis:// URL instead of a
 # Pebble directory), EVENTS (events of the full-speed ingest), QPS (ghz rate).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 REPO=${REPO:-var/demo/repo}; DATA=${DATA:-var/demo/data}; ADDR=${ADDR:-127.0.0.1:50782}
-OUT=${OUT:-var/ingestbench}; EVENTS=${EVENTS:-1000000}; QPS=${QPS:-200}
+OUT=${OUT:-var/ingestbench}; EVENTS=${EVENTS:-1000000}; QPS=${QPS:-200}; DEBUG=${DEBUG:-127.0.0.1:50783}
 rm -rf "$OUT"; mkdir -p "$OUT"
 if [ -n "${STORE:-}" ]; then state=(--store "$STORE"); else state=(--state "$OUT/state"); fi
 go build -o bin/recserve ./cmd/recserve
@@ -21,12 +23,17 @@ tck=$(getconf CLK_TCK)
 pid=
 start_server() {
   local t0; t0=$(date +%s.%N)
-  bin/recserve --addr "$ADDR" --repo "$REPO" --data "$DATA" "${state[@]}" --log-level warn & pid=$!
+  bin/recserve --addr "$ADDR" --repo "$REPO" --data "$DATA" "${state[@]}" --debug-addr "$DEBUG" --log-level error & pid=$!
   for _ in $(seq 1 600); do
     .tools/grpcurl -plaintext -max-time 1 "$ADDR" grpc.health.v1.Health/Check 2>/dev/null | grep -q '"SERVING"' && break
     sleep 0.1
   done
-  echo "$1: SERVING after $(python3 -c "print(round($(date +%s.%N)-$t0, 1))") s, RSS $(awk '/VmRSS/{print int($2/1024)}' /proc/$pid/status) MB"
+  echo "$1: SERVING after $(python3 -c "print(round($(date +%s.%N)-$t0, 1))") s, RSS $(awk '/VmRSS/{print int($2/1024)}' /proc/$pid/status) MB, $(heap)"
+}
+# heap forces a GC (the heap profile's gc=1) and reads the live heap.
+heap() {
+  curl -s -o /dev/null "http://$DEBUG/debug/pprof/heap?gc=1"
+  echo "live heap $(curl -s "http://$DEBUG/metrics" | awk '/^go_memstats_heap_alloc_bytes /{print int($2/1048576)}') MB"
 }
 stop_server() { kill "$pid"; wait "$pid" 2>/dev/null || true; }
 trap 'kill $pid 2>/dev/null || true' EXIT
@@ -41,22 +48,27 @@ stop_server
 start_server "restart (reads the store)"
 
 c0=$(cpu)
-bin/recctl replay --addr "$ADDR" --data "$DATA" --events "$EVENTS" --streams 2 --id-prefix full- | tee "$OUT/ingest.txt"
+/usr/bin/time -f "replay client CPU %U s user %S s system" bin/recctl replay --addr "$ADDR" --data "$DATA" --events "$EVENTS" --streams 2 --id-prefix full- 2>&1 | tee "$OUT/ingest.txt"
 c1=$(cpu)
-rate=$(awk '{print int($6)}' "$OUT/ingest.txt")
+rate=$(awk '/^replayed/{print int($6)}' "$OUT/ingest.txt")
 echo "server CPU per event: $(python3 -c "print(round(($c1-$c0)/$tck/$EVENTS*1e6, 2))") µs"
-echo "after ingesting $EVENTS events: RSS $(awk '/VmRSS/{print int($2/1024)}' /proc/$pid/status) MB"
+echo "after ingesting $EVENTS events: RSS $(awk '/VmRSS/{print int($2/1024)}' /proc/$pid/status) MB, $(heap)"
 
 .tools/ghz --insecure --call recserve.v1.RecommendService/Recommend -B "$OUT/rec.bin" -c 8 -z 3s "$ADDR" >/dev/null 2>&1 # warm-up
+c0=$(cpu)
 ghz_rec idle
+c1=$(cpu)
+echo "server CPU during that Recommend run: $(python3 -c "print(round(($c1-$c0)/$tck/15, 2))") cores"
 half=$((rate / 2))
-bin/recctl replay --addr "$ADDR" --data "$DATA" --events $((half * 25)) --rate "$half" --streams 2 --id-prefix half- > "$OUT/half.txt" &
+/usr/bin/time -f "replay client CPU %U s user %S s system" bin/recctl replay --addr "$ADDR" --data "$DATA" --events $((half * 25)) --rate "$half" --streams 2 --id-prefix half- > "$OUT/half.txt" 2>&1 &
 rp=$!
 sleep 2
+c0=$(cpu)
 ghz_rec "ingesting-$half-events-per-s"
+c1=$(cpu)
 wait $rp
+echo "server CPU during that Recommend run: $(python3 -c "print(round(($c1-$c0)/$tck/15, 2))") cores"
 cat "$OUT/half.txt"
-go run ./scripts/ghzsummary -ratio "$OUT/idle.json" "$OUT/ingesting-$half-events-per-s.json" || true
 stop_server
 start_server "restart after ingest (reads $((EVENTS + half * 25)) more events)"
 stop_server

@@ -409,3 +409,44 @@ func TestReplicasShareRedis(t *testing.T) {
 		time.Sleep(time.Millisecond)
 	}
 }
+
+// TestRedisDown: with the shared store stopped, Track fails fast with
+// Unavailable and Recommend answers from what the server holds; after Redis
+// is back, Track works again and nothing acknowledged was lost.
+func TestRedisDown(t *testing.T) {
+	data := writeLiveData(t)
+	repo := writeLiveRepo(t, data)
+	rs := redistest.Start(t)
+	conn := runServer(t, data, repo, func(c *server.Config) { c.StoreURL = rs.URL() })
+	ec, rc := pb.NewEventServiceClient(conn), pb.NewRecommendServiceClient(conn)
+	ctx := t.Context()
+	if _, err := ec.Track(ctx, &pb.TrackRequest{Events: []*pb.Event{{EventId: "before", UserId: "down-user", ItemId: "i02", Event: "view"}}}); err != nil {
+		t.Fatal(err)
+	}
+	rs.Stop()
+	start := time.Now()
+	_, err := ec.Track(ctx, &pb.TrackRequest{Events: []*pb.Event{view("down-user", "i03")}})
+	if status.Code(err) != codes.Unavailable || time.Since(start) > 3*time.Second {
+		t.Errorf("Track with Redis down = %v after %v; want Unavailable within 3s", err, time.Since(start))
+	}
+	resp, err := rc.Recommend(ctx, &pb.RecommendRequest{UserId: "down-user", K: 3, Debug: true})
+	if err != nil || !slices.Equal(resp.GetDebug().GetHistory(), []string{"i02"}) {
+		t.Errorf("Recommend with Redis down = %v, %v; want an answer from the held history [i02]", resp, err)
+	}
+	rs.Restart()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		_, err := ec.Track(ctx, &pb.TrackRequest{Events: []*pb.Event{{EventId: "after", UserId: "down-user", ItemId: "i04", Event: "view"}}})
+		if err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("Track after Redis restarted: %v", err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	resp, err = rc.Recommend(ctx, &pb.RecommendRequest{UserId: "down-user", K: 3, Debug: true})
+	if err != nil || !slices.Equal(resp.GetDebug().GetHistory(), []string{"i02", "i04"}) {
+		t.Errorf("Recommend after Redis is back = %v, %v; want history [i02 i04]", resp.GetDebug().GetHistory(), err)
+	}
+}
