@@ -1,7 +1,6 @@
 package pebblestore
 
 import (
-	"encoding/json"
 	"fmt"
 	"strconv"
 	"testing"
@@ -92,55 +91,4 @@ func BenchmarkAppendDuplicates(b *testing.B) {
 		}
 	}
 	b.ReportMetric(float64(b.N*len(events))/b.Elapsed().Seconds(), "events/s")
-}
-
-// BenchmarkEncodeEvent compares the binary value encoding with
-// encoding/json, the alternative considered, per event.
-func BenchmarkEncodeEvent(b *testing.B) {
-	e := benchEvents(1)[0]
-	e.ID = "ev-123456"
-	var buf []byte
-	b.Run("codec=binary", func(b *testing.B) {
-		b.ReportAllocs()
-		for b.Loop() {
-			buf = appendEvent(buf[:0], &e)
-		}
-		b.ReportMetric(float64(len(buf)), "bytes")
-	})
-	b.Run("codec=json", func(b *testing.B) {
-		b.ReportAllocs()
-		for b.Loop() {
-			buf, _ = json.Marshal(&e)
-		}
-		b.ReportMetric(float64(len(buf)), "bytes")
-	})
-}
-
-// BenchmarkDecodeEvent is the read side of BenchmarkEncodeEvent, which
-// start-up pays for every stored event.
-func BenchmarkDecodeEvent(b *testing.B) {
-	e := benchEvents(1)[0]
-	e.ID = "ev-123456"
-	bin := appendEvent(nil, &e)
-	js, err := json.Marshal(&e)
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Run("codec=binary", func(b *testing.B) {
-		b.ReportAllocs()
-		for b.Loop() {
-			if _, err := decodeEvent("user-0", bin); err != nil {
-				b.Fatal(err)
-			}
-		}
-	})
-	b.Run("codec=json", func(b *testing.B) {
-		b.ReportAllocs()
-		for b.Loop() {
-			var out store.Event
-			if err := json.Unmarshal(js, &out); err != nil {
-				b.Fatal(err)
-			}
-		}
-	})
 }

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"maps"
 	"math"
 	"os"
 	"path/filepath"
@@ -203,66 +202,69 @@ func TestLogger(t *testing.T) {
 	newLogger(nil).Infof("dropped")
 }
 
-func TestEventCodec(t *testing.T) {
-	tests := []store.Event{
-		{},
-		{ID: "e\x00", ItemID: "\xff", Type: "view", Value: math.NaN(), Time: time.Unix(-62135596800, 0)},
-		{ID: "e1", ItemID: "i1", Type: "rating", Value: -2.5, Time: time.Date(2026, 1, 2, 3, 4, 5, 999999999, time.UTC),
-			SessionID: "s", RecommendationID: "r", Context: map[string]string{"": "", "k": strings.Repeat("v", 300)}},
+// TestValues checks what pebblestore adds to the store's records: a value
+// holds exactly one record, and an item's record names the item of its key.
+func TestValues(t *testing.T) {
+	ev := store.AppendEvent(nil, &store.Event{ID: "e", ItemID: "i", Type: "view"})
+	it := store.AppendItem(nil, &dataset.Item{ID: "id", Title: "t"})
+	tests := []struct {
+		name    string
+		item    bool
+		k, v    []byte
+		wantErr bool
+	}{
+		{"event", false, nil, ev, false},
+		{"event with a trailing byte", false, nil, append(ev[:len(ev):len(ev)], 0), true},
+		{"two events", false, nil, append(ev[:len(ev):len(ev)], ev...), true},
+		{"truncated event", false, nil, ev[:len(ev)-1], true},
+		{"item", true, itemKey(nil, "id"), it, false},
+		{"item under another ID", true, itemKey(nil, "other"), it, true},
+		{"item with a trailing byte", true, itemKey(nil, "id"), append(it[:len(it):len(it)], 0), true},
+		{"item under an empty key", true, nil, it, true},
 	}
-	for _, want := range tests {
-		b := appendEvent(nil, &want)
-		got, err := decodeEvent("user", b)
-		want.UserID = "user"
-		if err != nil || !eventsMatch(got, want) {
-			t.Errorf("decodeEvent(appendEvent(%+v)) = %+v, %v; want the event, nil", want, got, err)
-		}
-		if id, err := eventID(b); err != nil || id != want.ID {
-			t.Errorf("eventID() = %q, %v; want %q, nil", id, err, want.ID)
-		}
-		// Every truncation and a trailing byte are corrupt, never a panic.
-		for n := range len(b) {
-			if _, err := decodeEvent("user", b[:n]); !errors.Is(err, errCorrupt) {
-				t.Errorf("decodeEvent(%d of %d bytes) error = %v; want %v", n, len(b), err, errCorrupt)
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var err error
+			if tt.item {
+				var got dataset.Item
+				got, err = itemValue(tt.k, tt.v)
+				if err == nil && got.ID != "id" {
+					t.Errorf("itemValue() = %+v; want item id", got)
+				}
+			} else {
+				var got store.Event
+				got, err = eventValue("user", tt.v)
+				if err == nil && (got.UserID != "user" || got.ID != "e") {
+					t.Errorf("eventValue() = %+v; want event e of user", got)
+				}
 			}
-		}
-		if _, err := decodeEvent("user", append(b, 0)); !errors.Is(err, errCorrupt) {
-			t.Errorf("decodeEvent(trailing byte) error = %v; want %v", err, errCorrupt)
-		}
-	}
-	if _, err := decodeEvent("u", []byte{99}); err == nil || !strings.Contains(err.Error(), "version 99") {
-		t.Errorf("decodeEvent(version 99) error = %v; want unknown version", err)
+			if tt.wantErr != (err != nil) || err != nil && !errors.Is(err, store.ErrCorrupt) {
+				t.Errorf("decode error = %v; want an error wrapping %v: %v", err, store.ErrCorrupt, tt.wantErr)
+			}
+		})
 	}
 }
 
-// eventsMatch reports whether a and b are equal, NaN values, times in
-// other locations and nil against empty contexts included.
-func eventsMatch(a, b store.Event) bool {
-	sameValue := a.Value == b.Value || math.IsNaN(a.Value) && math.IsNaN(b.Value)
-	return sameValue && a.Time.Equal(b.Time) && maps.Equal(a.Context, b.Context) &&
-		a.ID == b.ID && a.UserID == b.UserID && a.ItemID == b.ItemID && a.Type == b.Type &&
-		a.SessionID == b.SessionID && a.RecommendationID == b.RecommendationID
-}
-
-func TestItemCodec(t *testing.T) {
-	tests := []dataset.Item{
-		{},
-		{Title: "t", Category: "c", Brand: "b", Price: 1.25, Description: "d\x00", OutOfStock: true},
-		{Price: math.Inf(-1), Hidden: true},
-		{OutOfStock: true, Hidden: true},
+// TestCorruptValuesFail checks that a value no encoder wrote fails the
+// reads with store.ErrCorrupt, through every wrapping on the way.
+func TestCorruptValuesFail(t *testing.T) {
+	ctx := t.Context()
+	s := openT(t, t.TempDir(), Options{})
+	if _, err := s.Append(ctx, []store.Event{{ID: "e1", UserID: "u", ItemID: "i", Type: "view"}}); err != nil {
+		t.Fatal(err)
 	}
-	for _, want := range tests {
-		want.ID = "id"
-		b := appendItem(nil, &want)
-		got, err := decodeItem("id", b)
-		if err != nil || got != want {
-			t.Errorf("decodeItem(appendItem(%+v)) = %+v, %v; want the item, nil", want, got, err)
-		}
-		for n := range len(b) {
-			if _, err := decodeItem("id", b[:n]); !errors.Is(err, errCorrupt) {
-				t.Errorf("decodeItem(%d of %d bytes) error = %v; want %v", n, len(b), err, errCorrupt)
-			}
-		}
+	if err := s.db.Set(eventKey(nil, "u", 2), []byte("\x01garbage"), pebble.Sync); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := s.UserEvents(ctx, "u", 10); !errors.Is(err, store.ErrCorrupt) {
+		t.Errorf("UserEvents() over a corrupt value error = %v; want %v", err, store.ErrCorrupt)
+	}
+	if _, err := s.DeleteUser(ctx, "u"); !errors.Is(err, store.ErrCorrupt) {
+		t.Errorf("DeleteUser() over a corrupt value error = %v; want %v", err, store.ErrCorrupt)
+	}
+	err := s.Scan(ctx, func(dataset.Item) error { return nil }, func(store.Event) error { return nil })
+	if !errors.Is(err, store.ErrCorrupt) {
+		t.Errorf("Scan() over a corrupt value error = %v; want %v", err, store.ErrCorrupt)
 	}
 }
 
@@ -285,8 +287,8 @@ func TestEventKeys(t *testing.T) {
 			}
 		}
 	}
-	if _, _, err := parseEventKey([]byte("u\x05ab")); !errors.Is(err, errCorrupt) {
-		t.Errorf("parseEventKey(short) error = %v; want %v", err, errCorrupt)
+	if _, _, err := parseEventKey([]byte("u\x05ab")); !errors.Is(err, store.ErrCorrupt) {
+		t.Errorf("parseEventKey(short) error = %v; want %v", err, store.ErrCorrupt)
 	}
 }
 

@@ -3,6 +3,9 @@ package pebblestore
 import (
 	"encoding/binary"
 	"fmt"
+
+	"github.com/recserve/recserve/dataset"
+	"github.com/recserve/recserve/serving/store"
 )
 
 // Key prefixes; the package doc describes the layout.
@@ -47,11 +50,11 @@ func eventKey(b []byte, user string, seq uint64) []byte {
 // parseEventKey returns the user and sequence of an event key.
 func parseEventKey(k []byte) (user string, seq uint64, err error) {
 	if len(k) < 1 || k[0] != prefixUser {
-		return "", 0, fmt.Errorf("%w: event key %q", errCorrupt, k)
+		return "", 0, fmt.Errorf("%w: event key %q", store.ErrCorrupt, k)
 	}
 	n, w := binary.Uvarint(k[1:])
 	if w <= 0 || uint64(len(k)-1-w) != n+seqLen {
-		return "", 0, fmt.Errorf("%w: event key %q", errCorrupt, k)
+		return "", 0, fmt.Errorf("%w: event key %q", store.ErrCorrupt, k)
 	}
 	rest := k[1+w:]
 	return string(rest[:n]), binary.BigEndian.Uint64(rest[n:]), nil
@@ -69,4 +72,29 @@ func prefixEnd(p []byte) []byte {
 		}
 	}
 	return nil
+}
+
+// eventValue decodes the value of an event key: exactly one event record
+// (store.AppendEvent), whose user the key holds. The decoded strings are
+// copies, so v may be an iterator's reused buffer.
+func eventValue(user string, v []byte) (store.Event, error) {
+	e, n, err := store.DecodeEvent(user, v)
+	if err == nil && n != len(v) {
+		err = fmt.Errorf("%w: %d bytes after the event record", store.ErrCorrupt, len(v)-n)
+	}
+	return e, err
+}
+
+// itemValue decodes the value of item key k: exactly one item record
+// (store.AppendItem), whose ID must be the one in the key.
+func itemValue(k, v []byte) (dataset.Item, error) {
+	it, n, err := store.DecodeItem(v)
+	switch {
+	case err != nil:
+	case n != len(v):
+		err = fmt.Errorf("%w: %d bytes after the item record", store.ErrCorrupt, len(v)-n)
+	case len(k) == 0 || k[0] != prefixItem || it.ID != string(k[1:]):
+		err = fmt.Errorf("%w: item record of ID %q under key %q", store.ErrCorrupt, it.ID, k)
+	}
+	return it, err
 }

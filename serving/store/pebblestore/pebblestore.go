@@ -20,8 +20,8 @@
 // where an ID is followed by more key, it is length-prefixed, so no
 // separator byte is reserved and no ID can be mistaken for another.
 //
-//	i <item id>                               → item value (no ID)
-//	u <uvarint len(user)> <user> <seq: 8 bytes big-endian> → event value (no user)
+//	i <item id>                               → item record (with its ID)
+//	u <uvarint len(user)> <user> <seq: 8 bytes big-endian> → event record (no user)
 //	d <event id>                              → the event's u key
 //	m seeded                                  → empty: seeding finished
 //	m seq                                     → last sequence assigned, 8 bytes big-endian
@@ -29,10 +29,12 @@
 // seq is global and grows by one per stored event, so a user's events sort
 // in arrival order under their prefix, and Scan reads items then events,
 // users grouped, by walking the key space once. The last sequence is
-// written in every Append batch and read back at Open. Values are a
-// version byte then the fields in binary (see codec.go); an event value
-// starts with the event ID, which DeleteUser reads to find the d keys to
-// delete.
+// written in every Append batch and read back at Open. A value is exactly
+// one record of the store package's binary codec (store.AppendEvent,
+// store.AppendItem), which Redis shares; an item record repeats the ID of
+// its key, and reading checks the two agree. An event record starts with
+// the event ID, which DeleteUser reads alone (store.DecodeEventID) to find
+// the d keys to delete.
 //
 // # Deleting a user
 //
@@ -151,7 +153,7 @@ func open(dir string, opts Options, tune func(*pebble.Options)) (*Store, error) 
 	s := &Store{db: db, seen: map[string]struct{}{}}
 	v, ok, err := get(db, []byte(keySeq))
 	if err == nil && ok && len(v) != seqLen {
-		err = fmt.Errorf("%w: sequence of %d bytes", errCorrupt, len(v))
+		err = fmt.Errorf("%w: sequence of %d bytes", store.ErrCorrupt, len(v))
 	}
 	if err != nil {
 		_ = db.Close()
@@ -269,7 +271,7 @@ func (s *Store) appendLocked(db *pebble.DB, events []store.Event) ([]store.Event
 		// batch copies both.
 		s.buf = eventKey(s.buf[:0], e.UserID, seq)
 		k := len(s.buf)
-		s.buf = appendEvent(s.buf, e)
+		s.buf = store.AppendEvent(s.buf, e)
 		err := b.Set(s.buf[:k], s.buf[k:], nil)
 		if err == nil && e.ID != "" {
 			err = b.Set(s.dbuf, s.buf[:k], nil)
@@ -314,7 +316,7 @@ func (s *Store) UpsertItems(ctx context.Context, items []dataset.Item) error {
 	for i := range items {
 		s.buf = itemKey(s.buf[:0], items[i].ID)
 		k := len(s.buf)
-		s.buf = appendItem(s.buf, &items[i])
+		s.buf = store.AppendItem(s.buf, &items[i])
 		if err := b.Set(s.buf[:k], s.buf[k:], nil); err != nil {
 			b.Close()
 			return unavailable("upsert items", err)
@@ -391,7 +393,7 @@ func (s *Store) DeleteUser(ctx context.Context, userID string) (int, error) {
 		v, err := it.ValueAndErr()
 		if err != nil {
 			err = unavailable("delete user", err)
-		} else if id, derr := eventID(v); derr != nil {
+		} else if id, derr := store.DecodeEventID(v); derr != nil {
 			err = fmt.Errorf("pebblestore: delete user: event at %q: %w", it.Key(), derr)
 		} else if id != "" {
 			if derr := b.Delete(dedupKey(s.buf[:0], id), nil); derr != nil {
@@ -446,7 +448,7 @@ func (s *Store) UserEvents(ctx context.Context, userID string, limit int) ([]sto
 			if err != nil {
 				return nil, 0, unavailable("user events", err)
 			}
-			e, err := decodeEvent(userID, v)
+			e, err := eventValue(userID, v)
 			if err != nil {
 				return nil, 0, fmt.Errorf("pebblestore: user events: event at %q: %w", it.Key(), err)
 			}
@@ -502,7 +504,7 @@ func (s *Store) Scan(ctx context.Context, item func(dataset.Item) error, event f
 		return nil
 	}
 	err = walk(prefixItem, func(k, v []byte) error {
-		it, err := decodeItem(string(k[1:]), v)
+		it, err := itemValue(k, v)
 		if err != nil {
 			return fmt.Errorf("pebblestore: scan: item at %q: %w", k, err)
 		}
@@ -516,7 +518,7 @@ func (s *Store) Scan(ctx context.Context, item func(dataset.Item) error, event f
 		if err != nil {
 			return fmt.Errorf("pebblestore: scan: %w", err)
 		}
-		e, err := decodeEvent(user, v)
+		e, err := eventValue(user, v)
 		if err != nil {
 			return fmt.Errorf("pebblestore: scan: event at %q: %w", k, err)
 		}

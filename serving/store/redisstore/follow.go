@@ -205,36 +205,18 @@ func field(m redis.XMessage, name string) string {
 // decodeChange turns a change entry into the Change it stands for.
 func decodeChange(m redis.XMessage) (store.Change, error) {
 	var ch store.Change
-	r := reader{s: field(m, "v")}
-	switch k := field(m, "k"); k {
+	var err error
+	switch k, v := field(m, "k"), field(m, "v"); k {
 	case "e":
-		u := field(m, "u")
-		for r.s != "" {
-			e, err := r.event(u)
-			if err != nil {
-				return ch, err
-			}
-			ch.Events = append(ch.Events, e)
-		}
+		ch.Events, err = decodeEvents(field(m, "u"), v)
 	case "i":
-		for r.s != "" {
-			it, err := r.item()
-			if err != nil {
-				return ch, err
-			}
-			ch.Items = append(ch.Items, it)
-		}
+		ch.Items, err = decodeItems(v)
 	case "d":
-		for r.s != "" && r.err == nil {
-			ch.DeletedItems = append(ch.DeletedItems, r.string())
-		}
-		if r.err != nil {
-			return ch, r.err
-		}
+		ch.DeletedItems, err = decodeIDs(v)
 	case "u":
 		ch.DeletedUser = field(m, "u")
 	default:
-		return ch, fmt.Errorf("redisstore: change kind %q", k)
+		err = fmt.Errorf("redisstore: change kind %q", k)
 	}
-	return ch, nil
+	return ch, err
 }

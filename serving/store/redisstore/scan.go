@@ -68,8 +68,7 @@ func (s *Store) scanItems(ctx context.Context, item func(dataset.Item) error) er
 				continue
 			}
 			seen[kv[i]] = struct{}{}
-			r := reader{s: kv[i+1]}
-			it, err := r.item()
+			it, err := decodeItemValue(kv[i+1])
 			if err != nil {
 				return fmt.Errorf("item %q: %w", kv[i], err)
 			}
@@ -145,7 +144,7 @@ func (s *Store) scanEvents(ctx context.Context, pos uint64, event func(store.Eve
 		}
 		for i, u := range b.users {
 			for _, el := range b.lists[i].Val() {
-				seq, r, err := elemSeq(el)
+				seq, e, err := decodeElem(u, el)
 				if err != nil {
 					return fmt.Errorf("user %q: %w", u, err)
 				}
@@ -153,10 +152,6 @@ func (s *Store) scanEvents(ctx context.Context, pos uint64, event func(store.Eve
 					// Written after the scan's position: Follow
 					// delivers it, and everything after it.
 					break
-				}
-				e, err := r.event(u)
-				if err != nil {
-					return fmt.Errorf("user %q: %w", u, err)
 				}
 				if err := event(e); err != nil {
 					return err

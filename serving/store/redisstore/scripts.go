@@ -41,13 +41,12 @@ local function uvarint(s, p)
   end
 end
 
--- elem returns the sequence number and event ID of a user's list element.
+-- elem returns the sequence number and event ID of a user's list element:
+-- 6 bytes of sequence number, the event record's tag byte, then the ID.
 local function elem(v)
   local n = 0
   for i = 1, 6 do n = n * 256 + string.byte(v, i) end
-  local _, p = uvarint(v, 7)
-  local idlen
-  idlen, p = uvarint(v, p + 1)
+  local idlen, p = uvarint(v, 8)
   return n, string.sub(v, p, p + idlen - 1)
 end
 
