@@ -8,7 +8,8 @@
 #      ingests at half the measured rate, side by side;
 #   4. a restart on everything ingested: start time and the live heap (after a
 #      forced GC, from /debug/pprof and /metrics) per million events.
-# Env: REPO, DATA (the demo), ADDR, OUT, STORE (a redis:// URL instead of a
+# Env: REPO, DATA (the demo), ADDR, OUT, HALF (the ingest rate during the
+# Recommend run; default half the measured one), STORE (a redis:// URL instead of a
 # Pebble directory), EVENTS (events of the full-speed ingest), QPS (ghz rate).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -59,7 +60,7 @@ c0=$(cpu)
 ghz_rec idle
 c1=$(cpu)
 echo "server CPU during that Recommend run: $(python3 -c "print(round(($c1-$c0)/$tck/15, 2))") cores"
-half=$((rate / 2))
+half=${HALF:-$((rate / 2))}
 /usr/bin/time -f "replay client CPU %U s user %S s system" bin/recctl replay --addr "$ADDR" --data "$DATA" --events $((half * 25)) --rate "$half" --streams 2 --id-prefix half- > "$OUT/half.txt" 2>&1 &
 rp=$!
 sleep 2
