@@ -25,6 +25,7 @@ ADDR  ?= localhost:50051
 DEMO       := var/demo
 DATA       ?= $(DEMO)/data
 REPO       ?= $(DEMO)/repo
+STATE      ?= $(DEMO)/state
 SPLIT      := $(DEMO)/split
 EVAL_REPO  := $(DEMO)/eval-repo
 DEMO_USERS ?= 5000
@@ -51,7 +52,7 @@ build:
 
 ## run: build, prepare the demo data set and model repository, serve on $(ADDR).
 run: build demo ort
-	bin/recserve --addr $(ADDR) --repo $(REPO) --data $(DATA)
+	bin/recserve --addr $(ADDR) --repo $(REPO) --data $(DATA) --state $(STATE)
 
 ## ort: the onnxruntime shared library (.ort/libonnxruntime.so.1, linux/x64)
 ## from the npm package onnxruntime-node@$(ORT_VERSION); skipped when
@@ -76,6 +77,13 @@ demo: build $(DEMO)/data/interactions.csv $(DEMO)/repo/.trained
 
 $(DEMO)/data/interactions.csv:
 	bin/recctl datagen --out $(DEMO)/data --users $(DEMO_USERS) --items $(DEMO_ITEMS) --seed $(DEMO_SEED)
+
+## redis: Debian's redis-server, which the Redis state store's tests start
+## themselves (installed if missing).
+.PHONY: redis
+redis:
+	@command -v redis-server >/dev/null || { echo "installing redis-server"; $(SUDO) apt-get update -qq && \
+	    $(SUDO) apt-get install -y -qq --no-install-recommends redis-server; }
 
 ## pydeps: the Debian Python packages the trainers need (installed if missing).
 pydeps:
@@ -105,7 +113,7 @@ eval: build $(DEMO)/data/interactions.csv
 	bin/recctl eval --cold-items --repo $(EVAL_REPO) --train $(SPLIT)/train --test $(SPLIT)/test --k 10
 
 ## test: generated code up to date, vet, and every test with the race detector.
-test: proto-check pydeps
+test: proto-check pydeps redis
 	$(GO) vet ./...
 	$(GO) test -race -count=1 -timeout 20m ./...
 	$(PYTHON) -m unittest discover -s training/python -p 'test_*.py'
