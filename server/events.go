@@ -39,9 +39,10 @@ const defaultUserEvents = 100
 // is the server's time (events without a timestamp get it).
 type eventService struct {
 	pb.UnimplementedEventServiceServer
-	store EventStore
-	log   *slog.Logger
-	now   func() time.Time
+	store   EventStore
+	log     *slog.Logger
+	now     func() time.Time
+	metrics *eventMetrics
 }
 
 func (s *eventService) Track(ctx context.Context, in *pb.TrackRequest) (*pb.TrackResponse, error) {
@@ -64,6 +65,7 @@ func (s *eventService) Track(ctx context.Context, in *pb.TrackRequest) (*pb.Trac
 	if err != nil {
 		return nil, toStatus(ctx, s.log, err)
 	}
+	s.metrics.observe("Track", len(batch), len(batch)-stored)
 	return &pb.TrackResponse{Accepted: int64(len(batch)), Duplicates: int64(len(batch) - stored)}, nil
 }
 
@@ -87,6 +89,7 @@ func (s *eventService) TrackStream(stream pb.EventService_TrackStreamServer) err
 		}
 		accepted += int64(len(batch))
 		dups += int64(len(batch) - stored)
+		s.metrics.observe("TrackStream", len(batch), len(batch)-stored)
 		batch = batch[:0]
 		return nil
 	}

@@ -44,3 +44,41 @@ func rpcMetrics(reg prometheus.Registerer) (*grpcprom.ServerMetrics, error) {
 	}
 	return m, nil
 }
+
+// eventMetrics count what EventService stored: per method (Track,
+// TrackStream), the events acknowledged and, of those, the retries of
+// events already stored. The RPC metrics count calls; these count events,
+// which is what an ingest dashboard plots. A nil *eventMetrics records
+// nothing.
+type eventMetrics struct {
+	accepted, duplicates *prometheus.CounterVec
+}
+
+func newEventMetrics(reg prometheus.Registerer) (*eventMetrics, error) {
+	if reg == nil {
+		return nil, nil
+	}
+	m := &eventMetrics{
+		accepted: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "recserve_events_accepted_total", Help: "Events acknowledged by EventService (retries included), by method.",
+		}, []string{"method"}),
+		duplicates: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "recserve_events_duplicates_total", Help: "Acknowledged events whose event_id was already stored (retries), by method.",
+		}, []string{"method"}),
+	}
+	for _, c := range []prometheus.Collector{m.accepted, m.duplicates} {
+		if err := reg.Register(c); err != nil {
+			return nil, fmt.Errorf("register event metrics: %w", err)
+		}
+	}
+	return m, nil
+}
+
+// observe counts one committed batch.
+func (m *eventMetrics) observe(method string, accepted, duplicates int) {
+	if m == nil {
+		return
+	}
+	m.accepted.WithLabelValues(method).Add(float64(accepted))
+	m.duplicates.WithLabelValues(method).Add(float64(duplicates))
+}

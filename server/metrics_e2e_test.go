@@ -96,8 +96,9 @@ func TestMetricsScrape(t *testing.T) {
 		}
 	}
 	debug := freeAddr(t)
-	conn := runServer(t, data, repo, func(c *server.Config) { c.DebugAddr = debug })
+	conn := runServer(t, data, repo, func(c *server.Config) { c.DebugAddr = debug }, withState(filepath.Join(t.TempDir(), "state")))
 	rec := pb.NewRecommendServiceClient(conn)
+	ev := pb.NewEventServiceClient(conn)
 
 	before := scrape(t, debug)
 	const routed, direct = 3, 2
@@ -116,6 +117,12 @@ func TestMetricsScrape(t *testing.T) {
 	_, err := rec.Recommend(t.Context(), &pb.RecommendRequest{UserId: "u1", K: -1})
 	if err == nil {
 		t.Fatal("Recommend(k=-1) error = nil; want InvalidArgument")
+	}
+	// Three events, one of them a retry of an event already stored.
+	for _, id := range []string{"m1", "m2", "m1"} {
+		if _, err := ev.Track(t.Context(), &pb.TrackRequest{Events: []*pb.Event{{EventId: id, UserId: "u9", ItemId: "i01", Event: "view"}}}); err != nil {
+			t.Fatal(err)
+		}
 	}
 	after := scrape(t, debug)
 
@@ -148,6 +155,8 @@ func TestMetricsScrape(t *testing.T) {
 		{"recserve_model_call_duration_seconds", map[string]string{"model": "uv", "version": "1"}, onnxCalls},
 		// One row per request.
 		{"recserve_batch_queue_wait_seconds", map[string]string{"model": "uv", "version": "1"}, onnxCalls},
+		{"recserve_events_accepted_total", map[string]string{"method": "Track"}, 3},
+		{"recserve_events_duplicates_total", map[string]string{"method": "Track"}, 1},
 	}
 	for _, tt := range tests {
 		if got := metricValue(after, tt.metric, tt.labels) - metricValue(before, tt.metric, tt.labels); got != tt.want {

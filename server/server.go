@@ -142,7 +142,11 @@ func New(opts Options, r Router, models ModelRepository, events EventStore) (*Se
 	if events == nil {
 		events = noEvents{}
 	}
-	pb.RegisterEventServiceServer(s.grpc, &eventService{store: events, log: log, now: time.Now})
+	em, err := newEventMetrics(opts.Registerer)
+	if err != nil {
+		return nil, err
+	}
+	pb.RegisterEventServiceServer(s.grpc, &eventService{store: events, log: log, now: time.Now, metrics: em})
 	healthpb.RegisterHealthServer(s.grpc, s.health)
 	if opts.Reflection {
 		reflection.Register(s.grpc)
