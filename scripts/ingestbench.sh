@@ -5,12 +5,14 @@
 #   2. ingest at full speed: `recctl replay` through TrackStream, events/s and
 #      the server's CPU time per event from /proc;
 #   3. Recommend latency at a fixed rate (ghz -r), idle, then while replay
-#      ingests at half the measured rate, side by side;
+#      ingests at half the measured rate, then beside a plain CPU burner (the
+#      control), side by side;
 #   4. a restart on everything ingested: start time and the live heap (after a
 #      forced GC, from /debug/pprof and /metrics) per million events.
 # Env: REPO, DATA (the demo), ADDR, OUT, HALF (the ingest rate during the
 # Recommend run; default half the measured one), STORE (a redis:// URL instead of a
-# Pebble directory), EVENTS (events of the full-speed ingest), QPS (ghz rate).
+# Pebble directory), EVENTS (events of the full-speed ingest), QPS (ghz rate),
+# ROUTE (of the Recommend requests; empty: the default route).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 REPO=${REPO:-var/demo/repo}; DATA=${DATA:-var/demo/data}; ADDR=${ADDR:-127.0.0.1:50782}
@@ -19,7 +21,7 @@ rm -rf "$OUT"; mkdir -p "$OUT"
 if [ -n "${STORE:-}" ]; then state=(--store "$STORE"); else state=(--state "$OUT/state"); fi
 go build -o bin/recserve ./cmd/recserve
 go build -o bin/recctl ./cmd/recctl
-go run ./scripts/ghzdata -kind recommend -data "$DATA" -users 1000 -k 10 -out "$OUT/rec.bin"
+go run ./scripts/ghzdata -kind recommend -data "$DATA" -users 1000 -k 10 -route "${ROUTE:-}" -out "$OUT/rec.bin"
 tck=$(getconf CLK_TCK)
 pid=
 start_server() {
@@ -70,6 +72,20 @@ c1=$(cpu)
 wait $rp
 echo "server CPU during that Recommend run: $(python3 -c "print(round(($c1-$c0)/$tck/15, 2))") cores"
 cat "$OUT/half.txt"
+# Control: no ingest, but three processes that burn 15 ms of CPU in every 50
+# (0.9 of the two cores, about what the server's ingest and the load
+# generator took above): how much of the change is CPU sharing alone.
+burners=()
+for _ in 1 2 3; do python3 -c '
+import time
+end = time.time() + 18
+while time.time() < end:
+    t = time.time()
+    while time.time() - t < 0.015: pass
+    time.sleep(0.035)' & burners+=($!); done
+sleep 1
+ghz_rec "cpu-burner-0.9-cores"
+wait "${burners[@]}"
 stop_server
 start_server "restart after ingest (reads $((EVENTS + half * 25)) more events)"
 stop_server

@@ -3,7 +3,7 @@
 // rendering a JSON template per call: one RecommendRequest per user of a data
 // set, or one empty health check request.
 //
-//	ghzdata -kind recommend -data DIR -users N -k 10 [-model NAME] -out FILE
+//	ghzdata -kind recommend -data DIR -users N -k 10 [-model NAME | -route NAME] -out FILE
 //	ghzdata -kind health -out FILE
 package main
 
@@ -27,15 +27,16 @@ func main() {
 	users := flag.Int("users", 1000, "number of distinct users to cycle through (recommend)")
 	k := flag.Int("k", 10, "k of each request (recommend)")
 	model := flag.String("model", "", "model override of each request (recommend)")
+	route := flag.String("route", "", "route of each request (recommend)")
 	out := flag.String("out", "", "output file")
 	flag.Parse()
-	if err := run(*kind, *data, *users, *k, *model, *out); err != nil {
+	if err := run(*kind, *data, *users, *k, *model, *route, *out); err != nil {
 		fmt.Fprintln(os.Stderr, "ghzdata:", err)
 		os.Exit(1)
 	}
 }
 
-func run(kind, data string, users, k int, model, out string) error {
+func run(kind, data string, users, k int, model, route, out string) error {
 	var msgs []proto.Message
 	switch kind {
 	case "health":
@@ -52,7 +53,7 @@ func run(kind, data string, users, k int, model, out string) error {
 		}
 		sort.Strings(sorted)
 		for _, id := range sorted[:min(users, len(sorted))] {
-			msgs = append(msgs, &pb.RecommendRequest{UserId: id, K: int32(k), Model: model})
+			msgs = append(msgs, &pb.RecommendRequest{UserId: id, K: int32(k), Model: model, Route: route})
 		}
 	default:
 		return fmt.Errorf("unknown -kind %q", kind)
