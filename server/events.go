@@ -57,8 +57,8 @@ func (s *eventService) Track(ctx context.Context, in *pb.TrackRequest) (*pb.Trac
 	batch := make([]store.Event, len(evs))
 	for i, e := range evs {
 		var err error
-		if batch[i], err = eventFrom(fmt.Sprintf("events[%d].", i), e, types, now); err != nil {
-			return nil, toStatus(ctx, s.log, err)
+		if batch[i], err = eventFrom(e, types, now); err != nil {
+			return nil, toStatus(ctx, s.log, models.Within(fmt.Sprintf("events[%d].", i), err))
 		}
 	}
 	stored, err := s.store.Track(ctx, batch)
@@ -101,9 +101,9 @@ func (s *eventService) TrackStream(stream pb.EventService_TrackStreamServer) err
 		if err != nil {
 			return err
 		}
-		ev, err := eventFrom(fmt.Sprintf("events[%d].", n), e, types, s.now())
+		ev, err := eventFrom(e, types, s.now())
 		if err != nil {
-			return toStatus(ctx, s.log, err)
+			return toStatus(ctx, s.log, models.Within(fmt.Sprintf("events[%d].", n), err))
 		}
 		batch = append(batch, ev)
 		if len(batch) == streamBatch {
@@ -192,9 +192,10 @@ func (s *eventService) GetUser(ctx context.Context, in *pb.GetUserRequest) (*pb.
 	return out, nil
 }
 
-// eventFrom converts and validates one event; prefix names it in errors
-// ("events[3].").
-func eventFrom(prefix string, e *pb.Event, types store.EventTypes, now time.Time) (store.Event, error) {
+// eventFrom converts and validates one event; its errors name the field
+// ("item_id"), which the caller places under the event's index (the prefix
+// is built only for a bad event: ingest validates every event).
+func eventFrom(e *pb.Event, types store.EventTypes, now time.Time) (store.Event, error) {
 	ev := store.Event{
 		ID: e.GetEventId(), UserID: e.GetUserId(), ItemID: e.GetItemId(), Type: e.GetEvent(),
 		Value: e.GetValue(), SessionID: e.GetSessionId(), RecommendationID: e.GetRecommendationId(),
@@ -202,11 +203,11 @@ func eventFrom(prefix string, e *pb.Event, types store.EventTypes, now time.Time
 	}
 	if ts := e.GetTimestamp(); ts != nil {
 		if err := ts.CheckValid(); err != nil {
-			return store.Event{}, &models.FieldError{Field: prefix + "timestamp", Err: err}
+			return store.Event{}, &models.FieldError{Field: "timestamp", Err: err}
 		}
 		ev.Time = ts.AsTime()
 	}
-	return ev, types.Validate(prefix, &ev, now)
+	return ev, types.Validate("", &ev, now)
 }
 
 func toProtoEvent(e store.Event) *pb.Event {

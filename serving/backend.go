@@ -14,8 +14,9 @@ import (
 
 // OpenBackend opens the durable state store a process is configured with:
 // Redis when url is set (redis://HOST:PORT/DB, shared by every replica),
-// else Pebble in the directory state (embedded, one process). Neither
-// returns nil: the server then runs on a read-only snapshot of its data set.
+// else Pebble in the directory state (embedded, one process). With neither
+// it returns nil, nil: the server then runs on a read-only snapshot of its
+// data set.
 func OpenBackend(ctx context.Context, state, url string, log *slog.Logger) (store.Backend, error) {
 	switch {
 	case url != "" && state != "":
