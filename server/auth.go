@@ -31,7 +31,8 @@ func adminMethod(fullMethod string) bool {
 		pb.EventService_UpsertItems_FullMethodName,
 		pb.EventService_DeleteItems_FullMethodName,
 		pb.EventService_DeleteUser_FullMethodName,
-		pb.EventService_GetUser_FullMethodName:
+		pb.EventService_GetUser_FullMethodName,
+		pb.EventService_Export_FullMethodName:
 		return true
 	}
 	return false

@@ -25,6 +25,7 @@ type EventStore interface {
 	DeleteItems(ctx context.Context, ids []string) (int, error)
 	DeleteUser(ctx context.Context, userID string) (int, error)
 	UserEvents(ctx context.Context, userID string, limit int) ([]store.Event, int, error)
+	Export(ctx context.Context, item func(dataset.Item) error, event func(store.Event) error) error
 }
 
 // streamBatch is how many events TrackStream commits at once: large enough
@@ -218,6 +219,61 @@ func toProtoEvent(e store.Event) *pb.Event {
 	}
 }
 
+// exportChunk is how many items or events one Export message carries.
+const exportChunk = 1000
+
+// Export streams the store's state in chunks of exportChunk.
+func (s *eventService) Export(_ *pb.ExportRequest, stream pb.EventService_ExportServer) error {
+	ctx := stream.Context()
+	var chunk pb.ExportResponse
+	send := func() error {
+		if len(chunk.Items)+len(chunk.Events) == 0 {
+			return nil
+		}
+		err := stream.Send(&chunk)
+		chunk.Items, chunk.Events = chunk.Items[:0], chunk.Events[:0]
+		return err
+	}
+	err := s.store.Export(ctx, func(it dataset.Item) error {
+		chunk.Items = append(chunk.Items, toProtoItem(it))
+		if len(chunk.Items) == exportChunk {
+			return send()
+		}
+		return nil
+	}, func(e store.Event) error {
+		if len(chunk.Items) > 0 {
+			if err := send(); err != nil {
+				return err
+			}
+		}
+		chunk.Events = append(chunk.Events, toProtoEvent(e))
+		if len(chunk.Events) == exportChunk {
+			return send()
+		}
+		return nil
+	})
+	if err == nil {
+		err = send()
+	}
+	return toStatus(ctx, s.log, err)
+}
+
+// toProtoItem converts a catalogue item; an unknown (NaN) price is unset.
+func toProtoItem(it dataset.Item) *pb.Item {
+	p := &pb.Item{
+		ItemId: it.ID, Title: it.Title, Category: it.Category, Brand: it.Brand,
+		Description: it.Description, OutOfStock: it.OutOfStock, Hidden: it.Hidden,
+	}
+	if !math.IsNaN(it.Price) {
+		p.Price = &it.Price
+	}
+	return p
+}
+
+// FromProtoItem converts a catalogue item of the API; an unset price is
+// unknown (NaN). recctl export uses it too.
+func FromProtoItem(p *pb.Item) dataset.Item { return fromProtoItem(p) }
+
 func fromProtoItem(p *pb.Item) dataset.Item {
 	it := dataset.Item{
 		ID: p.GetItemId(), Title: p.GetTitle(), Category: p.GetCategory(), Brand: p.GetBrand(),
@@ -247,4 +303,7 @@ func (noEvents) DeleteItems(context.Context, []string) (int, error) {
 func (noEvents) DeleteUser(context.Context, string) (int, error) { return 0, errNoStateStore }
 func (noEvents) UserEvents(context.Context, string, int) ([]store.Event, int, error) {
 	return nil, 0, errNoStateStore
+}
+func (noEvents) Export(context.Context, func(dataset.Item) error, func(store.Event) error) error {
+	return errNoStateStore
 }

@@ -183,3 +183,11 @@ func (l *lazyDeps) UserEvents(ctx context.Context, userID string, limit int) ([]
 	}
 	return ev.UserEvents(ctx, userID, limit)
 }
+
+func (l *lazyDeps) Export(ctx context.Context, item func(dataset.Item) error, event func(store.Event) error) error {
+	ev, err := l.events()
+	if err != nil {
+		return err
+	}
+	return ev.Export(ctx, item, event)
+}

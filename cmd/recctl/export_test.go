@@ -1,6 +1,7 @@
 package main
 
 import (
+	"math"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -8,9 +9,16 @@ import (
 	"testing"
 	"time"
 
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/metadata"
+
 	"github.com/recserve/recserve/dataset"
+	pb "github.com/recserve/recserve/proto/recserve/v1"
+	"github.com/recserve/recserve/server"
 	"github.com/recserve/recserve/serving/store"
 	"github.com/recserve/recserve/serving/store/pebblestore"
+	"github.com/recserve/recserve/training/trainer"
 )
 
 // TestExport writes a Pebble state store (seeded, live events of a custom
@@ -66,7 +74,70 @@ func TestExport(t *testing.T) {
 	if want := []string{"keep/a/view/1", "keep/b/rating/2"}; !slices.Equal(got, want) {
 		t.Errorf("exported interactions = %v; want %v", got, want)
 	}
-	if _, err := run(t, "export", "--out", out); err == nil {
-		t.Errorf("export without --state or --store: want a usage error")
+	if _, err := run(t, "export", "--state", state, "--store", "redis://localhost:1/0", "--out", out); err == nil {
+		t.Errorf("export with --state and --store: want a usage error")
+	}
+}
+
+// TestExportFromServer exports the Pebble store of a running server through
+// EventService/Export (the server keeps the directory open): tracked
+// events are there, a deleted user is not, and the call needs the token.
+func TestExportFromServer(t *testing.T) {
+	dir := t.TempDir()
+	data := filepath.Join(dir, "data")
+	seed := &dataset.Dataset{
+		Items:        []dataset.Item{{ID: "a", Title: "A", Price: 1}, {ID: "b", Title: "B", Price: math.NaN()}},
+		Interactions: []dataset.Interaction{{UserID: "keep", ItemID: "a", Event: dataset.View, Value: 1, Timestamp: 100}},
+	}
+	if err := dataset.Write(data, seed); err != nil {
+		t.Fatal(err)
+	}
+	repo := filepath.Join(dir, "repo")
+	if _, err := trainer.Run(t.Context(), trainer.Job{Kind: "popularity", DataDir: data, Out: filepath.Join(repo, "popularity", "1")}); err != nil {
+		t.Fatal(err)
+	}
+	addr := startServer(t, server.Config{Repo: repo, Data: data, State: filepath.Join(dir, "state"), Server: server.Options{AdminToken: testToken}})
+	if out, err := waitModels(t, "--addr", addr); err != nil {
+		t.Fatalf("server never loaded: %v\n%s", err, out)
+	}
+	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	ec := pb.NewEventServiceClient(conn)
+	if _, err := ec.Track(t.Context(), &pb.TrackRequest{Events: []*pb.Event{
+		{UserId: "keep", ItemId: "b", Event: "purchase"},
+		{UserId: "forget", ItemId: "a", Event: "view"},
+	}}); err != nil {
+		t.Fatal(err)
+	}
+	admin := metadata.AppendToOutgoingContext(t.Context(), "authorization", "Bearer "+testToken)
+	if _, err := ec.DeleteUser(admin, &pb.DeleteUserRequest{UserId: "forget"}); err != nil {
+		t.Fatal(err)
+	}
+	out := filepath.Join(dir, "export")
+	t.Setenv(adminTokenEnv, "")
+	if _, err := run(t, "export", "--addr", addr, "--out", out); err == nil {
+		t.Errorf("export from a server without the token: want an error")
+	}
+	t.Setenv(adminTokenEnv, testToken)
+	stdout, err := run(t, "export", "--addr", addr, "--out", out)
+	if err != nil {
+		t.Fatalf("recctl export --addr: %v\n%s", err, stdout)
+	}
+	d, err := dataset.Read(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, in := range d.Interactions {
+		got = append(got, in.UserID+"/"+in.ItemID+"/"+in.Event.String())
+	}
+	if want := []string{"keep/a/view", "keep/b/purchase"}; !slices.Equal(got, want) {
+		t.Errorf("exported interactions = %v; want %v", got, want)
+	}
+	if len(d.Items) != 2 || !math.IsNaN(d.Items[1].Price) {
+		t.Errorf("exported items = %+v; want a and b, b without a price", d.Items)
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"sync"
 	"time"
 
 	"github.com/recserve/recserve/dataset"
@@ -23,6 +24,10 @@ type Live struct {
 
 	stop context.CancelFunc
 	done chan struct{}
+	// scanMu keeps Export's Scan and a resync's apart: a shared backend
+	// may take the position of the last Scan during a resync as where to
+	// follow from, which must be the resync's own.
+	scanMu sync.Mutex
 }
 
 // LiveOptions configures OpenLive.
@@ -230,6 +235,15 @@ func (l *Live) UserEvents(ctx context.Context, userID string, limit int) ([]Even
 	return l.backend.UserEvents(ctx, userID, limit)
 }
 
+// Export reads the backend's whole state (Backend.Scan): the catalogue, then
+// every event, each user's oldest first. It reads the backend, not the
+// indexes, so negative and custom events come out as they were tracked.
+func (l *Live) Export(ctx context.Context, item func(dataset.Item) error, event func(Event) error) error {
+	l.scanMu.Lock()
+	defer l.scanMu.Unlock()
+	return l.backend.Scan(ctx, item, event)
+}
+
 // follow applies other replicas' changes until ctx ends, restarting Follow
 // after an error with a capped backoff.
 func (l *Live) follow(ctx context.Context, f Follower) {
@@ -277,7 +291,9 @@ func (l *Live) applyChange(ctx context.Context) func(Change) {
 // backend's change log.
 func (l *Live) resync(ctx context.Context) {
 	start := time.Now()
+	l.scanMu.Lock()
 	n, err := load(ctx, l.backend, l.types)
+	l.scanMu.Unlock()
 	if err != nil {
 		l.log.Error("state store: resync failed; serving the state held", "err", err)
 		return

@@ -736,6 +736,97 @@ func (x *GetUserResponse) GetKnown() bool {
 	return false
 }
 
+// ExportRequest asks for the whole state.
+type ExportRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ExportRequest) Reset() {
+	*x = ExportRequest{}
+	mi := &file_recserve_v1_events_proto_msgTypes[12]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ExportRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ExportRequest) ProtoMessage() {}
+
+func (x *ExportRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_recserve_v1_events_proto_msgTypes[12]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ExportRequest.ProtoReflect.Descriptor instead.
+func (*ExportRequest) Descriptor() ([]byte, []int) {
+	return file_recserve_v1_events_proto_rawDescGZIP(), []int{12}
+}
+
+// ExportResponse is one chunk of the state: items first (in chunks), then
+// events.
+type ExportResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Items         []*Item                `protobuf:"bytes,1,rep,name=items,proto3" json:"items,omitempty"`
+	Events        []*Event               `protobuf:"bytes,2,rep,name=events,proto3" json:"events,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ExportResponse) Reset() {
+	*x = ExportResponse{}
+	mi := &file_recserve_v1_events_proto_msgTypes[13]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ExportResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ExportResponse) ProtoMessage() {}
+
+func (x *ExportResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_recserve_v1_events_proto_msgTypes[13]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ExportResponse.ProtoReflect.Descriptor instead.
+func (*ExportResponse) Descriptor() ([]byte, []int) {
+	return file_recserve_v1_events_proto_rawDescGZIP(), []int{13}
+}
+
+func (x *ExportResponse) GetItems() []*Item {
+	if x != nil {
+		return x.Items
+	}
+	return nil
+}
+
+func (x *ExportResponse) GetEvents() []*Event {
+	if x != nil {
+		return x.Events
+	}
+	return nil
+}
+
 var File_recserve_v1_events_proto protoreflect.FileDescriptor
 
 const file_recserve_v1_events_proto_rawDesc = "" +
@@ -791,7 +882,11 @@ const file_recserve_v1_events_proto_rawDesc = "" +
 	"\x0fGetUserResponse\x12*\n" +
 	"\x06events\x18\x01 \x03(\v2\x12.recserve.v1.EventR\x06events\x12\x14\n" +
 	"\x05total\x18\x02 \x01(\x03R\x05total\x12\x14\n" +
-	"\x05known\x18\x03 \x01(\bR\x05known2\xc8\x03\n" +
+	"\x05known\x18\x03 \x01(\bR\x05known\"\x0f\n" +
+	"\rExportRequest\"e\n" +
+	"\x0eExportResponse\x12'\n" +
+	"\x05items\x18\x01 \x03(\v2\x11.recserve.v1.ItemR\x05items\x12*\n" +
+	"\x06events\x18\x02 \x03(\v2\x12.recserve.v1.EventR\x06events2\x8d\x04\n" +
 	"\fEventService\x12>\n" +
 	"\x05Track\x12\x19.recserve.v1.TrackRequest\x1a\x1a.recserve.v1.TrackResponse\x12?\n" +
 	"\vTrackStream\x12\x12.recserve.v1.Event\x1a\x1a.recserve.v1.TrackResponse(\x01\x12P\n" +
@@ -799,7 +894,8 @@ const file_recserve_v1_events_proto_rawDesc = "" +
 	"\vDeleteItems\x12\x1f.recserve.v1.DeleteItemsRequest\x1a .recserve.v1.DeleteItemsResponse\x12M\n" +
 	"\n" +
 	"DeleteUser\x12\x1e.recserve.v1.DeleteUserRequest\x1a\x1f.recserve.v1.DeleteUserResponse\x12D\n" +
-	"\aGetUser\x12\x1b.recserve.v1.GetUserRequest\x1a\x1c.recserve.v1.GetUserResponseB;Z9github.com/recserve/recserve/proto/recserve/v1;recservev1b\x06proto3"
+	"\aGetUser\x12\x1b.recserve.v1.GetUserRequest\x1a\x1c.recserve.v1.GetUserResponse\x12C\n" +
+	"\x06Export\x12\x1a.recserve.v1.ExportRequest\x1a\x1b.recserve.v1.ExportResponse0\x01B;Z9github.com/recserve/recserve/proto/recserve/v1;recservev1b\x06proto3"
 
 var (
 	file_recserve_v1_events_proto_rawDescOnce sync.Once
@@ -813,7 +909,7 @@ func file_recserve_v1_events_proto_rawDescGZIP() []byte {
 	return file_recserve_v1_events_proto_rawDescData
 }
 
-var file_recserve_v1_events_proto_msgTypes = make([]protoimpl.MessageInfo, 13)
+var file_recserve_v1_events_proto_msgTypes = make([]protoimpl.MessageInfo, 15)
 var file_recserve_v1_events_proto_goTypes = []any{
 	(*Event)(nil),                 // 0: recserve.v1.Event
 	(*TrackRequest)(nil),          // 1: recserve.v1.TrackRequest
@@ -827,32 +923,38 @@ var file_recserve_v1_events_proto_goTypes = []any{
 	(*DeleteUserResponse)(nil),    // 9: recserve.v1.DeleteUserResponse
 	(*GetUserRequest)(nil),        // 10: recserve.v1.GetUserRequest
 	(*GetUserResponse)(nil),       // 11: recserve.v1.GetUserResponse
-	nil,                           // 12: recserve.v1.Event.ContextEntry
-	(*timestamppb.Timestamp)(nil), // 13: google.protobuf.Timestamp
+	(*ExportRequest)(nil),         // 12: recserve.v1.ExportRequest
+	(*ExportResponse)(nil),        // 13: recserve.v1.ExportResponse
+	nil,                           // 14: recserve.v1.Event.ContextEntry
+	(*timestamppb.Timestamp)(nil), // 15: google.protobuf.Timestamp
 }
 var file_recserve_v1_events_proto_depIdxs = []int32{
-	13, // 0: recserve.v1.Event.timestamp:type_name -> google.protobuf.Timestamp
-	12, // 1: recserve.v1.Event.context:type_name -> recserve.v1.Event.ContextEntry
+	15, // 0: recserve.v1.Event.timestamp:type_name -> google.protobuf.Timestamp
+	14, // 1: recserve.v1.Event.context:type_name -> recserve.v1.Event.ContextEntry
 	0,  // 2: recserve.v1.TrackRequest.events:type_name -> recserve.v1.Event
 	3,  // 3: recserve.v1.UpsertItemsRequest.items:type_name -> recserve.v1.Item
 	0,  // 4: recserve.v1.GetUserResponse.events:type_name -> recserve.v1.Event
-	1,  // 5: recserve.v1.EventService.Track:input_type -> recserve.v1.TrackRequest
-	0,  // 6: recserve.v1.EventService.TrackStream:input_type -> recserve.v1.Event
-	4,  // 7: recserve.v1.EventService.UpsertItems:input_type -> recserve.v1.UpsertItemsRequest
-	6,  // 8: recserve.v1.EventService.DeleteItems:input_type -> recserve.v1.DeleteItemsRequest
-	8,  // 9: recserve.v1.EventService.DeleteUser:input_type -> recserve.v1.DeleteUserRequest
-	10, // 10: recserve.v1.EventService.GetUser:input_type -> recserve.v1.GetUserRequest
-	2,  // 11: recserve.v1.EventService.Track:output_type -> recserve.v1.TrackResponse
-	2,  // 12: recserve.v1.EventService.TrackStream:output_type -> recserve.v1.TrackResponse
-	5,  // 13: recserve.v1.EventService.UpsertItems:output_type -> recserve.v1.UpsertItemsResponse
-	7,  // 14: recserve.v1.EventService.DeleteItems:output_type -> recserve.v1.DeleteItemsResponse
-	9,  // 15: recserve.v1.EventService.DeleteUser:output_type -> recserve.v1.DeleteUserResponse
-	11, // 16: recserve.v1.EventService.GetUser:output_type -> recserve.v1.GetUserResponse
-	11, // [11:17] is the sub-list for method output_type
-	5,  // [5:11] is the sub-list for method input_type
-	5,  // [5:5] is the sub-list for extension type_name
-	5,  // [5:5] is the sub-list for extension extendee
-	0,  // [0:5] is the sub-list for field type_name
+	3,  // 5: recserve.v1.ExportResponse.items:type_name -> recserve.v1.Item
+	0,  // 6: recserve.v1.ExportResponse.events:type_name -> recserve.v1.Event
+	1,  // 7: recserve.v1.EventService.Track:input_type -> recserve.v1.TrackRequest
+	0,  // 8: recserve.v1.EventService.TrackStream:input_type -> recserve.v1.Event
+	4,  // 9: recserve.v1.EventService.UpsertItems:input_type -> recserve.v1.UpsertItemsRequest
+	6,  // 10: recserve.v1.EventService.DeleteItems:input_type -> recserve.v1.DeleteItemsRequest
+	8,  // 11: recserve.v1.EventService.DeleteUser:input_type -> recserve.v1.DeleteUserRequest
+	10, // 12: recserve.v1.EventService.GetUser:input_type -> recserve.v1.GetUserRequest
+	12, // 13: recserve.v1.EventService.Export:input_type -> recserve.v1.ExportRequest
+	2,  // 14: recserve.v1.EventService.Track:output_type -> recserve.v1.TrackResponse
+	2,  // 15: recserve.v1.EventService.TrackStream:output_type -> recserve.v1.TrackResponse
+	5,  // 16: recserve.v1.EventService.UpsertItems:output_type -> recserve.v1.UpsertItemsResponse
+	7,  // 17: recserve.v1.EventService.DeleteItems:output_type -> recserve.v1.DeleteItemsResponse
+	9,  // 18: recserve.v1.EventService.DeleteUser:output_type -> recserve.v1.DeleteUserResponse
+	11, // 19: recserve.v1.EventService.GetUser:output_type -> recserve.v1.GetUserResponse
+	13, // 20: recserve.v1.EventService.Export:output_type -> recserve.v1.ExportResponse
+	14, // [14:21] is the sub-list for method output_type
+	7,  // [7:14] is the sub-list for method input_type
+	7,  // [7:7] is the sub-list for extension type_name
+	7,  // [7:7] is the sub-list for extension extendee
+	0,  // [0:7] is the sub-list for field type_name
 }
 
 func init() { file_recserve_v1_events_proto_init() }
@@ -867,7 +969,7 @@ func file_recserve_v1_events_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_recserve_v1_events_proto_rawDesc), len(file_recserve_v1_events_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   13,
+			NumMessages:   15,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -25,6 +25,7 @@ const (
 	EventService_DeleteItems_FullMethodName = "/recserve.v1.EventService/DeleteItems"
 	EventService_DeleteUser_FullMethodName  = "/recserve.v1.EventService/DeleteUser"
 	EventService_GetUser_FullMethodName     = "/recserve.v1.EventService/GetUser"
+	EventService_Export_FullMethodName      = "/recserve.v1.EventService/Export"
 )
 
 // EventServiceClient is the client API for EventService service.
@@ -63,6 +64,12 @@ type EventServiceClient interface {
 	// GetUser returns the user's most recent events, newest first, for
 	// debugging.
 	GetUser(ctx context.Context, in *GetUserRequest, opts ...grpc.CallOption) (*GetUserResponse, error)
+	// Export streams the store's whole state, the catalogue and then every
+	// event (each user's oldest first), in chunks: `recctl export --addr`
+	// writes it as a canonical data set to retrain on, while the server keeps
+	// serving (an embedded Pebble store cannot be opened by a second
+	// process). Needs the admin token.
+	Export(ctx context.Context, in *ExportRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[ExportResponse], error)
 }
 
 type eventServiceClient struct {
@@ -136,6 +143,25 @@ func (c *eventServiceClient) GetUser(ctx context.Context, in *GetUserRequest, op
 	return out, nil
 }
 
+func (c *eventServiceClient) Export(ctx context.Context, in *ExportRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[ExportResponse], error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	stream, err := c.cc.NewStream(ctx, &EventService_ServiceDesc.Streams[1], EventService_Export_FullMethodName, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	x := &grpc.GenericClientStream[ExportRequest, ExportResponse]{ClientStream: stream}
+	if err := x.ClientStream.SendMsg(in); err != nil {
+		return nil, err
+	}
+	if err := x.ClientStream.CloseSend(); err != nil {
+		return nil, err
+	}
+	return x, nil
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type EventService_ExportClient = grpc.ServerStreamingClient[ExportResponse]
+
 // EventServiceServer is the server API for EventService service.
 // All implementations must embed UnimplementedEventServiceServer
 // for forward compatibility.
@@ -172,6 +198,12 @@ type EventServiceServer interface {
 	// GetUser returns the user's most recent events, newest first, for
 	// debugging.
 	GetUser(context.Context, *GetUserRequest) (*GetUserResponse, error)
+	// Export streams the store's whole state, the catalogue and then every
+	// event (each user's oldest first), in chunks: `recctl export --addr`
+	// writes it as a canonical data set to retrain on, while the server keeps
+	// serving (an embedded Pebble store cannot be opened by a second
+	// process). Needs the admin token.
+	Export(*ExportRequest, grpc.ServerStreamingServer[ExportResponse]) error
 	mustEmbedUnimplementedEventServiceServer()
 }
 
@@ -199,6 +231,9 @@ func (UnimplementedEventServiceServer) DeleteUser(context.Context, *DeleteUserRe
 }
 func (UnimplementedEventServiceServer) GetUser(context.Context, *GetUserRequest) (*GetUserResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method GetUser not implemented")
+}
+func (UnimplementedEventServiceServer) Export(*ExportRequest, grpc.ServerStreamingServer[ExportResponse]) error {
+	return status.Error(codes.Unimplemented, "method Export not implemented")
 }
 func (UnimplementedEventServiceServer) mustEmbedUnimplementedEventServiceServer() {}
 func (UnimplementedEventServiceServer) testEmbeddedByValue()                      {}
@@ -318,6 +353,17 @@ func _EventService_GetUser_Handler(srv interface{}, ctx context.Context, dec fun
 	return interceptor(ctx, in, info, handler)
 }
 
+func _EventService_Export_Handler(srv interface{}, stream grpc.ServerStream) error {
+	m := new(ExportRequest)
+	if err := stream.RecvMsg(m); err != nil {
+		return err
+	}
+	return srv.(EventServiceServer).Export(m, &grpc.GenericServerStream[ExportRequest, ExportResponse]{ServerStream: stream})
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type EventService_ExportServer = grpc.ServerStreamingServer[ExportResponse]
+
 // EventService_ServiceDesc is the grpc.ServiceDesc for EventService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -351,6 +397,11 @@ var EventService_ServiceDesc = grpc.ServiceDesc{
 			StreamName:    "TrackStream",
 			Handler:       _EventService_TrackStream_Handler,
 			ClientStreams: true,
+		},
+		{
+			StreamName:    "Export",
+			Handler:       _EventService_Export_Handler,
+			ServerStreams: true,
 		},
 	},
 	Metadata: "recserve/v1/events.proto",
