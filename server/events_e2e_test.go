@@ -1,6 +1,7 @@
 package server_test
 
 import (
+	"encoding/json"
 	"fmt"
 	"math"
 	"os"
@@ -11,6 +12,7 @@ import (
 	"time"
 
 	"google.golang.org/grpc/codes"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
@@ -19,6 +21,7 @@ import (
 	"github.com/recserve/recserve/models/onnx"
 	pb "github.com/recserve/recserve/proto/recserve/v1"
 	"github.com/recserve/recserve/server"
+	"github.com/recserve/recserve/serving/router"
 	"github.com/recserve/recserve/training/trainer"
 )
 
@@ -448,5 +451,69 @@ func TestRedisDown(t *testing.T) {
 	resp, err = rc.Recommend(ctx, &pb.RecommendRequest{UserId: "down-user", K: 3, Debug: true})
 	if err != nil || !slices.Equal(resp.GetDebug().GetHistory(), []string{"i02", "i04"}) {
 		t.Errorf("Recommend after Redis is back = %v, %v; want history [i02 i04]", resp.GetDebug().GetHistory(), err)
+	}
+}
+
+// TestImpressionLog: every Recommend and SimilarItems answer carries a
+// recommendation_id, and the server's impression log holds one JSON line
+// per answer under that id, with the route, the model versions and the
+// items in position order.
+func TestImpressionLog(t *testing.T) {
+	data := writeLiveData(t)
+	repo := writeLiveRepo(t, data)
+	logPath := filepath.Join(t.TempDir(), "impressions.jsonl")
+	addr, stop := startStoppable(t, server.Config{Addr: "127.0.0.1:0", Repo: repo, Data: data, Server: server.DefaultOptions(), ImpressionLog: logPath})
+	conn := dial(t, addr)
+	waitServing(t, healthpb.NewHealthClient(conn), "")
+	rc := pb.NewRecommendServiceClient(conn)
+	ctx := t.Context()
+	rec, err := rc.Recommend(ctx, &pb.RecommendRequest{UserId: "g1u2", K: 4, SessionId: "visit-1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sim, err := rc.SimilarItems(ctx, &pb.SimilarItemsRequest{ItemId: "i07", K: 3, Model: "itemknn"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rec.GetRecommendationId() == "" || sim.GetRecommendationId() == "" || rec.GetRecommendationId() == sim.GetRecommendationId() {
+		t.Fatalf("recommendation ids %q and %q; want two distinct ids", rec.GetRecommendationId(), sim.GetRecommendationId())
+	}
+	conn.Close()
+	stop()
+	b, err := os.ReadFile(logPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(strings.TrimSpace(string(b)), "\n")
+	if len(lines) != 2 {
+		t.Fatalf("impression log has %d lines; want 2:\n%s", len(lines), b)
+	}
+	var imps []router.Impression
+	for _, line := range lines {
+		var imp router.Impression
+		if err := json.Unmarshal([]byte(line), &imp); err != nil {
+			t.Fatalf("line %q: %v", line, err)
+		}
+		imps = append(imps, imp)
+	}
+	r := imps[0]
+	if r.ID != rec.GetRecommendationId() || r.Kind != "recommend" || r.UserID != "g1u2" || r.SessionID != "visit-1" || r.Route != "live" {
+		t.Errorf("recommend impression = %+v; want id %s, user g1u2, session visit-1, route live", r, rec.GetRecommendationId())
+	}
+	if len(r.Items) != len(rec.GetItems()) {
+		t.Fatalf("impression items %v; want the answer's %v", r.Items, itemIDs(rec))
+	}
+	for i, it := range r.Items {
+		if it.ItemID != rec.GetItems()[i].GetItemId() || it.Position != i+1 || !slices.Equal(it.Sources, rec.GetItems()[i].GetSources()) {
+			t.Errorf("impression item %d = %+v; want %s at position %d with its sources", i, it, rec.GetItems()[i].GetItemId(), i+1)
+		}
+	}
+	if len(r.Models) != len(rec.GetModelVersions()) {
+		t.Errorf("impression models %v; want %v", r.Models, rec.GetModelVersions())
+	}
+	s := imps[1]
+	if s.ID != sim.GetRecommendationId() || s.Kind != "similar" || s.Item != "i07" || len(s.Items) != len(sim.GetItems()) ||
+		len(s.Models) != 1 || s.Models[0].Name != "itemknn" {
+		t.Errorf("similar impression = %+v; want id %s, item i07, model itemknn", s, sim.GetRecommendationId())
 	}
 }

@@ -33,6 +33,7 @@ func (s *recommendService) Recommend(ctx context.Context, in *pb.RecommendReques
 		Route:        in.GetRoute(),
 		Model:        in.GetModel(),
 		Debug:        in.GetDebug(),
+		SessionID:    in.GetSessionId(),
 	}
 	req.Filters = filters(in.GetFilters())
 	resp, err := s.router.Recommend(ctx, req)
@@ -40,12 +41,13 @@ func (s *recommendService) Recommend(ctx context.Context, in *pb.RecommendReques
 		return nil, toStatus(ctx, s.log, err)
 	}
 	return &pb.RecommendResponse{
-		Items:         items(resp.Items),
-		Route:         resp.Route,
-		Arm:           resp.Arm,
-		ModelVersions: modelVersions(resp.Models),
-		ColdStart:     resp.ColdStart,
-		Debug:         debugInfo(resp.Debug),
+		Items:            items(resp.Items),
+		Route:            resp.Route,
+		Arm:              resp.Arm,
+		ModelVersions:    modelVersions(resp.Models),
+		ColdStart:        resp.ColdStart,
+		Debug:            debugInfo(resp.Debug),
+		RecommendationId: resp.RecommendationID,
 	}, nil
 }
 
@@ -72,8 +74,9 @@ func (s *recommendService) SimilarItems(ctx context.Context, in *pb.SimilarItems
 		return nil, toStatus(ctx, s.log, err)
 	}
 	return &pb.SimilarItemsResponse{
-		Items: items(resp.Items),
-		Model: &pb.ModelVersion{Name: resp.Model.Name, Version: resp.Model.Version},
+		Items:            items(resp.Items),
+		Model:            &pb.ModelVersion{Name: resp.Model.Name, Version: resp.Model.Version},
+		RecommendationId: resp.RecommendationID,
 	}, nil
 }
 

@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/recserve/recserve/serving"
+	"github.com/recserve/recserve/serving/impressionlog"
+	"github.com/recserve/recserve/serving/router"
 	"github.com/recserve/recserve/serving/store"
 )
 
@@ -31,6 +33,11 @@ type Config struct {
 	// EventTypes are the event types Track accepts (nil:
 	// store.DefaultEventTypes).
 	EventTypes store.EventTypes
+	// ImpressionLog, when set, is the JSON-lines file every answer's
+	// impression is appended to (rotated at ImpressionLogMaxMB megabytes;
+	// 0: impressionlog.DefaultMaxMB).
+	ImpressionLog      string
+	ImpressionLogMaxMB int
 	// DebugAddr, when set, serves net/http/pprof and /metrics (the
 	// process's Prometheus registry) on this address (keep it private: it is
 	// not authenticated).
@@ -79,6 +86,9 @@ func (c Config) Validate() error {
 	}
 	if c.MaxUploadBytes < 0 {
 		errs = append(errs, fmt.Errorf("max-upload-bytes: %d is negative", c.MaxUploadBytes))
+	}
+	if c.ImpressionLogMaxMB < 0 {
+		errs = append(errs, fmt.Errorf("impression-log-max-mb: %d is negative", c.ImpressionLogMaxMB))
 	}
 	if c.RepoPoll < 0 {
 		errs = append(errs, fmt.Errorf("repo-poll: %v is negative", c.RepoPoll))
@@ -170,6 +180,17 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, started func(addr ne
 		defer stopDebug()
 	}
 
+	var impressions router.ImpressionLog
+	if cfg.ImpressionLog != "" {
+		il, err := impressionlog.Open(impressionlog.Options{Path: cfg.ImpressionLog, MaxMB: cfg.ImpressionLogMaxMB, Logger: log})
+		if err != nil {
+			srv.grpc.Stop()
+			<-serveErr
+			return err
+		}
+		defer il.Close() // after the stack (deferred later, run earlier)
+		impressions = il
+	}
 	backend, err := serving.OpenBackend(ctx, cfg.State, cfg.StoreURL, log)
 	if err != nil {
 		srv.grpc.Stop()
@@ -179,7 +200,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, started func(addr ne
 	stack, err := serving.Open(ctx, serving.Options{
 		Repo: cfg.Repo, Data: cfg.Data, ONNXRuntimeLib: cfg.ONNXRuntimeLib,
 		MaxUploadBytes: cfg.MaxUploadBytes, Logger: log, Registerer: reg,
-		Backend: backend, EventTypes: cfg.EventTypes,
+		Backend: backend, EventTypes: cfg.EventTypes, Impressions: impressions,
 	})
 	if err != nil {
 		srv.grpc.Stop()

@@ -53,6 +53,9 @@ type Options struct {
 	// EventTypes are the event types Live accepts (nil:
 	// store.DefaultEventTypes).
 	EventTypes store.EventTypes
+	// Impressions, when set, receives every answer's impression (the
+	// caller owns it and closes it after the Stack).
+	Impressions router.ImpressionLog
 	// Registerer receives the core's metrics: the router's per route and
 	// arm and per model version, and the batch histograms of batched model
 	// versions. The process that serves them owns it (the server creates a
@@ -143,7 +146,7 @@ func Open(ctx context.Context, o Options) (*Stack, error) {
 		s.Close()
 		return nil, fmt.Errorf("load routes: %w", err)
 	}
-	if s.Router, err = router.New(router.Options{Models: repoModels{repo}, Store: st, Config: rcfg, Logger: log, Registerer: o.Registerer}); err != nil {
+	if s.Router, err = router.New(router.Options{Models: repoModels{repo}, Store: st, Config: rcfg, Logger: log, Registerer: o.Registerer, Impressions: o.Impressions}); err != nil {
 		s.Close()
 		return nil, err
 	}

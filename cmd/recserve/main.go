@@ -43,6 +43,8 @@ func run() error {
 	fs.StringVar(&cfg.State, "state", env("RECSERVE_STATE", "var/demo/state"), "Pebble directory of the embedded state store, seeded from --data on first start (env RECSERVE_STATE; empty with no --store: a read-only snapshot of --data)")
 	fs.StringVar(&cfg.StoreURL, "store", env("RECSERVE_STORE", ""), "shared Redis state store, redis://HOST:PORT/DB, instead of --state (env RECSERVE_STORE)")
 	eventTypes := fs.String("event-types", env("RECSERVE_EVENT_TYPES", ""), "extra event types Track accepts: name=weight or name=negative, comma-separated (dislike and return are negative by default)")
+	fs.StringVar(&cfg.ImpressionLog, "impression-log", env("RECSERVE_IMPRESSION_LOG", ""), "append every answer's impression (recommendation_id, user, route, arm, models, items) to this JSON-lines file, rotated by size (env RECSERVE_IMPRESSION_LOG; off when empty)")
+	fs.IntVar(&cfg.ImpressionLogMaxMB, "impression-log-max-mb", 0, "rotate the impression log at this many megabytes (0: 100)")
 	fs.StringVar(&cfg.DebugAddr, "debug-addr", env("RECSERVE_DEBUG_ADDR", ""), "serve pprof and /metrics on this address (env RECSERVE_DEBUG_ADDR; off when empty)")
 	fs.DurationVar(&cfg.RoutesReload, "routes-reload", serving.DefaultRoutesReload, "how often <repo>/routes.yaml is checked for changes; an invalid file keeps the previous routes (negative: never)")
 	fs.BoolVar(&cfg.Server.Reflection, "reflection", true, "register gRPC server reflection")

@@ -67,6 +67,8 @@ func (r *Router) Recommend(ctx context.Context, req Request) (resp Response, err
 		}
 	}
 	resp.Items = items
+	resp.RecommendationID = newRecommendationID()
+	r.impression(resp.RecommendationID, "recommend", "", req.UserID, req.SessionID, resp.Route, resp.Arm, resp.Models, items)
 	if req.Debug {
 		resp.Debug = r.explain(q, resp.Models)
 	}

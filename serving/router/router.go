@@ -44,6 +44,8 @@ type Request struct {
 	Filters      Filters
 	// Debug asks for Response.Debug: what the models read.
 	Debug bool
+	// SessionID names the shopper's visit in the impression.
+	SessionID string
 }
 
 // Filters are business constraints on the answer.
@@ -68,7 +70,8 @@ type Item struct {
 
 // ModelVersion names a model version that contributed to an answer.
 type ModelVersion struct {
-	Name, Version string
+	Name    string `json:"name"`
+	Version string `json:"version"`
 }
 
 // Response is the answer to a Request.
@@ -78,6 +81,9 @@ type Response struct {
 	Arm       string
 	Models    []ModelVersion
 	ColdStart bool
+	// RecommendationID names this answer: events that follow from it carry
+	// it, so they are attributed to its route, arm and models.
+	RecommendationID string
 	// Debug is set when the request asked for it.
 	Debug *Debug
 }
@@ -129,6 +135,8 @@ type SimilarRequest struct {
 type SimilarResponse struct {
 	Items []Item
 	Model ModelVersion
+	// RecommendationID names this answer (see Response.RecommendationID).
+	RecommendationID string
 }
 
 // Options configures a Router.
@@ -143,6 +151,8 @@ type Options struct {
 	// registry decides where they are exposed. nil still counts them but
 	// exposes them nowhere, as offline evaluation wants.
 	Registerer prometheus.Registerer
+	// Impressions, when set, receives every answer's impression.
+	Impressions ImpressionLog
 }
 
 // Router answers requests. It is safe for concurrent use; SetConfig swaps the
@@ -153,6 +163,8 @@ type Router struct {
 	log     *slog.Logger
 	tab     atomic.Pointer[table] // the compiled routes.yaml
 	metrics metrics
+	// impressions is nil when answers are not logged.
+	impressions ImpressionLog
 }
 
 // New returns a Router; opts.Config must have been validated (LoadConfig or
@@ -169,7 +181,7 @@ func New(opts Options) (*Router, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	r := &Router{models: opts.Models, store: opts.Store, log: log}
+	r := &Router{models: opts.Models, store: opts.Store, log: log, impressions: opts.Impressions}
 	if err := r.metrics.register(opts.Registerer); err != nil {
 		return nil, err
 	}
@@ -272,11 +284,12 @@ func (r *Router) SimilarItems(ctx context.Context, req SimilarRequest) (SimilarR
 	if err != nil {
 		return SimilarResponse{}, fmt.Errorf("similar items from %q: %w", name, err)
 	}
-	out := SimilarResponse{Items: make([]Item, 0, min(k, len(items))), Model: ModelVersion{name, l.Version()}}
+	out := SimilarResponse{Items: make([]Item, 0, min(k, len(items))), Model: ModelVersion{name, l.Version()}, RecommendationID: newRecommendationID()}
 	src := []string{name}
 	for _, s := range items[:min(k, len(items))] {
 		out.Items = append(out.Items, Item{ItemID: s.ItemID, Score: s.Score, Sources: src})
 	}
+	r.impression(out.RecommendationID, "similar", req.ItemID, req.UserID, "", "", "", []ModelVersion{out.Model}, out.Items)
 	return out, nil
 }
 

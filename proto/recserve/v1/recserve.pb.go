@@ -113,7 +113,10 @@ type RecommendRequest struct {
 	Filters *Filters `protobuf:"bytes,7,opt,name=filters,proto3" json:"filters,omitempty"`
 	// debug asks for RecommendResponse.debug: the history the models were
 	// given and the inputs of the models that explain theirs (ONNX).
-	Debug         bool `protobuf:"varint,8,opt,name=debug,proto3" json:"debug,omitempty"`
+	Debug bool `protobuf:"varint,8,opt,name=debug,proto3" json:"debug,omitempty"`
+	// session_id names the shopper's visit; it is recorded with the answer's
+	// impression.
+	SessionId     string `protobuf:"bytes,9,opt,name=session_id,json=sessionId,proto3" json:"session_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -202,6 +205,13 @@ func (x *RecommendRequest) GetDebug() bool {
 		return x.Debug
 	}
 	return false
+}
+
+func (x *RecommendRequest) GetSessionId() string {
+	if x != nil {
+		return x.SessionId
+	}
+	return ""
 }
 
 // Filters are business constraints applied to any recommendation.
@@ -312,9 +322,13 @@ type RecommendResponse struct {
 	// cold_start is true when the user had no history and the fallback answered.
 	ColdStart bool `protobuf:"varint,5,opt,name=cold_start,json=coldStart,proto3" json:"cold_start,omitempty"`
 	// debug is set when the request asked for it.
-	Debug         *RecommendDebug `protobuf:"bytes,6,opt,name=debug,proto3" json:"debug,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	Debug *RecommendDebug `protobuf:"bytes,6,opt,name=debug,proto3" json:"debug,omitempty"`
+	// recommendation_id names this answer: send it with the events that
+	// follow from it (EventService Event.recommendation_id) so they are
+	// attributed to its route, arm and model versions.
+	RecommendationId string `protobuf:"bytes,7,opt,name=recommendation_id,json=recommendationId,proto3" json:"recommendation_id,omitempty"`
+	unknownFields    protoimpl.UnknownFields
+	sizeCache        protoimpl.SizeCache
 }
 
 func (x *RecommendResponse) Reset() {
@@ -387,6 +401,13 @@ func (x *RecommendResponse) GetDebug() *RecommendDebug {
 		return x.Debug
 	}
 	return nil
+}
+
+func (x *RecommendResponse) GetRecommendationId() string {
+	if x != nil {
+		return x.RecommendationId
+	}
+	return ""
 }
 
 // RecommendDebug shows what the models of an answer read, so a tracked
@@ -1084,9 +1105,11 @@ type SimilarItemsResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	Items []*RecommendedItem     `protobuf:"bytes,1,rep,name=items,proto3" json:"items,omitempty"`
 	// model is the model that answered.
-	Model         *ModelVersion `protobuf:"bytes,2,opt,name=model,proto3" json:"model,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	Model *ModelVersion `protobuf:"bytes,2,opt,name=model,proto3" json:"model,omitempty"`
+	// recommendation_id names this answer (see RecommendResponse).
+	RecommendationId string `protobuf:"bytes,3,opt,name=recommendation_id,json=recommendationId,proto3" json:"recommendation_id,omitempty"`
+	unknownFields    protoimpl.UnknownFields
+	sizeCache        protoimpl.SizeCache
 }
 
 func (x *SimilarItemsResponse) Reset() {
@@ -1131,6 +1154,13 @@ func (x *SimilarItemsResponse) GetModel() *ModelVersion {
 		return x.Model
 	}
 	return nil
+}
+
+func (x *SimilarItemsResponse) GetRecommendationId() string {
+	if x != nil {
+		return x.RecommendationId
+	}
+	return ""
 }
 
 // ListModelsRequest has no fields yet; it exists so fields can be added.
@@ -2153,7 +2183,7 @@ var File_recserve_v1_recserve_proto protoreflect.FileDescriptor
 
 const file_recserve_v1_recserve_proto_rawDesc = "" +
 	"\n" +
-	"\x1arecserve/v1/recserve.proto\x12\vrecserve.v1\"\xd2\x02\n" +
+	"\x1arecserve/v1/recserve.proto\x12\vrecserve.v1\"\xf1\x02\n" +
 	"\x10RecommendRequest\x12\x17\n" +
 	"\auser_id\x18\x01 \x01(\tR\x06userId\x12\f\n" +
 	"\x01k\x18\x02 \x01(\x05R\x01k\x12#\n" +
@@ -2162,7 +2192,9 @@ const file_recserve_v1_recserve_proto_rawDesc = "" +
 	"\x05route\x18\x05 \x01(\tR\x05route\x12\x14\n" +
 	"\x05model\x18\x06 \x01(\tR\x05model\x12.\n" +
 	"\afilters\x18\a \x01(\v2\x14.recserve.v1.FiltersR\afilters\x12\x14\n" +
-	"\x05debug\x18\b \x01(\bR\x05debug\x1a:\n" +
+	"\x05debug\x18\b \x01(\bR\x05debug\x12\x1d\n" +
+	"\n" +
+	"session_id\x18\t \x01(\tR\tsessionId\x1a:\n" +
 	"\fContextEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\x8f\x02\n" +
@@ -2176,7 +2208,7 @@ const file_recserve_v1_recserve_proto_rawDesc = "" +
 	"\n" +
 	"_price_minB\f\n" +
 	"\n" +
-	"_price_max\"\x83\x02\n" +
+	"_price_max\"\xb0\x02\n" +
 	"\x11RecommendResponse\x122\n" +
 	"\x05items\x18\x01 \x03(\v2\x1c.recserve.v1.RecommendedItemR\x05items\x12\x14\n" +
 	"\x05route\x18\x02 \x01(\tR\x05route\x12\x10\n" +
@@ -2184,7 +2216,8 @@ const file_recserve_v1_recserve_proto_rawDesc = "" +
 	"\x0emodel_versions\x18\x04 \x03(\v2\x19.recserve.v1.ModelVersionR\rmodelVersions\x12\x1d\n" +
 	"\n" +
 	"cold_start\x18\x05 \x01(\bR\tcoldStart\x121\n" +
-	"\x05debug\x18\x06 \x01(\v2\x1b.recserve.v1.RecommendDebugR\x05debug\"[\n" +
+	"\x05debug\x18\x06 \x01(\v2\x1b.recserve.v1.RecommendDebugR\x05debug\x12+\n" +
+	"\x11recommendation_id\x18\a \x01(\tR\x10recommendationId\"[\n" +
 	"\x0eRecommendDebug\x12\x18\n" +
 	"\ahistory\x18\x01 \x03(\tR\ahistory\x12/\n" +
 	"\x06inputs\x18\x02 \x03(\v2\x17.recserve.v1.ModelInputR\x06inputs\"R\n" +
@@ -2238,10 +2271,11 @@ const file_recserve_v1_recserve_proto_rawDesc = "" +
 	"\x01k\x18\x02 \x01(\x05R\x01k\x12\x14\n" +
 	"\x05model\x18\x03 \x01(\tR\x05model\x12.\n" +
 	"\afilters\x18\x04 \x01(\v2\x14.recserve.v1.FiltersR\afilters\x12\x17\n" +
-	"\auser_id\x18\x05 \x01(\tR\x06userId\"{\n" +
+	"\auser_id\x18\x05 \x01(\tR\x06userId\"\xa8\x01\n" +
 	"\x14SimilarItemsResponse\x122\n" +
 	"\x05items\x18\x01 \x03(\v2\x1c.recserve.v1.RecommendedItemR\x05items\x12/\n" +
-	"\x05model\x18\x02 \x01(\v2\x19.recserve.v1.ModelVersionR\x05model\"\x13\n" +
+	"\x05model\x18\x02 \x01(\v2\x19.recserve.v1.ModelVersionR\x05model\x12+\n" +
+	"\x11recommendation_id\x18\x03 \x01(\tR\x10recommendationId\"\x13\n" +
 	"\x11ListModelsRequest\"D\n" +
 	"\x12ListModelsResponse\x12.\n" +
 	"\x06models\x18\x01 \x03(\v2\x16.recserve.v1.ModelInfoR\x06models\"%\n" +

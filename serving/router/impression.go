@@ -1,0 +1,72 @@
+package router
+
+import (
+	"time"
+
+	"github.com/google/uuid"
+)
+
+// Impression is one answer as the shopper was shown it: what the
+// experiment reports attribute clicks and purchases to. Every Recommend and
+// SimilarItems answer is one, named by its RecommendationID.
+type Impression struct {
+	// ID is the answer's recommendation_id: a UUIDv7, so ids sort by time.
+	ID   string    `json:"recommendation_id"`
+	Time time.Time `json:"time"`
+	// Kind is "recommend" or "similar"; Item is the query item of a
+	// SimilarItems answer.
+	Kind      string `json:"kind"`
+	Item      string `json:"item_id,omitempty"`
+	UserID    string `json:"user_id,omitempty"`
+	SessionID string `json:"session_id,omitempty"`
+	Route     string `json:"route,omitempty"`
+	Arm       string `json:"arm,omitempty"`
+	// Models are the model versions that answered (a canary appears as its
+	// own version).
+	Models []ModelVersion `json:"models"`
+	// Items are the answer's items, Position 1 first.
+	Items []ImpressedItem `json:"items"`
+}
+
+// ImpressedItem is one item of an impression.
+type ImpressedItem struct {
+	ItemID   string   `json:"item_id"`
+	Position int      `json:"position"`
+	Score    float64  `json:"score"`
+	Sources  []string `json:"sources,omitempty"`
+}
+
+// ImpressionLog receives every answer's impression. Log is called on the
+// request path, so it must not block: an implementation queues and writes
+// elsewhere.
+type ImpressionLog interface {
+	Log(Impression)
+}
+
+// newRecommendationID returns a fresh UUIDv7 (random in its low bits; its
+// time prefix orders impressions without an index).
+func newRecommendationID() string {
+	id, err := uuid.NewV7()
+	if err != nil {
+		// NewV7 fails only when the system's random source does; a v4
+		// from the same source would fail alike, so the time alone names
+		// the answer.
+		return "t" + time.Now().UTC().Format("20060102T150405.000000000")
+	}
+	return id.String()
+}
+
+// impression builds the impression of an answer and hands it to the log.
+func (r *Router) impression(id, kind, item, user, session, route, arm string, mvs []ModelVersion, items []Item) {
+	if r.impressions == nil {
+		return
+	}
+	imp := Impression{
+		ID: id, Time: time.Now().UTC(), Kind: kind, Item: item, UserID: user, SessionID: session,
+		Route: route, Arm: arm, Models: mvs, Items: make([]ImpressedItem, len(items)),
+	}
+	for i, it := range items {
+		imp.Items[i] = ImpressedItem{ItemID: it.ItemID, Position: i + 1, Score: it.Score, Sources: it.Sources}
+	}
+	r.impressions.Log(imp)
+}
