@@ -36,8 +36,8 @@ EPOCHS     ?=
 # Python trainers run with Debian's interpreter and packages (PyPI is not
 # needed); `make pydeps` installs them when they are missing.
 PYTHON      ?= /usr/bin/python3
-PY_MODULES  := xgboost sklearn pandas numpy yaml torch onnx
-PY_PACKAGES := python3-xgboost python3-sklearn python3-pandas python3-numpy python3-yaml python3-torch python3-onnx
+PY_MODULES  := xgboost sklearn scipy pandas numpy yaml torch onnx
+PY_PACKAGES := python3-xgboost python3-sklearn python3-scipy python3-pandas python3-numpy python3-yaml python3-torch python3-onnx
 comma       := ,
 space       := $(empty) $(empty)
 SUDO        := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
