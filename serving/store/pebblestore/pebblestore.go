@@ -224,22 +224,35 @@ func commit(op string, b *pebble.Batch) error {
 	return nil
 }
 
+// lockWrite takes mu shared and writeMu for a write and checks that the
+// caller did not give up while waiting; unlock releases both (Append
+// releases writeMu alone before its fsync, then mu).
+func (s *Store) lockWrite(ctx context.Context, op string) (*pebble.DB, func(), error) {
+	db, err := s.acquire(ctx, op)
+	if err != nil {
+		return nil, nil, err
+	}
+	s.writeMu.Lock()
+	if err := ctx.Err(); err != nil {
+		s.writeMu.Unlock()
+		s.mu.RUnlock()
+		return nil, nil, fmt.Errorf("pebblestore: %s: %w", op, err)
+	}
+	return db, func() { s.writeMu.Unlock(); s.mu.RUnlock() }, nil
+}
+
 // Append implements store.Backend. It gives each stored event the next
 // sequence and writes the events, their idempotency keys and the last
 // sequence in one synced batch. The events it returns are the elements of
 // the argument it stored (copied by value; Context maps are shared).
 func (s *Store) Append(ctx context.Context, events []store.Event) ([]store.Event, error) {
-	db, err := s.acquire(ctx, "append")
+	// Both locks by hand here: writeMu is released before the fsync, mu
+	// (which keeps Close away) after it.
+	db, _, err := s.lockWrite(ctx, "append")
 	if err != nil {
 		return nil, err
 	}
 	defer s.mu.RUnlock()
-	s.writeMu.Lock()
-	// The caller may have given up while this call waited for the lock.
-	if err := ctx.Err(); err != nil {
-		s.writeMu.Unlock()
-		return nil, fmt.Errorf("pebblestore: append: %w", err)
-	}
 	stored, b, err := s.appendLocked(db, events)
 	s.writeMu.Unlock()
 	if err != nil || b == nil {
@@ -322,16 +335,11 @@ func (s *Store) appendLocked(db *pebble.DB, events []store.Event) ([]store.Event
 // UpsertItems implements store.Backend: each item's value is replaced
 // whole, in one synced batch.
 func (s *Store) UpsertItems(ctx context.Context, items []dataset.Item) error {
-	db, err := s.acquire(ctx, "upsert items")
+	db, unlock, err := s.lockWrite(ctx, "upsert items")
 	if err != nil {
 		return err
 	}
-	defer s.mu.RUnlock()
-	s.writeMu.Lock()
-	defer s.writeMu.Unlock()
-	if err := ctx.Err(); err != nil {
-		return fmt.Errorf("pebblestore: upsert items: %w", err)
-	}
+	defer unlock()
 	b := db.NewBatch()
 	for i := range items {
 		s.buf = itemKey(s.buf[:0], items[i].ID)
@@ -348,16 +356,11 @@ func (s *Store) UpsertItems(ctx context.Context, items []dataset.Item) error {
 // DeleteItems implements store.Backend. Writes are serialised, so the count
 // is exact: no upsert lands between the check and the deletion.
 func (s *Store) DeleteItems(ctx context.Context, ids []string) (int, error) {
-	db, err := s.acquire(ctx, "delete items")
+	db, unlock, err := s.lockWrite(ctx, "delete items")
 	if err != nil {
 		return 0, err
 	}
-	defer s.mu.RUnlock()
-	s.writeMu.Lock()
-	defer s.writeMu.Unlock()
-	if err := ctx.Err(); err != nil {
-		return 0, fmt.Errorf("pebblestore: delete items: %w", err)
-	}
+	defer unlock()
 	clear(s.seen)
 	b := db.NewBatch()
 	n := 0
@@ -391,16 +394,11 @@ func (s *Store) DeleteItems(ctx context.Context, ids []string) (int, error) {
 // events and a deletion of each one's idempotency key, in one synced
 // batch. See the package doc for when the bytes leave the disk.
 func (s *Store) DeleteUser(ctx context.Context, userID string) (int, error) {
-	db, err := s.acquire(ctx, "delete user")
+	db, unlock, err := s.lockWrite(ctx, "delete user")
 	if err != nil {
 		return 0, err
 	}
-	defer s.mu.RUnlock()
-	s.writeMu.Lock()
-	defer s.writeMu.Unlock()
-	if err := ctx.Err(); err != nil {
-		return 0, fmt.Errorf("pebblestore: delete user: %w", err)
-	}
+	defer unlock()
 	lower := userPrefix(nil, userID)
 	upper := prefixEnd(lower)
 	it, err := db.NewIter(&pebble.IterOptions{LowerBound: lower, UpperBound: upper})
