@@ -156,6 +156,8 @@ func TestMetricsScrape(t *testing.T) {
 		// One row per request.
 		{"recserve_batch_queue_wait_seconds", map[string]string{"model": "uv", "version": "1"}, onnxCalls},
 		{"recserve_events_accepted_total", map[string]string{"method": "Track"}, 3},
+		{"recserve_impressions_total", map[string]string{"route": "main", "arm": ""}, routed},
+		{"recserve_model_impressions_total", map[string]string{"model": "popcat", "version": "1"}, routed},
 		{"recserve_events_duplicates_total", map[string]string{"method": "Track"}, 1},
 	}
 	for _, tt := range tests {

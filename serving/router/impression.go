@@ -56,8 +56,13 @@ func newRecommendationID() string {
 	return id.String()
 }
 
-// impression builds the impression of an answer and hands it to the log.
+// impression counts the impression of an answer and hands it to the log.
 func (r *Router) impression(id, kind, item, user, session, route, arm string, mvs []ModelVersion, items []Item) {
+	if kind == "similar" {
+		r.metrics.observeImpression("similar", "", mvs)
+	} else {
+		r.metrics.observeImpression(route, arm, mvs)
+	}
 	if r.impressions == nil {
 		return
 	}

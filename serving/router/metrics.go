@@ -35,9 +35,18 @@ type metrics struct {
 	modelCalls, modelErrors, modelSeconds *prometheus.CounterVec
 	modelLatency                          *prometheus.HistogramVec
 
+	impressions, modelImpressions *prometheus.CounterVec
+
 	routes sync.Map // routeArm → *routeSeries
 	models sync.Map // modelVersion → *modelSeries
+	// shown holds the impression counters of a route and arm, and of a
+	// model version (impressionKey → prometheus.Counter).
+	shown sync.Map
 }
+
+// impressionKey names an impression counter: a route and arm, or a model
+// version (model set).
+type impressionKey struct{ route, arm, model, version string }
 
 type routeArm struct{ route, arm string }
 
@@ -83,11 +92,15 @@ func (m *metrics) register(reg prometheus.Registerer) error {
 		Help:    "Duration of calls of a model version by the router (route sources, reranks, Score), to compare a canary's latency with its stable version's.",
 		Buckets: latencyBuckets(),
 	}, modelLabels)
+	m.impressions = counter("recserve_impressions_total",
+		"Answers shown (Recommend by route and arm; SimilarItems as route similar), each an impression with a recommendation_id.", routeLabels)
+	m.modelImpressions = counter("recserve_model_impressions_total",
+		"Impressions a model version contributed to: a canary's against its stable version's.", modelLabels)
 	if reg == nil {
 		return nil
 	}
 	cs := []prometheus.Collector{m.requests, m.errors, m.coldStart, m.fallbacks, m.sourceFailures, m.latency,
-		m.modelCalls, m.modelErrors, m.modelSeconds, m.modelLatency}
+		m.modelCalls, m.modelErrors, m.modelSeconds, m.modelLatency, m.impressions, m.modelImpressions}
 	for i, c := range cs {
 		if err := reg.Register(c); err != nil {
 			for _, done := range cs[:i] {
@@ -152,4 +165,27 @@ func (m *metrics) observe(route, arm string, d time.Duration, err error, cold bo
 		s.sourceFailures.Add(float64(st.sourceFailures))
 	}
 	s.latency.Observe(d.Seconds())
+}
+
+// observeImpression counts one impression for its route and arm and for
+// each model version that answered.
+func (m *metrics) observeImpression(route, arm string, mvs []ModelVersion) {
+	m.shownCounter(impressionKey{route: route, arm: arm}).Inc()
+	for _, mv := range mvs {
+		m.shownCounter(impressionKey{model: mv.Name, version: mv.Version}).Inc()
+	}
+}
+
+func (m *metrics) shownCounter(k impressionKey) prometheus.Counter {
+	if v, ok := m.shown.Load(k); ok {
+		return v.(prometheus.Counter)
+	}
+	var c prometheus.Counter
+	if k.model != "" {
+		c = m.modelImpressions.WithLabelValues(k.model, k.version)
+	} else {
+		c = m.impressions.WithLabelValues(k.route, k.arm)
+	}
+	v, _ := m.shown.LoadOrStore(k, c)
+	return v.(prometheus.Counter)
 }
