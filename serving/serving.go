@@ -150,6 +150,7 @@ func Open(ctx context.Context, o Options) (*Stack, error) {
 		s.Close()
 		return nil, err
 	}
+	warnUnknownModels(&rcfg, repo.Names(), log)
 	for _, in := range repo.List() {
 		log.Info("model", "name", in.Name, "kind", in.Kind, "version", in.ActiveVersion, "state", in.State.String(), "err", in.Err)
 	}

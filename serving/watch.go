@@ -4,6 +4,7 @@ import (
 	"context"
 	"log/slog"
 	"os"
+	"slices"
 	"time"
 
 	"github.com/recserve/recserve/serving/router"
@@ -23,7 +24,7 @@ type routesSetter interface {
 // routes of a live server is more likely an accident than a wish). Polling
 // rather than inotify works the same on every file system a model
 // repository lives on, network ones included. It returns when ctx is done.
-func watchRoutes(ctx context.Context, path string, r routesSetter, interval time.Duration, log *slog.Logger) {
+func watchRoutes(ctx context.Context, path string, r routesSetter, interval time.Duration, known func() []string, log *slog.Logger) {
 	stamp := func() (time.Time, int64, bool) {
 		fi, err := os.Stat(path)
 		if err != nil {
@@ -54,6 +55,19 @@ func watchRoutes(ctx context.Context, path string, r routesSetter, interval time
 			continue
 		}
 		log.Info("routes.yaml reloaded", "path", path, "routes", len(cfg.Routes), "default_route", cfg.DefaultRoute)
+		warnUnknownModels(&cfg, known(), log)
+	}
+}
+
+// warnUnknownModels logs the models cfg names that the repository does not
+// have: routes may name a model before it is deployed (its sources are then
+// dropped and its fallbacks answer), but a typo should not wait for a
+// request to show.
+func warnUnknownModels(cfg *router.Config, known []string, log *slog.Logger) {
+	for _, m := range cfg.Models() {
+		if !slices.Contains(known, m) {
+			log.Warn("routes.yaml names a model the repository does not have; requests drop it until it is deployed", "model", m)
+		}
 	}
 }
 
@@ -86,7 +100,7 @@ func (s *Stack) WatchRoutes(ctx context.Context, interval time.Duration) {
 	if interval == 0 {
 		interval = DefaultRoutesReload
 	}
-	watchRoutes(ctx, s.RoutesFile, s.Router, interval, s.log)
+	watchRoutes(ctx, s.RoutesFile, s.Router, interval, s.Repository.Names, s.log)
 }
 
 // PollRepository applies what changed in the repository directory (versions

@@ -410,6 +410,32 @@ func (r *Route) validate() error {
 
 // clone returns a deep copy, so a Config handed to the router shares no
 // slices with its caller.
+// Models lists every model name the configuration refers to (defaults,
+// fallbacks, route sources, fallback chains and rerank scorers), sorted and
+// without repeats: a server warns about those its repository lacks, which
+// would otherwise surface only as dropped sources at request time.
+func (c *Config) Models() []string {
+	set := map[string]struct{}{}
+	add := func(names ...string) {
+		for _, n := range names {
+			if n != "" {
+				set[n] = struct{}{}
+			}
+		}
+	}
+	add(c.DefaultScorer, c.DefaultSimilar, c.Fallback)
+	for _, r := range c.Routes {
+		for _, s := range r.Sources {
+			add(s.Model)
+		}
+		add(r.Fallback...)
+		if r.Rerank != nil {
+			add(r.Rerank.Model)
+		}
+	}
+	return slices.Sorted(maps.Keys(set))
+}
+
 func (c Config) clone() Config {
 	c.Routes = slices.Clone(c.Routes)
 	for i := range c.Routes {
