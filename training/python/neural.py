@@ -83,10 +83,13 @@ OPSET = 13
 PARITY_USERS = 12
 # Dynamic batching written to model.yaml (params.max_batch_size,
 # params.max_queue_delay_us; models/onnx): the server runs up to
-# MAX_BATCH_SIZE concurrent requests' rows in one onnxruntime Run. Measured
-# on the demo through gRPC (ghz, concurrency 50; docs/PERFORMANCE.md).
+# MAX_BATCH_SIZE concurrent requests' rows in one onnxruntime Run. A queue
+# delay of 0 batches only the rows that queued while a Run was busy: measured
+# on the demo through gRPC (scripts/queuedelaybench.sh, docs/PERFORMANCE.md),
+# it keeps a lone client's latency (rnn p50 0.93 ms, against 2.7 ms with
+# 500 us) and is the fastest at 8 clients; 500 us wins only at 50.
 DEFAULT_MAX_BATCH_SIZE = 32
-DEFAULT_MAX_QUEUE_DELAY_US = 500
+DEFAULT_MAX_QUEUE_DELAY_US = 0
 # The bounds the Go onnx kind accepts (models/onnx/signature.go).
 MAX_BATCH_SIZE_LIMIT = 1 << 16
 MAX_QUEUE_DELAY_US_LIMIT = 10_000_000
@@ -527,7 +530,7 @@ def add_common_args(p, max_len=None):
                         "batching keys written")
     p.add_argument("--max-queue-delay-us", type=int, default=DEFAULT_MAX_QUEUE_DELAY_US,
                    help="model.yaml params.max_queue_delay_us: how long a request may wait for a batch "
-                        "to fill (with batching on)")
+                        "to fill (with batching on; 0: batch only what queued while a Run was busy)")
     if max_len is not None:
         p.add_argument("--max-len", type=int, default=max_len,
                        help="sequence length L of the model input (the last L items)")
