@@ -33,8 +33,9 @@ type BatchMetrics struct {
 // nil reg leaves them unregistered). It fails when reg already has them.
 func NewBatchMetrics(reg prometheus.Registerer) (*BatchMetrics, error) {
 	labels := []string{"model", "version"}
-	// From a tenth of a millisecond (an in-process Run of a few rows; the
-	// default max_queue_delay_us is 500) to a second.
+	// From a tenth of a millisecond (an in-process Run of a few rows; a
+	// queue delay set in model.yaml is usually below a millisecond) to a
+	// second.
 	seconds := []float64{0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1}
 	m := &BatchMetrics{
 		queueWait: prometheus.NewHistogramVec(prometheus.HistogramOpts{

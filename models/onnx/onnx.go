@@ -26,7 +26,7 @@
 //	                    comes from concurrent requests and batching; 0 = all cores)
 //	max_batch_size      > 1 turns dynamic batching on: concurrent requests'
 //	                    rows run together, up to this many per Run
-//	max_queue_delay_us  how long a request may wait for a batch to fill (default 500)
+//	max_queue_delay_us  how long a request may wait for a batch to fill (default 0: only rows that queued while a Run was busy)
 //	max_queue_size      requests waiting before new ones fail with
 //	                    models.ErrOverloaded (default 1024)
 //	runners             Runs in flight at once when batching (default 2)

@@ -30,7 +30,7 @@ const (
 // Parameter defaults.
 const (
 	defaultEvents          = "view,cart,purchase"
-	defaultQueueDelay      = 500 * time.Microsecond
+	defaultQueueDelay      = 0 // batch what queued while a Run was busy: scripts/queuedelaybench.sh
 	defaultMaxQueueSize    = 1024
 	defaultRunners         = 2
 	defaultIntraOpThreads  = 1
