@@ -75,7 +75,7 @@ func (s *recommendService) SimilarItems(ctx context.Context, in *pb.SimilarItems
 	}
 	return &pb.SimilarItemsResponse{
 		Items:            items(resp.Items),
-		Model:            &pb.ModelVersion{Name: resp.Model.Name, Version: resp.Model.Version},
+		Model:            &pb.ModelVersion{Name: resp.Model.Name, Version: resp.Model.Version, Canary: resp.Model.Canary},
 		RecommendationId: resp.RecommendationID,
 	}, nil
 }
@@ -115,7 +115,7 @@ func (s *recommendService) Score(ctx context.Context, in *pb.ScoreRequest) (*pb.
 	}
 	return &pb.ScoreResponse{
 		Scores: resp.Scores,
-		Model:  &pb.ModelVersion{Name: resp.Model.Name, Version: resp.Model.Version},
+		Model:  &pb.ModelVersion{Name: resp.Model.Name, Version: resp.Model.Version, Canary: resp.Model.Canary},
 	}, nil
 }
 
@@ -138,7 +138,7 @@ func (s *recommendService) TargetAudience(ctx context.Context, in *pb.TargetAudi
 	}
 	return &pb.TargetAudienceResponse{
 		Users:      users,
-		Model:      &pb.ModelVersion{Name: resp.Model.Name, Version: resp.Model.Version},
+		Model:      &pb.ModelVersion{Name: resp.Model.Name, Version: resp.Model.Version, Canary: resp.Model.Canary},
 		Candidates: int32(resp.Candidates),
 		Items:      resp.Items,
 	}, nil
@@ -147,7 +147,7 @@ func (s *recommendService) TargetAudience(ctx context.Context, in *pb.TargetAudi
 func modelVersions(ms []router.ModelVersion) []*pb.ModelVersion {
 	out := make([]*pb.ModelVersion, len(ms))
 	for i, m := range ms {
-		out[i] = &pb.ModelVersion{Name: m.Name, Version: m.Version}
+		out[i] = &pb.ModelVersion{Name: m.Name, Version: m.Version, Canary: m.Canary}
 	}
 	return out
 }

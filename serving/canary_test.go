@@ -21,8 +21,8 @@ import (
 // TestCanaryThroughRouter serves a popularity model whose version 2 is a 30%
 // canary from a real repository, lent to the router through repoModels: each
 // user sticks to one version, about 30% of users get the canary, responses
-// name the version that answered, and the per-version metrics count the
-// calls apart.
+// name the version that answered and mark the canary, and the per-version
+// metrics count the calls apart.
 func TestCanaryThroughRouter(t *testing.T) {
 	repo := t.TempDir()
 	for v, best := range map[string]int{"1": 1, "2": 20} {
@@ -67,6 +67,9 @@ func TestCanaryThroughRouter(t *testing.T) {
 				t.Fatalf("Recommend(%s).Models = %v; want pop", user, resp.Models)
 			}
 			v := resp.Models[0].Version
+			if canary := resp.Models[0].Canary; canary != (v == "2") {
+				t.Fatalf("Recommend(%s) version %s marked canary=%v; want %v", user, v, canary, v == "2")
+			}
 			wantTop := map[string]string{"1": "i1", "2": "i20"}[v]
 			if resp.Items[0].ItemID != wantTop {
 				t.Errorf("version %s answered %s first; want %s", v, resp.Items[0].ItemID, wantTop)

@@ -503,17 +503,25 @@ func canarySalt(name, version string) string { return "canary\x00" + name + "\x0
 // version. The caller must Release it when the request is done with the
 // model; a version swapped out meanwhile is closed after its last Release.
 func (r *Repository) Acquire(name, unit string) (*Loaded, error) {
+	l, _, err := r.AcquireRole(name, unit)
+	return l, err
+}
+
+// AcquireRole is Acquire that also says whether the version lent is the
+// model's canary: impressions and experiment reports keep a canary's
+// answers apart from its stable version's.
+func (r *Repository) AcquireRole(name, unit string) (l *Loaded, canary bool, err error) {
 	e, err := r.lookup(name)
 	if err != nil {
-		return nil, err
+		return nil, false, err
 	}
 	for {
 		s := e.serving.Load()
 		if s == nil {
-			return nil, r.notReady(e)
+			return nil, false, r.notReady(e)
 		}
 		if l := s.pick(unit); l.acquire() {
-			return l, nil
+			return l, l == s.canary, nil
 		}
 		// l was retired and closed between the load and the acquire: the
 		// swap that retired it has already published its successor.

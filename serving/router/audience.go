@@ -86,7 +86,7 @@ func (r *Router) TargetAudience(ctx context.Context, req AudienceRequest) (Audie
 	if err != nil {
 		return AudienceResponse{}, fmt.Errorf("target audience with %q: %w", name, err)
 	}
-	resp := AudienceResponse{Model: ModelVersion{name, l.Version()}, Candidates: len(users), Items: targets}
+	resp := AudienceResponse{Model: ModelVersion{Name: name, Version: l.Version(), Canary: l.Canary()}, Candidates: len(users), Items: targets}
 	best := top.Sorted()
 	resp.Users = make([]AudienceMember, 0, min(n, len(best)))
 	for _, s := range best[:min(n, len(best))] {

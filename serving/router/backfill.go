@@ -51,7 +51,7 @@ func (r *Router) backfill(ctx context.Context, resp *Response, items []Item, cha
 			continue
 		}
 		if !contains(resp.Models, fb) {
-			resp.Models = append(resp.Models, ModelVersion{fb, res.version})
+			resp.Models = append(resp.Models, ModelVersion{Name: fb, Version: res.version, Canary: res.canary})
 		}
 		// Keep backfilled items below the chosen ones whatever their scale.
 		shift := 0.0

@@ -18,11 +18,13 @@ import (
 type fakeLease struct {
 	model         models.Model
 	version, kind string
+	canary        bool
 }
 
 func (l *fakeLease) Model() models.Model { return l.model }
 func (l *fakeLease) Version() string     { return l.version }
 func (l *fakeLease) Kind() string        { return l.kind }
+func (l *fakeLease) Canary() bool        { return l.canary }
 func (l *fakeLease) Release()            {}
 
 // fakeModels is a router.Models over a fixed table; a lease without a model

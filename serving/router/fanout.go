@@ -13,6 +13,7 @@ import (
 type sourceResult struct {
 	source  Source
 	version string
+	canary  bool
 	items   []models.Scored
 	err     error
 }
@@ -30,7 +31,7 @@ func (r *Router) fanOut(ctx context.Context, resp *Response, stats *runStats, p 
 	}
 	for _, res := range results {
 		if res.err == nil {
-			resp.Models = append(resp.Models, ModelVersion{res.source.Model, res.version})
+			resp.Models = append(resp.Models, ModelVersion{Name: res.source.Model, Version: res.version, Canary: res.canary})
 			continue
 		}
 		if p.route == nil {
@@ -170,7 +171,7 @@ func (r *Router) runSource(ctx context.Context, rt *route, s Source, q models.Qu
 		return res
 	}
 	defer l.Release()
-	res.version = l.Version()
+	res.version, res.canary = l.Version(), l.Canary()
 	rec, ok := l.Model().(models.Recommender)
 	if !ok {
 		res.err = fmt.Errorf("model %q cannot recommend: %w", s.Model, models.ErrUnsupported)

@@ -29,6 +29,9 @@ type Lease interface {
 	// Kind is the model's kind (model.yaml), named in errors when a model
 	// lacks the role a request needs.
 	Kind() string
+	// Canary reports whether the version is the model's canary (lent to
+	// the units in its share), so answers record it.
+	Canary() bool
 	// Release ends the loan; the Lease must not be used afterwards.
 	Release()
 }

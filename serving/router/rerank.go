@@ -45,7 +45,7 @@ func (r *Router) rerank(ctx context.Context, resp *Response, items []Item, rr *R
 		r.log.Warn("rerank skipped", "route", resp.Route, "model", rr.Model, "err", err)
 		return items, nil
 	}
-	resp.Models = append(resp.Models, ModelVersion{rr.Model, l.Version()})
+	resp.Models = append(resp.Models, ModelVersion{Name: rr.Model, Version: l.Version(), Canary: l.Canary()})
 	slo, shi := minMax(scores)
 	blo, bhi := math.Inf(1), math.Inf(-1)
 	for _, it := range head {

@@ -72,6 +72,8 @@ type Item struct {
 type ModelVersion struct {
 	Name    string `json:"name"`
 	Version string `json:"version"`
+	// Canary is set when the version served as the model's canary.
+	Canary bool `json:"canary,omitempty"`
 }
 
 // Response is the answer to a Request.
@@ -237,7 +239,7 @@ func (r *Router) Score(ctx context.Context, req ScoreRequest) (ScoreResponse, er
 		return ScoreResponse{}, err
 	}
 	defer l.Release()
-	version := l.Version()
+	version, canary := l.Version(), l.Canary()
 	prof, err := r.profile(ctx, req.UserID, req.SessionItems)
 	if err != nil {
 		return ScoreResponse{}, err
@@ -252,7 +254,7 @@ func (r *Router) Score(ctx context.Context, req ScoreRequest) (ScoreResponse, er
 	if len(scores) != len(req.ItemIDs) {
 		return ScoreResponse{}, fmt.Errorf("model %q returned %d scores for %d items", name, len(scores), len(req.ItemIDs))
 	}
-	return ScoreResponse{Scores: scores, Model: ModelVersion{name, version}}, nil
+	return ScoreResponse{Scores: scores, Model: ModelVersion{Name: name, Version: version, Canary: canary}}, nil
 }
 
 // SimilarItems answers an item-to-item request from an item-similarity model.
@@ -284,7 +286,7 @@ func (r *Router) SimilarItems(ctx context.Context, req SimilarRequest) (SimilarR
 	if err != nil {
 		return SimilarResponse{}, fmt.Errorf("similar items from %q: %w", name, err)
 	}
-	out := SimilarResponse{Items: make([]Item, 0, min(k, len(items))), Model: ModelVersion{name, l.Version()}, RecommendationID: newRecommendationID()}
+	out := SimilarResponse{Items: make([]Item, 0, min(k, len(items))), Model: ModelVersion{Name: name, Version: l.Version(), Canary: l.Canary()}, RecommendationID: newRecommendationID()}
 	src := []string{name}
 	for _, s := range items[:min(k, len(items))] {
 		out.Items = append(out.Items, Item{ItemID: s.ItemID, Score: s.Score, Sources: src})

@@ -595,9 +595,12 @@ func (x *RecommendedItem) GetSources() []string {
 
 // ModelVersion names a model and the version of it that was used.
 type ModelVersion struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Name          string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
-	Version       string                 `protobuf:"bytes,2,opt,name=version,proto3" json:"version,omitempty"`
+	state   protoimpl.MessageState `protogen:"open.v1"`
+	Name    string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	Version string                 `protobuf:"bytes,2,opt,name=version,proto3" json:"version,omitempty"`
+	// canary is true when the version served as the model's canary (for the
+	// user's share of traffic) rather than as its stable version.
+	Canary        bool `protobuf:"varint,3,opt,name=canary,proto3" json:"canary,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -644,6 +647,13 @@ func (x *ModelVersion) GetVersion() string {
 		return x.Version
 	}
 	return ""
+}
+
+func (x *ModelVersion) GetCanary() bool {
+	if x != nil {
+		return x.Canary
+	}
+	return false
 }
 
 // ScoreRequest asks for scores of specific items for one user.
@@ -2229,10 +2239,11 @@ const file_recserve_v1_recserve_proto_rawDesc = "" +
 	"\x0fRecommendedItem\x12\x17\n" +
 	"\aitem_id\x18\x01 \x01(\tR\x06itemId\x12\x14\n" +
 	"\x05score\x18\x02 \x01(\x01R\x05score\x12\x18\n" +
-	"\asources\x18\x03 \x03(\tR\asources\"<\n" +
+	"\asources\x18\x03 \x03(\tR\asources\"T\n" +
 	"\fModelVersion\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x18\n" +
-	"\aversion\x18\x02 \x01(\tR\aversion\"\xfb\x01\n" +
+	"\aversion\x18\x02 \x01(\tR\aversion\x12\x16\n" +
+	"\x06canary\x18\x03 \x01(\bR\x06canary\"\xfb\x01\n" +
 	"\fScoreRequest\x12\x17\n" +
 	"\auser_id\x18\x01 \x01(\tR\x06userId\x12\x19\n" +
 	"\bitem_ids\x18\x02 \x03(\tR\aitemIds\x12\x14\n" +
