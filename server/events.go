@@ -33,6 +33,10 @@ type EventStore interface {
 // acknowledged stream never waits long.
 const streamBatch = 1000
 
+// streamFlushAfter bounds how long an event of a quiet TrackStream waits
+// for its batch to fill before it is committed anyway.
+const streamFlushAfter = 50 * time.Millisecond
+
 // defaultUserEvents is GetUser's limit when the request sets none.
 const defaultUserEvents = 100
 
@@ -70,11 +74,12 @@ func (s *eventService) Track(ctx context.Context, in *pb.TrackRequest) (*pb.Trac
 	return &pb.TrackResponse{Accepted: int64(len(batch)), Duplicates: int64(len(batch) - stored)}, nil
 }
 
-// TrackStream commits events in batches of streamBatch as they arrive, and
-// the rest when the client closes the stream. An invalid event or a failed
-// commit ends the stream; what was committed before stays (the response
-// never arrives, so a client retries from its last acknowledged point; the
-// event ids make that safe).
+// TrackStream commits events in batches of streamBatch as they arrive, a
+// smaller batch once its first event has waited streamFlushAfter (a quiet
+// stream's events are not held back), and the rest when the client closes
+// the stream. An invalid event or a failed commit ends the stream; what
+// was committed before stays (the response never arrives, so a client
+// retries from its last acknowledged point; the event ids make that safe).
 func (s *eventService) TrackStream(stream pb.EventService_TrackStreamServer) error {
 	ctx := stream.Context()
 	types := s.store.Types()
@@ -94,29 +99,66 @@ func (s *eventService) TrackStream(stream pb.EventService_TrackStreamServer) err
 		batch = batch[:0]
 		return nil
 	}
-	for n := 0; ; n++ {
-		e, err := stream.Recv()
-		if errors.Is(err, io.EOF) {
-			break
+	// Recv blocks, so it runs on its own goroutine and the loop below can
+	// also wake for the flush timer. The goroutine ends at the stream's
+	// end or error, or when the handler has returned (ctx is done then).
+	type received struct {
+		e   *pb.Event
+		err error
+	}
+	in := make(chan received, 64)
+	go func() {
+		for {
+			e, err := stream.Recv()
+			select {
+			case in <- received{e, err}:
+			case <-ctx.Done():
+				return
+			}
+			if err != nil {
+				return
+			}
 		}
-		if err != nil {
-			return err
-		}
-		ev, err := eventFrom(e, types, s.now())
-		if err != nil {
-			return toStatus(ctx, s.log, models.Within(fmt.Sprintf("events[%d].", n), err))
-		}
-		batch = append(batch, ev)
-		if len(batch) == streamBatch {
+	}()
+	timer := time.NewTimer(time.Hour)
+	timer.Stop()
+	defer timer.Stop()
+	for n := 0; ; {
+		select {
+		case <-ctx.Done():
+			return toStatus(ctx, s.log, ctx.Err())
+		case <-timer.C:
 			if err := flush(); err != nil {
 				return err
 			}
+			continue
+		case r := <-in:
+			if errors.Is(r.err, io.EOF) {
+				if err := flush(); err != nil {
+					return err
+				}
+				return stream.SendAndClose(&pb.TrackResponse{Accepted: accepted, Duplicates: dups})
+			}
+			if r.err != nil {
+				return r.err
+			}
+			ev, err := eventFrom(r.e, types, s.now())
+			if err != nil {
+				return toStatus(ctx, s.log, models.Within(fmt.Sprintf("events[%d].", n), err))
+			}
+			n++
+			batch = append(batch, ev)
+			switch len(batch) {
+			case 1:
+				timer.Reset(streamFlushAfter)
+			case streamBatch:
+				timer.Stop()
+				if err := flush(); err != nil {
+					return err
+				}
+			}
 		}
 	}
-	if err := flush(); err != nil {
-		return err
-	}
-	return stream.SendAndClose(&pb.TrackResponse{Accepted: accepted, Duplicates: dups})
 }
 
 func (s *eventService) UpsertItems(ctx context.Context, in *pb.UpsertItemsRequest) (*pb.UpsertItemsResponse, error) {

@@ -517,3 +517,39 @@ func TestImpressionLog(t *testing.T) {
 		t.Errorf("similar impression = %+v; want id %s, item i07, model itemknn", s, sim.GetRecommendationId())
 	}
 }
+
+// TestTrackStreamQuiet: events of a stream that stays open without filling
+// a batch are committed and visible within the flush bound, not only when
+// the stream closes.
+func TestTrackStreamQuiet(t *testing.T) {
+	data := writeLiveData(t)
+	conn := runServer(t, data, writeE2ERepo(t), withState(filepath.Join(t.TempDir(), "state")))
+	ec, rc := pb.NewEventServiceClient(conn), pb.NewRecommendServiceClient(conn)
+	st, err := ec.TrackStream(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, item := range []string{"i04", "i05"} {
+		if err := st.Send(view("quiet-user", item)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		resp, err := rc.Recommend(t.Context(), &pb.RecommendRequest{UserId: "quiet-user", K: 2, Debug: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if slices.Equal(resp.GetDebug().GetHistory(), []string{"i04", "i05"}) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("events of an open, quiet stream not visible after 5s: history %v", resp.GetDebug().GetHistory())
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	resp, err := st.CloseAndRecv()
+	if err != nil || resp.GetAccepted() != 2 {
+		t.Errorf("CloseAndRecv = %v, %v; want 2 accepted", resp, err)
+	}
+}

@@ -45,7 +45,8 @@ type EventServiceClient interface {
 	// buf:lint:ignore RPC_REQUEST_RESPONSE_UNIQUE
 	Track(ctx context.Context, in *TrackRequest, opts ...grpc.CallOption) (*TrackResponse, error)
 	// TrackStream takes events for high-volume ingest and commits them in
-	// batches as they arrive; the response counts the events accepted. An
+	// batches as they arrive (every 1,000 events, and at most 50 ms after the
+	// first event of a batch); the response counts the events accepted. An
 	// invalid event ends the stream with InvalidArgument naming its position
 	// in the stream (events[N]); the batches committed before it stay.
 	// buf:lint:ignore RPC_REQUEST_STANDARD_NAME
@@ -179,7 +180,8 @@ type EventServiceServer interface {
 	// buf:lint:ignore RPC_REQUEST_RESPONSE_UNIQUE
 	Track(context.Context, *TrackRequest) (*TrackResponse, error)
 	// TrackStream takes events for high-volume ingest and commits them in
-	// batches as they arrive; the response counts the events accepted. An
+	// batches as they arrive (every 1,000 events, and at most 50 ms after the
+	// first event of a batch); the response counts the events accepted. An
 	// invalid event ends the stream with InvalidArgument naming its position
 	// in the stream (events[N]); the batches committed before it stay.
 	// buf:lint:ignore RPC_REQUEST_STANDARD_NAME
