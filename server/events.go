@@ -239,18 +239,28 @@ func (s *eventService) GetUser(ctx context.Context, in *pb.GetUserRequest) (*pb.
 // ("item_id"), which the caller places under the event's index (the prefix
 // is built only for a bad event: ingest validates every event).
 func eventFrom(e *pb.Event, types store.EventTypes, now time.Time) (store.Event, error) {
+	if ts := e.GetTimestamp(); ts != nil {
+		if err := ts.CheckValid(); err != nil {
+			return store.Event{}, &models.FieldError{Field: "timestamp", Err: err}
+		}
+	}
+	ev := FromProtoEvent(e)
+	return ev, types.Validate("", &ev, now)
+}
+
+// FromProtoEvent converts an event of the API without validating it (an
+// unset timestamp stays zero): the server validates what clients send, and
+// recctl export reads what the server already stored.
+func FromProtoEvent(e *pb.Event) store.Event {
 	ev := store.Event{
 		ID: e.GetEventId(), UserID: e.GetUserId(), ItemID: e.GetItemId(), Type: e.GetEvent(),
 		Value: e.GetValue(), SessionID: e.GetSessionId(), RecommendationID: e.GetRecommendationId(),
 		Context: e.GetContext(),
 	}
 	if ts := e.GetTimestamp(); ts != nil {
-		if err := ts.CheckValid(); err != nil {
-			return store.Event{}, &models.FieldError{Field: "timestamp", Err: err}
-		}
 		ev.Time = ts.AsTime()
 	}
-	return ev, types.Validate("", &ev, now)
+	return ev
 }
 
 func toProtoEvent(e store.Event) *pb.Event {

@@ -94,11 +94,7 @@ func exportServer(ctx context.Context, e *env, cf *clientFlags, types store.Even
 			d.Items = append(d.Items, server.FromProtoItem(it))
 		}
 		for _, pe := range chunk.GetEvents() {
-			ev := store.Event{UserID: pe.GetUserId(), ItemID: pe.GetItemId(), Type: pe.GetEvent(), Value: pe.GetValue(), SessionID: pe.GetSessionId()}
-			if ts := pe.GetTimestamp(); ts != nil {
-				ev.Time = ts.AsTime()
-			}
-			if in, ok := types.Interaction(ev); ok {
+			if in, ok := types.Interaction(server.FromProtoEvent(pe)); ok {
 				d.Interactions = append(d.Interactions, in)
 			}
 		}

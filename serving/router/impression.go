@@ -56,20 +56,19 @@ func newRecommendationID() string {
 	return id.String()
 }
 
-// impression counts the impression of an answer and hands it to the log.
-func (r *Router) impression(id, kind, item, user, session, route, arm string, mvs []ModelVersion, items []Item) {
-	if kind == "similar" {
-		r.metrics.observeImpression("similar", "", mvs)
-	} else {
-		r.metrics.observeImpression(route, arm, mvs)
+// impression counts the impression of an answer (imp without its items and
+// time) and hands it, completed with items, to the log.
+func (r *Router) impression(imp Impression, items []Item) {
+	route := imp.Route
+	if imp.Kind == "similar" {
+		route = "similar"
 	}
+	r.metrics.observeImpression(route, imp.Arm, imp.Models)
 	if r.impressions == nil {
 		return
 	}
-	imp := Impression{
-		ID: id, Time: time.Now().UTC(), Kind: kind, Item: item, UserID: user, SessionID: session,
-		Route: route, Arm: arm, Models: mvs, Items: make([]ImpressedItem, len(items)),
-	}
+	imp.Time = time.Now().UTC()
+	imp.Items = make([]ImpressedItem, len(items))
 	for i, it := range items {
 		imp.Items[i] = ImpressedItem{ItemID: it.ItemID, Position: i + 1, Score: it.Score, Sources: it.Sources}
 	}

@@ -68,7 +68,8 @@ func (r *Router) Recommend(ctx context.Context, req Request) (resp Response, err
 	}
 	resp.Items = items
 	resp.RecommendationID = newRecommendationID()
-	r.impression(resp.RecommendationID, "recommend", "", req.UserID, req.SessionID, resp.Route, resp.Arm, resp.Models, items)
+	r.impression(Impression{ID: resp.RecommendationID, Kind: "recommend", UserID: req.UserID, SessionID: req.SessionID,
+		Route: resp.Route, Arm: resp.Arm, Models: resp.Models}, items)
 	if req.Debug {
 		resp.Debug = r.explain(q, resp.Models)
 	}

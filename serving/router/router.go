@@ -291,7 +291,8 @@ func (r *Router) SimilarItems(ctx context.Context, req SimilarRequest) (SimilarR
 	for _, s := range items[:min(k, len(items))] {
 		out.Items = append(out.Items, Item{ItemID: s.ItemID, Score: s.Score, Sources: src})
 	}
-	r.impression(out.RecommendationID, "similar", req.ItemID, req.UserID, "", "", "", []ModelVersion{out.Model}, out.Items)
+	r.impression(Impression{ID: out.RecommendationID, Kind: "similar", Item: req.ItemID, UserID: req.UserID,
+		Models: []ModelVersion{out.Model}}, out.Items)
 	return out, nil
 }
 

@@ -101,24 +101,35 @@ func OpenLive(ctx context.Context, b Backend, o LiveOptions) (*Live, error) {
 // load indexes a backend's whole state straight from its Scan.
 func load(ctx context.Context, b Backend, types EventTypes) (*Memory, error) {
 	bld := newBuilder()
+	negatives, err := scan(ctx, b, types, bld.item, bld.interaction)
+	if err != nil {
+		return nil, err
+	}
+	m := bld.finish()
+	m.Apply(types, negatives)
+	return m, nil
+}
+
+// scan reads a backend's whole state: items, then the interactions its
+// events stand for; the negative events, which are no interactions, are
+// returned apart.
+func scan(ctx context.Context, b Backend, types EventTypes, item func(dataset.Item), interaction func(dataset.Interaction)) ([]Event, error) {
 	var negatives []Event
 	err := b.Scan(ctx, func(it dataset.Item) error {
-		bld.item(it)
+		item(it)
 		return nil
 	}, func(e Event) error {
 		if et, ok := types[e.Type]; ok && et.Negative {
 			negatives = append(negatives, e)
 		} else if in, ok := types.Interaction(e); ok {
-			bld.interaction(in)
+			interaction(in)
 		}
 		return nil
 	})
 	if err != nil {
 		return nil, fmt.Errorf("read state store: %w", err)
 	}
-	m := bld.finish()
-	m.Apply(types, negatives)
-	return m, nil
+	return negatives, nil
 }
 
 // Seed writes a data set into b (items, then every interaction with the
@@ -151,22 +162,11 @@ func Seed(ctx context.Context, b Backend, d *dataset.Dataset) error {
 // are not added to the catalogue here; New adds them.
 func Read(ctx context.Context, b Backend, types EventTypes) (*dataset.Dataset, []Event, error) {
 	d := &dataset.Dataset{}
-	var negatives []Event
-	err := b.Scan(ctx, func(it dataset.Item) error {
-		d.Items = append(d.Items, it)
-		return nil
-	}, func(e Event) error {
-		if et, ok := types[e.Type]; ok && et.Negative {
-			negatives = append(negatives, e)
-			return nil
-		}
-		if in, ok := types.Interaction(e); ok {
-			d.Interactions = append(d.Interactions, in)
-		}
-		return nil
-	})
+	negatives, err := scan(ctx, b, types,
+		func(it dataset.Item) { d.Items = append(d.Items, it) },
+		func(in dataset.Interaction) { d.Interactions = append(d.Interactions, in) })
 	if err != nil {
-		return nil, nil, fmt.Errorf("read state store: %w", err)
+		return nil, nil, err
 	}
 	return d, negatives, nil
 }
