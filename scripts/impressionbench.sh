@@ -5,27 +5,24 @@
 # Env: REPO, DATA (the demo), ADDR, OUT.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. scripts/benchlib.sh
 REPO=${REPO:-var/demo/repo}; DATA=${DATA:-var/demo/data}; ADDR=${ADDR:-127.0.0.1:50784}; OUT=${OUT:-var/impressionbench}
 rm -rf "$OUT"; mkdir -p "$OUT"
 go build -o bin/recserve ./cmd/recserve
 go run ./scripts/ghzdata -kind recommend -data "$DATA" -users 1000 -k 10 -out "$OUT/rec.bin"
-tck=$(getconf CLK_TCK)
 pid=
 trap 'kill $pid 2>/dev/null || true' EXIT
 for round in 1 2; do
   for mode in off on; do
     args=(); [ "$mode" = on ] && args=(--impression-log "$OUT/impressions.jsonl")
     bin/recserve --addr "$ADDR" --repo "$REPO" --data "$DATA" --state "" "${args[@]}" --log-level error & pid=$!
-    for _ in $(seq 1 300); do
-      .tools/grpcurl -plaintext -max-time 1 "$ADDR" grpc.health.v1.Health/Check 2>/dev/null | grep -q '"SERVING"' && break
-      sleep 0.1
-    done
+    wait_serving "$ADDR"
     .tools/ghz --insecure --call recserve.v1.RecommendService/Recommend -B "$OUT/rec.bin" -c 8 -z 3s "$ADDR" >/dev/null 2>&1 # warm-up
-    c0=$(awk '{print $14+$15}' /proc/$pid/stat)
+    c0=$(proc_cpu $pid)
     .tools/ghz --insecure --call recserve.v1.RecommendService/Recommend -B "$OUT/rec.bin" -c 8 -z 15s -O json "$ADDR" > "$OUT/$mode-$round.json"
-    c1=$(awk '{print $14+$15}' /proc/$pid/stat)
-    n=$(python3 -c "import json;print(json.load(open('$OUT/$mode-$round.json'))['count'])")
-    echo "log $mode (round $round): $(go run ./scripts/ghzsummary "$OUT/$mode-$round.json")  server CPU/request $(python3 -c "print(round(($c1-$c0)/$tck/$n*1e6))") µs"
+    c1=$(proc_cpu $pid)
+    n=$(ghz_count "$OUT/$mode-$round.json")
+    echo "log $mode (round $round): $(go run ./scripts/ghzsummary "$OUT/$mode-$round.json")  server CPU/request $(per_request $c0 $c1 $n) µs"
     kill $pid; wait $pid 2>/dev/null || true
   done
 done

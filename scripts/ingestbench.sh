@@ -15,6 +15,7 @@
 # ROUTE (of the Recommend requests; empty: the default route).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. scripts/benchlib.sh
 REPO=${REPO:-var/demo/repo}; DATA=${DATA:-var/demo/data}; ADDR=${ADDR:-127.0.0.1:50782}
 OUT=${OUT:-var/ingestbench}; EVENTS=${EVENTS:-1000000}; QPS=${QPS:-200}; DEBUG=${DEBUG:-127.0.0.1:50783}
 rm -rf "$OUT"; mkdir -p "$OUT"
@@ -27,10 +28,7 @@ pid=
 start_server() {
   local t0; t0=$(date +%s.%N)
   bin/recserve --addr "$ADDR" --repo "$REPO" --data "$DATA" "${state[@]}" --debug-addr "$DEBUG" --log-level error & pid=$!
-  for _ in $(seq 1 600); do
-    .tools/grpcurl -plaintext -max-time 1 "$ADDR" grpc.health.v1.Health/Check 2>/dev/null | grep -q '"SERVING"' && break
-    sleep 0.1
-  done
+  wait_serving "$ADDR"
   echo "$1: SERVING after $(python3 -c "print(round($(date +%s.%N)-$t0, 1))") s, RSS $(awk '/VmRSS/{print int($2/1024)}' /proc/$pid/status) MB, $(heap)"
 }
 # heap forces a GC (the heap profile's gc=1) and reads the live heap.
@@ -40,7 +38,7 @@ heap() {
 }
 stop_server() { kill "$pid"; wait "$pid" 2>/dev/null || true; }
 trap 'kill $pid 2>/dev/null || true' EXIT
-cpu() { awk '{print $14+$15}' /proc/$pid/stat; }
+cpu() { proc_cpu $pid; }
 ghz_rec() { # name, extra ghz args
   .tools/ghz --insecure --call recserve.v1.RecommendService/Recommend -B "$OUT/rec.bin" -c 8 -r "$QPS" -z 15s -O json "$ADDR" > "$OUT/$1.json"
   echo "Recommend $1: $(go run ./scripts/ghzsummary "$OUT/$1.json")"

@@ -7,6 +7,7 @@
 # Env: REPO, DATA (the demo), ADDR, OUT.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. scripts/benchlib.sh
 SRC=${REPO:-var/demo/repo}; DATA=${DATA:-var/demo/data}; ADDR=${ADDR:-127.0.0.1:50785}
 OUT=${OUT:-var/queuedelaybench}; rm -rf "$OUT"; mkdir -p "$OUT/repo"
 cp -r "$SRC/popularity" "$OUT/repo/"
@@ -28,21 +29,16 @@ for m in rnn cnn; do for v in off d0 d500; do
 done; done
 bin/recserve --addr "$ADDR" --repo "$OUT/repo" --data "$DATA" --state "" --log-level warn & pid=$!
 trap 'kill $pid; wait $pid 2>/dev/null || true' EXIT
-for _ in $(seq 1 300); do
-  .tools/grpcurl -plaintext -max-time 1 "$ADDR" grpc.health.v1.Health/Check 2>/dev/null | grep -q '"SERVING"' && break
-  sleep 0.2
-done
-tck=$(getconf CLK_TCK)
-cpu() { awk '{print $14+$15}' /proc/$pid/stat; }
+wait_serving "$ADDR"
 for m in rnn cnn; do
   for c in 1 8 50; do
     for v in off d0 d500; do
       .tools/ghz --insecure --call recserve.v1.RecommendService/Recommend -B "$OUT/${m}_$v.bin" -c $c -z 2s "$ADDR" >/dev/null 2>&1 # warm-up
-      c0=$(cpu)
+      c0=$(proc_cpu $pid)
       .tools/ghz --insecure --call recserve.v1.RecommendService/Recommend -B "$OUT/${m}_$v.bin" -c $c -z 8s -O json "$ADDR" > "$OUT/${m}_${v}_c$c.json"
-      c1=$(cpu)
-      n=$(python3 -c "import json;print(json.load(open('$OUT/${m}_${v}_c$c.json'))['count'])")
-      echo "${m} c=$c ${v}: $(go run ./scripts/ghzsummary "$OUT/${m}_${v}_c$c.json")  server CPU/request $(python3 -c "print(round(($c1-$c0)/$tck/$n*1e6))") µs"
+      c1=$(proc_cpu $pid)
+      n=$(ghz_count "$OUT/${m}_${v}_c$c.json")
+      echo "${m} c=$c ${v}: $(go run ./scripts/ghzsummary "$OUT/${m}_${v}_c$c.json")  server CPU/request $(per_request $c0 $c1 $n) µs"
     done
   done
 done
