@@ -7,6 +7,8 @@ import (
 
 	"github.com/recserve/recserve/dataset"
 	"github.com/recserve/recserve/models/repository"
+	"github.com/recserve/recserve/serving"
+	"github.com/recserve/recserve/serving/experiment"
 	"github.com/recserve/recserve/serving/router"
 	"github.com/recserve/recserve/serving/store"
 )
@@ -22,13 +24,28 @@ type lazyDeps struct {
 	r    atomic.Pointer[router.Router]
 	repo atomic.Pointer[repository.Repository]
 	ev   atomic.Pointer[store.Live]
+	// stack answers experiment reports.
+	stack atomic.Pointer[serving.Stack]
 }
 
-// set publishes the loaded core; live may be nil (no state store).
-func (l *lazyDeps) set(r *router.Router, repo *repository.Repository, live *store.Live) {
-	l.ev.Store(live)
-	l.repo.Store(repo)
-	l.r.Store(r)
+// set publishes the loaded core (its Live may be nil: no state store).
+func (l *lazyDeps) set(s *serving.Stack) {
+	l.stack.Store(s)
+	l.ev.Store(s.Live)
+	l.repo.Store(s.Repository)
+	l.r.Store(s.Router)
+}
+
+// Report implements Reporter.
+func (l *lazyDeps) Report(ctx context.Context, q experiment.Query) (experiment.Report, error) {
+	s := l.stack.Load()
+	if s == nil {
+		return experiment.Report{}, errLoading
+	}
+	if s.Live == nil {
+		return experiment.Report{}, errNoStateStore
+	}
+	return s.Report(ctx, q)
 }
 
 func (l *lazyDeps) Recommend(ctx context.Context, req router.Request) (router.Response, error) {

@@ -33,6 +33,9 @@ type Config struct {
 	// EventTypes are the event types Track accepts (nil:
 	// store.DefaultEventTypes).
 	EventTypes store.EventTypes
+	// Windows are the attribution windows (zero fields: the defaults, 30
+	// minutes for clicks and 7 days for purchases).
+	Windows store.Windows
 	// ImpressionLog, when set, is the JSON-lines file every answer's
 	// impression is appended to (rotated at ImpressionLogMaxMB megabytes;
 	// 0: impressionlog.DefaultMaxMB).
@@ -200,7 +203,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, started func(addr ne
 	stack, err := serving.Open(ctx, serving.Options{
 		Repo: cfg.Repo, Data: cfg.Data, ONNXRuntimeLib: cfg.ONNXRuntimeLib,
 		MaxUploadBytes: cfg.MaxUploadBytes, Logger: log, Registerer: reg,
-		Backend: backend, EventTypes: cfg.EventTypes, Impressions: impressions,
+		Backend: backend, EventTypes: cfg.EventTypes, Windows: cfg.Windows, Impressions: impressions,
 	})
 	if err != nil {
 		srv.grpc.Stop()
@@ -211,7 +214,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, started func(addr ne
 		return err
 	}
 	defer stack.Close()
-	lazy.set(stack.Router, stack.Repository, stack.Live)
+	lazy.set(stack)
 	if cfg.RoutesReload >= 0 {
 		wctx, stopWatch := context.WithCancel(ctx)
 		watched := make(chan struct{})

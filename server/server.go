@@ -147,6 +147,11 @@ func New(opts Options, r Router, models ModelRepository, events EventStore) (*Se
 		return nil, err
 	}
 	pb.RegisterEventServiceServer(s.grpc, &eventService{store: events, log: log, now: time.Now, metrics: em})
+	reports, ok := events.(Reporter)
+	if !ok {
+		reports = noReports{}
+	}
+	pb.RegisterExperimentServiceServer(s.grpc, &experimentService{reports: reports, log: log})
 	healthpb.RegisterHealthServer(s.grpc, s.health)
 	if opts.Reflection {
 		reflection.Register(s.grpc)
@@ -156,7 +161,7 @@ func New(opts Options, r Router, models ModelRepository, events EventStore) (*Se
 }
 
 // services whose health status is reported besides the overall "".
-var services = []string{"", pb.RecommendService_ServiceDesc.ServiceName, pb.ModelService_ServiceDesc.ServiceName, pb.EventService_ServiceDesc.ServiceName}
+var services = []string{"", pb.RecommendService_ServiceDesc.ServiceName, pb.ModelService_ServiceDesc.ServiceName, pb.EventService_ServiceDesc.ServiceName, pb.ExperimentService_ServiceDesc.ServiceName}
 
 // SetServing flips every service's health status.
 func (s *Server) SetServing(ok bool) {

@@ -54,8 +54,13 @@ type Options struct {
 	// store.DefaultEventTypes).
 	EventTypes store.EventTypes
 	// Impressions, when set, receives every answer's impression (the
-	// caller owns it and closes it after the Stack).
+	// caller owns it and closes it after the Stack); if it is also an
+	// OutcomeLog, the events attributed to them. With a Backend the
+	// impressions are also stored for attribution and reports.
 	Impressions router.ImpressionLog
+	// Windows are the attribution windows of a live store (zero fields:
+	// store.DefaultWindows).
+	Windows store.Windows
 	// Registerer receives the core's metrics: the router's per route and
 	// arm and per model version, and the batch histograms of batched model
 	// versions. The process that serves them owns it (the server creates a
@@ -103,7 +108,15 @@ func Open(ctx context.Context, o Options) (*Stack, error) {
 	}
 	start := time.Now()
 	learn := &learner{} // bound to the repository once it is open
-	d, st, live, err := openStore(ctx, o, log, learn)
+	outcomeLog, _ := o.Impressions.(OutcomeLog)
+	outs, err := newOutcomes(o.Registerer, outcomeLog)
+	if err != nil {
+		if o.Backend != nil {
+			o.Backend.Close()
+		}
+		return nil, err
+	}
+	d, st, live, err := openStore(ctx, o, log, observer{learn, outs})
 	if err != nil {
 		if o.Backend != nil {
 			o.Backend.Close()
@@ -146,7 +159,11 @@ func Open(ctx context.Context, o Options) (*Stack, error) {
 		s.Close()
 		return nil, fmt.Errorf("load routes: %w", err)
 	}
-	if s.Router, err = router.New(router.Options{Models: repoModels{repo}, Store: st, Config: rcfg, Logger: log, Registerer: o.Registerer, Impressions: o.Impressions}); err != nil {
+	impressions := o.Impressions
+	if live != nil {
+		impressions = impressionSink{live: live, next: o.Impressions}
+	}
+	if s.Router, err = router.New(router.Options{Models: repoModels{repo}, Store: st, Config: rcfg, Logger: log, Registerer: o.Registerer, Impressions: impressions}); err != nil {
 		s.Close()
 		return nil, err
 	}
@@ -199,7 +216,7 @@ func openStore(ctx context.Context, o Options, log *slog.Logger, obs store.Obser
 			return nil, nil, nil, err
 		}
 	}
-	live, err := store.OpenLive(ctx, o.Backend, store.LiveOptions{Types: o.EventTypes, Seed: seed, Logger: log, Observer: obs})
+	live, err := store.OpenLive(ctx, o.Backend, store.LiveOptions{Types: o.EventTypes, Seed: seed, Logger: log, Observer: obs, Windows: o.Windows})
 	if err != nil {
 		return nil, nil, nil, err
 	}

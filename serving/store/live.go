@@ -22,6 +22,12 @@ type Live struct {
 	log      *slog.Logger
 	observer Observer
 
+	// impressions is the backend as an ImpressionStore (nil when it is
+	// not one), written through writer; windows bound attribution.
+	impressions ImpressionStore
+	writer      *impressionWriter
+	windows     Windows
+
 	stop context.CancelFunc
 	done chan struct{}
 	// scanMu keeps Export's Scan and a resync's apart: a shared backend
@@ -40,8 +46,21 @@ type LiveOptions struct {
 	// Logger receives seeding and replication logs; nil discards them.
 	Logger *slog.Logger
 	// Observer, when set, hears every change after the indexes applied it,
-	// this replica's and (with a shared backend) the others'.
+	// this replica's and (with a shared backend) the others'. If it is also
+	// an AttributionObserver it hears this replica's attributions.
 	Observer Observer
+	// Windows are the attribution windows (zero fields: the defaults).
+	Windows Windows
+	// ImpressionQueue is how many impressions may wait to be written
+	// (0: DefaultImpressionQueue).
+	ImpressionQueue int
+}
+
+// AttributionObserver hears the outcomes Track attributed, with the
+// impressions they were attributed to (counters per route, arm and model
+// version).
+type AttributionObserver interface {
+	Attributed(outs []Outcome, imps []*Impression)
 }
 
 // Observer hears what the live store applied, after it applied it: models
@@ -88,7 +107,18 @@ func OpenLive(ctx context.Context, b Backend, o LiveOptions) (*Live, error) {
 	if err != nil {
 		return nil, err
 	}
-	l := &Live{Memory: m, backend: b, types: types, log: log, observer: o.Observer}
+	l := &Live{Memory: m, backend: b, types: types, log: log, observer: o.Observer, windows: o.Windows}
+	def := DefaultWindows()
+	if l.windows.Click <= 0 {
+		l.windows.Click = def.Click
+	}
+	if l.windows.Purchase <= 0 {
+		l.windows.Purchase = def.Purchase
+	}
+	if is, ok := b.(ImpressionStore); ok {
+		l.impressions = is
+		l.writer = newImpressionWriter(is, log, o.ImpressionQueue)
+	}
 	log.Info("state store loaded", "users", l.Users(), "items", len(l.ItemIDs()), "events", l.Events(), "dur", time.Since(start))
 	if f, ok := b.(Follower); ok {
 		fctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
@@ -182,6 +212,7 @@ func (l *Live) Track(ctx context.Context, events []Event) (int, error) {
 		return 0, err
 	}
 	l.apply(stored)
+	l.attribute(ctx, stored)
 	return len(stored), nil
 }
 
@@ -221,6 +252,13 @@ func (l *Live) DeleteItems(ctx context.Context, ids []string) (int, error) {
 // DeleteUser removes a user from the backend and the indexes and returns
 // the number of events removed.
 func (l *Live) DeleteUser(ctx context.Context, userID string) (int, error) {
+	if l.writer != nil {
+		// An impression of the user still queued would be written after
+		// the deletion.
+		if err := l.writer.flush(ctx); err != nil {
+			return 0, err
+		}
+	}
 	n, err := l.backend.DeleteUser(ctx, userID)
 	if err != nil {
 		return 0, err
@@ -317,6 +355,9 @@ func (l *Live) Close() error {
 	if l.stop != nil {
 		l.stop()
 		<-l.done
+	}
+	if l.writer != nil {
+		l.writer.close()
 	}
 	return nil
 }
