@@ -37,7 +37,7 @@ func toStatus(ctx context.Context, log *slog.Logger, err error) error {
 		return status.Error(codes.Canceled, err.Error())
 	case errors.Is(err, errLoading), errors.Is(err, store.ErrUnavailable):
 		return status.Error(codes.Unavailable, err.Error())
-	case errors.Is(err, errNoStateStore):
+	case errors.Is(err, errNoStateStore), errors.Is(err, store.ErrNoImpressions):
 		return status.Error(codes.FailedPrecondition, err.Error())
 	case errors.Is(err, models.ErrOverloaded):
 		return status.Error(codes.ResourceExhausted, err.Error())
