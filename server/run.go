@@ -36,6 +36,9 @@ type Config struct {
 	// Windows are the attribution windows (zero fields: the defaults, 30
 	// minutes for clicks and 7 days for purchases).
 	Windows store.Windows
+	// NoImpressions keeps no impressions in the state store (no
+	// attribution or experiment reports), to measure what they cost.
+	NoImpressions bool
 	// ImpressionLog, when set, is the JSON-lines file every answer's
 	// impression is appended to (rotated at ImpressionLogMaxMB megabytes;
 	// 0: impressionlog.DefaultMaxMB).
@@ -203,7 +206,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, started func(addr ne
 	stack, err := serving.Open(ctx, serving.Options{
 		Repo: cfg.Repo, Data: cfg.Data, ONNXRuntimeLib: cfg.ONNXRuntimeLib,
 		MaxUploadBytes: cfg.MaxUploadBytes, Logger: log, Registerer: reg,
-		Backend: backend, EventTypes: cfg.EventTypes, Windows: cfg.Windows, Impressions: impressions,
+		Backend: backend, EventTypes: cfg.EventTypes, Windows: cfg.Windows, NoImpressions: cfg.NoImpressions, Impressions: impressions,
 	})
 	if err != nil {
 		srv.grpc.Stop()

@@ -61,6 +61,9 @@ type Options struct {
 	// Windows are the attribution windows of a live store (zero fields:
 	// store.DefaultWindows).
 	Windows store.Windows
+	// NoImpressions stores no impressions in the live store (no
+	// attribution, no experiment reports).
+	NoImpressions bool
 	// Registerer receives the core's metrics: the router's per route and
 	// arm and per model version, and the batch histograms of batched model
 	// versions. The process that serves them owns it (the server creates a
@@ -216,7 +219,7 @@ func openStore(ctx context.Context, o Options, log *slog.Logger, obs store.Obser
 			return nil, nil, nil, err
 		}
 	}
-	live, err := store.OpenLive(ctx, o.Backend, store.LiveOptions{Types: o.EventTypes, Seed: seed, Logger: log, Observer: obs, Windows: o.Windows})
+	live, err := store.OpenLive(ctx, o.Backend, store.LiveOptions{Types: o.EventTypes, Seed: seed, Logger: log, Observer: obs, Windows: o.Windows, NoImpressions: o.NoImpressions})
 	if err != nil {
 		return nil, nil, nil, err
 	}

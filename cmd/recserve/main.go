@@ -43,6 +43,7 @@ func run() error {
 	fs.StringVar(&cfg.State, "state", env("RECSERVE_STATE", "var/demo/state"), "Pebble directory of the embedded state store, seeded from --data on first start (env RECSERVE_STATE; empty with no --store: a read-only snapshot of --data)")
 	fs.StringVar(&cfg.StoreURL, "store", env("RECSERVE_STORE", ""), "shared Redis state store, redis://HOST:PORT/DB, instead of --state (env RECSERVE_STORE)")
 	windows := fs.String("attribution-windows", env("RECSERVE_ATTRIBUTION_WINDOWS", ""), "how long after an answer an event on a shown item without a recommendation_id is attributed to it: click=DURATION,purchase=DURATION (default click=30m,purchase=168h)")
+	storeImpressions := fs.Bool("store-impressions", true, "keep every answer in the state store as an impression, for attribution and experiment reports (false: to measure what that costs)")
 	eventTypes := fs.String("event-types", env("RECSERVE_EVENT_TYPES", ""), "extra event types Track accepts: name=weight or name=negative, comma-separated (dislike and return are negative by default)")
 	fs.StringVar(&cfg.ImpressionLog, "impression-log", env("RECSERVE_IMPRESSION_LOG", ""), "append every answer's impression (recommendation_id, user, route, arm, models, items) to this JSON-lines file, rotated by size (env RECSERVE_IMPRESSION_LOG; off when empty)")
 	fs.IntVar(&cfg.ImpressionLogMaxMB, "impression-log-max-mb", 0, "rotate the impression log at this many megabytes (0: 100)")
@@ -69,6 +70,7 @@ func run() error {
 		return fmt.Errorf("--event-types: %w", err)
 	}
 	cfg.EventTypes = types
+	cfg.NoImpressions = !*storeImpressions
 	if cfg.Windows, err = store.ParseWindows(*windows); err != nil {
 		return fmt.Errorf("--attribution-windows: %w", err)
 	}

@@ -54,6 +54,9 @@ type LiveOptions struct {
 	// ImpressionQueue is how many impressions may wait to be written
 	// (0: DefaultImpressionQueue).
 	ImpressionQueue int
+	// NoImpressions keeps no impressions even when the backend can (no
+	// attribution, no reports), to measure what keeping them costs.
+	NoImpressions bool
 }
 
 // AttributionObserver hears the outcomes Track attributed, with the
@@ -115,7 +118,7 @@ func OpenLive(ctx context.Context, b Backend, o LiveOptions) (*Live, error) {
 	if l.windows.Purchase <= 0 {
 		l.windows.Purchase = def.Purchase
 	}
-	if is, ok := b.(ImpressionStore); ok {
+	if is, ok := b.(ImpressionStore); ok && !o.NoImpressions {
 		l.impressions = is
 		l.writer = newImpressionWriter(is, log, o.ImpressionQueue)
 	}
