@@ -254,14 +254,14 @@ func (r *replica) AppendImpressions(ctx context.Context, imps []store.Impression
 	return nil
 }
 
-// AppendOutcomes keeps outcomes, an equal one once.
+// AppendOutcomes keeps outcomes of identified users, an equal one once.
 func (r *replica) AppendOutcomes(ctx context.Context, outs []store.Outcome) error {
 	if err := r.begin(ctx); err != nil {
 		return err
 	}
 	defer r.s.mu.Unlock()
 	for _, o := range outs {
-		if !slices.ContainsFunc(r.s.outcomes, func(h store.Outcome) bool { return h == o }) {
+		if o.UserID != "" && !slices.ContainsFunc(r.s.outcomes, func(h store.Outcome) bool { return h == o }) {
 			r.s.outcomes = append(r.s.outcomes, o)
 		}
 	}
