@@ -36,7 +36,9 @@ func (s *Store) AppendImpressions(ctx context.Context, imps []store.Impression) 
 	defer s.mu.RUnlock()
 	b := db.NewBatch()
 	defer b.Close()
-	var buf []byte
+	// Sized for a typical ten-item impression's key and record, so it
+	// rarely grows.
+	buf := make([]byte, 0, 512)
 	for i := range imps {
 		m := &imps[i]
 		if m.UserID == "" {
