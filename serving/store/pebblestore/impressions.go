@@ -120,7 +120,11 @@ func (s *Store) UserImpressions(ctx context.Context, userID string, since time.T
 		if err != nil {
 			return nil, unavailable("user impressions", err)
 		}
-		m, err := impressionValue(userID, it.Key(), v)
+		k := it.Key()
+		if len(k) < len(prefix)+timeLen {
+			return nil, fmt.Errorf("pebblestore: user impressions: %w: key %q", store.ErrCorrupt, k)
+		}
+		m, err := impressionValue(userID, k[len(prefix)+timeLen:], v)
 		if err != nil {
 			return nil, fmt.Errorf("pebblestore: user impressions: impression at %q: %w", it.Key(), err)
 		}
@@ -186,6 +190,9 @@ func (s *Store) ScanImpressions(ctx context.Context, since, until time.Time, fn 
 		seek = append(append(seek[:0], prefix...), sinceKey...)
 		for ok = it.SeekGE(seek); ok && bytes.HasPrefix(it.Key(), prefix); ok = it.Next() {
 			k := it.Key()
+			if len(k) < len(prefix)+timeLen {
+				return fmt.Errorf("pebblestore: scan impressions: %w: key %q", store.ErrCorrupt, k)
+			}
 			if bytes.Compare(k[len(prefix):len(prefix)+timeLen], untilKey) > 0 {
 				break
 			}
@@ -193,7 +200,7 @@ func (s *Store) ScanImpressions(ctx context.Context, since, until time.Time, fn 
 			if err != nil {
 				return unavailable("scan impressions", err)
 			}
-			m, err := impressionValue(userID, k, v)
+			m, err := impressionValue(userID, k[len(prefix)+timeLen:], v)
 			if err != nil {
 				return fmt.Errorf("pebblestore: scan impressions: impression at %q: %w", k, err)
 			}
@@ -250,15 +257,16 @@ func userOutcomes(it *pebble.Iterator, userID string, seek []byte, cutoff time.T
 	return outs, nil
 }
 
-// sweepBatchBytes is the size at which the sweep commits its batch and
-// starts another, so that a sweep of many users holds little memory.
-const sweepBatchBytes = 1 << 20
+// defaultSweepBatchBytes is the size at which the sweep commits its batch
+// and starts another, so that a sweep of many users holds little memory.
+const defaultSweepBatchBytes = 1 << 20
 
 // sweep removes the impressions and outcomes past the retention: for each
 // user whose impression or outcome range starts before the cutoff, one
-// range deletion up to it. It reads one key and seeks once per user.
-// Batches are committed without sync: a sweep lost in a crash runs again.
-// It stops, with ctx's error, when ctx ends.
+// range deletion up to it. It reads one key and seeks once per user, and
+// skips (and logs) a key it cannot parse. Batches are committed without
+// sync: a sweep lost in a crash runs again. It stops, with ctx's error,
+// when ctx ends.
 func (s *Store) sweep(ctx context.Context, db *pebble.DB) error {
 	cutoffKey := appendKeyTime(nil, s.cutoff())
 	b := db.NewBatch()
@@ -276,8 +284,11 @@ func (s *Store) sweep(ctx context.Context, db *pebble.DB) error {
 			}
 			prefix, _, rest, err := splitUserKey(it.Key(), kind, timeLen)
 			if err != nil {
-				it.Close()
-				return fmt.Errorf("pebblestore: sweep: %w", err)
+				// Housekeeping does not stop at a damaged key (reads
+				// report it): log it and go on with the next key.
+				s.log.Error("retention sweep skips a damaged key", "err", err)
+				ok = it.Next()
+				continue
 			}
 			if bytes.Compare(rest[:timeLen], cutoffKey) < 0 {
 				end = append(append(end[:0], prefix...), cutoffKey...)
@@ -291,7 +302,7 @@ func (s *Store) sweep(ctx context.Context, db *pebble.DB) error {
 			} else {
 				ok = false
 			}
-			if b.Len() >= sweepBatchBytes {
+			if b.Len() >= s.sweepBatchBytes {
 				if err := b.Commit(pebble.NoSync); err != nil {
 					it.Close()
 					return unavailable("sweep", err)

@@ -526,9 +526,11 @@ func agedFixture(t *testing.T, s *Store, nOld, nFresh int) {
 // batch), and nothing else.
 func TestSweepAtOpen(t *testing.T) {
 	dir := t.TempDir()
-	opts := Options{ImpressionRetention: time.Hour, sweepInterval: time.Hour}
+	// Batches of 1 KiB hold about 30 range deletions: the sweep of 500
+	// users commits many.
+	opts := Options{ImpressionRetention: time.Hour, sweepInterval: time.Hour, sweepBatchBytes: 1 << 10}
 	s := openT(t, dir, opts)
-	const nOld, nFresh = 40_000, 3
+	const nOld, nFresh = 500, 3
 	agedFixture(t, s, nOld, nFresh)
 	for _, kind := range []byte{prefixImpression, prefixOutcome} {
 		if got, want := countKeys(t, s.db, kind), nOld+2*nFresh; got != want {
@@ -550,6 +552,27 @@ func TestSweepAtOpen(t *testing.T) {
 	got, err := s.UserImpressions(t.Context(), "fresh-1", time.Time{})
 	if err != nil || len(got) != 1 || got[0].ID != "r-fresh-1" {
 		t.Errorf("UserImpressions(fresh-1) after the sweep = %+v, %v; want r-fresh-1 alone", got, err)
+	}
+
+	// A damaged key does not stop the sweep, nor Open: the reads report it.
+	damaged := append(userSpace(nil, prefixImpression, "old-1"), 0xff)
+	if err := s.db.Set(damaged, nil, pebble.Sync); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.AppendImpressions(t.Context(), []store.Impression{{ID: "late-old", UserID: "zz", Time: time.Now().Add(-2 * time.Hour)}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	var logged bytes.Buffer
+	opts.Logger = slog.New(slog.NewTextHandler(&logged, nil))
+	s = openT(t, dir, opts)
+	if got := countKeys(t, s.db, prefixImpression); got != nFresh+1 {
+		t.Errorf("after Open over a damaged key: %d impression keys; want the %d fresh ones and the damaged one", got, nFresh)
+	}
+	if !strings.Contains(logged.String(), "damaged key") {
+		t.Errorf("log = %q; want the damaged key reported", logged.String())
 	}
 }
 
@@ -650,8 +673,10 @@ func TestCorruptImpressionsFail(t *testing.T) {
 	}{
 		{"garbage impression", impressionKey(nil, "u", at, "r1"), []byte("\x41garbage")},
 		{"impression under another ID", impressionKey(nil, "u", at, "r2"), rec},
+		{"impression under an ID it ends", impressionKey(nil, "u", at, "xr1"), rec},
 		{"impression with a trailing byte", impressionKey(nil, "u", at, "r1"), append(rec[:len(rec):len(rec)], 0)},
 		{"garbage outcome", outcomeKey(nil, "u", at, []byte("\xc1\x05")), nil},
+		{"impression key without its time", append(userSpace(nil, prefixImpression, "u"), 0xff), rec},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

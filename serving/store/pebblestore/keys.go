@@ -100,17 +100,17 @@ func outcomeKey(b []byte, user string, t time.Time, rec []byte) []byte {
 	return append(appendKeyTime(userSpace(b, prefixOutcome, user), t), rec...)
 }
 
-// impressionValue decodes the value of impression key k of user: exactly
+// impressionValue decodes the value of an impression key of user: exactly
 // one impression record (store.AppendImpression), whose ID must be the
-// one in the key.
-func impressionValue(user string, k, v []byte) (store.Impression, error) {
+// key's (keyID, the key after the user-space prefix and the time).
+func impressionValue(user string, keyID, v []byte) (store.Impression, error) {
 	imp, n, err := store.DecodeImpression(user, v)
 	switch {
 	case err != nil:
 	case n != len(v):
 		err = fmt.Errorf("%w: %d bytes after the impression record", store.ErrCorrupt, len(v)-n)
-	case len(k) < len(imp.ID) || string(k[len(k)-len(imp.ID):]) != imp.ID:
-		err = fmt.Errorf("%w: impression record of ID %q under key %q", store.ErrCorrupt, imp.ID, k)
+	case imp.ID != string(keyID):
+		err = fmt.Errorf("%w: impression record of ID %q under the key of ID %q", store.ErrCorrupt, imp.ID, keyID)
 	}
 	return imp, err
 }

@@ -140,6 +140,10 @@ type Options struct {
 	// and outcomes past the retention; 0 means defaultSweepInterval. Tests
 	// shorten it.
 	sweepInterval time.Duration
+	// sweepBatchBytes is the batch size at which a sweep commits and
+	// starts another batch; 0 means defaultSweepBatchBytes. Tests shrink
+	// it, to sweep in several batches without a large store.
+	sweepBatchBytes int
 }
 
 // defaultSweepInterval is how often the retention sweep runs: expired
@@ -174,8 +178,10 @@ type Store struct {
 	buf, dbuf []byte
 	seen      map[string]struct{}
 
-	// retention is Options.ImpressionRetention with its default.
-	retention time.Duration
+	// retention is Options.ImpressionRetention with its default,
+	// sweepBatchBytes Options.sweepBatchBytes with its.
+	retention       time.Duration
+	sweepBatchBytes int
 	// log receives the background sweep's failures.
 	log *slog.Logger
 	// stopSweep ends the background sweep, which closes sweepDone when it
@@ -221,10 +227,11 @@ func open(dir string, opts Options, tune func(*pebble.Options)) (*Store, error) 
 		return nil, fmt.Errorf("pebblestore: open %s: %w: %w", dir, store.ErrUnavailable, err)
 	}
 	s := &Store{
-		db:        db,
-		seen:      map[string]struct{}{},
-		retention: opts.ImpressionRetention,
-		log:       opts.Logger,
+		db:              db,
+		seen:            map[string]struct{}{},
+		retention:       opts.ImpressionRetention,
+		sweepBatchBytes: cmp.Or(opts.sweepBatchBytes, defaultSweepBatchBytes),
+		log:             opts.Logger,
 	}
 	if s.retention <= 0 {
 		s.retention = store.DefaultImpressionRetention
