@@ -5,6 +5,14 @@ import (
 	"time"
 )
 
+// DefaultImpressionRetention is how long a backend keeps impressions and
+// outcomes unless configured otherwise: thirty days, enough for a monthly
+// experiment report. Any retention must exceed the longest attribution
+// window (seven days, for purchases): an event is attributed to an
+// impression only while the impression is still stored, so a shorter
+// retention would silently drop conversions.
+const DefaultImpressionRetention = 30 * 24 * time.Hour
+
 // Impression is one answer as the state store keeps it for attribution and
 // experiment reports: who was shown which items, by which route, arm and
 // model versions. The router's impression (router.Impression) carries

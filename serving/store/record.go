@@ -12,40 +12,54 @@ import (
 	"github.com/recserve/recserve/dataset"
 )
 
-// Records are the binary form in which every backend stores an Event or a
-// dataset.Item, so that Pebble and Redis share one encoding, one set of
-// checks and one benchmark. The format is compact (a typical event is
-// about 80 bytes, against about 200 in JSON) and cheap to decode, because
-// start-up reads every stored event through it.
+// Records are the binary form in which every backend stores an Event, a
+// dataset.Item, an Impression or an Outcome, so that Pebble and Redis share
+// one encoding, one set of checks and one benchmark. The format is compact
+// (a typical event is about 80 bytes, against about 200 in JSON) and cheap
+// to decode, because start-up reads every stored event through it.
 //
 // A record is a tag byte followed by fields in a fixed order:
 //
-//	event v1: 0x01 ID ItemID Type Value Seconds Nanos SessionID
-//	          RecommendationID nContext {Key Value}*
-//	item v1:  0x81 ID Title Category Brand Price Description Flags
+//	event v1:      0x01 ID ItemID Type Value Seconds Nanos SessionID
+//	               RecommendationID nContext {Key Value}*
+//	item v1:       0x81 ID Title Category Brand Price Description Flags
+//	impression v1: 0x41 ID Seconds Nanos Kind SessionID Route Arm
+//	               nModels {Name Version ModelFlags}* nItems {Item}*
+//	outcome v1:    0xc1 ImpressionID EventID ItemID Type Seconds Nanos
+//	               Position Revenue OutcomeFlags
 //
-// Strings are a uvarint length and the bytes; Value and Price are the
-// float64's IEEE bits as 8 little-endian bytes (NaN and its payload
+// Strings are a uvarint length and the bytes; Value, Price and Revenue are
+// the float64's IEEE bits as 8 little-endian bytes (NaN and its payload
 // survive); Seconds is a varint of Unix seconds and Nanos a uvarint below
 // 1e9 (full precision; the location is not kept, times decode in UTC);
 // nContext is a uvarint and the Context pairs follow with their keys in
 // strictly increasing order; Flags is one byte, 1 for OutOfStock and 2 for
-// Hidden. The event record has no UserID: both backends keep the user in
-// the key or list the record is stored under.
+// Hidden. nModels and nItems are uvarints; ModelFlags is one byte, 1 for
+// Canary; Position is a varint; OutcomeFlags is one byte, 1 for Purchase
+// and 2 for ByID. The event, impression and outcome records have no
+// UserID: both backends keep the user in the key or list the record is
+// stored under.
 //
-// The tag's high bit tells an item from an event and its low bits are the
-// version, so a reader rejects a record of the other kind as well as a
-// version it does not know, rather than guess. The event ID comes right
-// after the tag, so a reader needing only the ID (DecodeEventID, Redis's
-// Lua scripts) stops there: later versions must keep it there.
+// The tag's two high bits name the kind (00 event, 10 item, 01 impression,
+// 11 outcome) and its six low bits the version, so a reader rejects a
+// record of another kind as well as a version it does not know, rather
+// than guess. The event ID comes right after the tag, so a reader needing
+// only the ID (DecodeEventID, Redis's Lua scripts) stops there: later
+// versions must keep it there. An impression record likewise starts with
+// the impression's ID, an outcome record with the ID of the impression it
+// is attributed to.
 //
 // Records carry no length: a decoder reports how many bytes the record
 // took, so records concatenate. Encoding is canonical: a decoder accepts
 // exactly what the encoder writes (minimal varints, sorted unique Context
-// keys, no unknown flag bits), so equal values have equal records.
+// keys, no unknown flag bits), so equal values have equal records. Redis
+// relies on it: a sorted set of records holds an impression or outcome
+// stored twice once.
 const (
-	eventV1 = 0x01
-	itemV1  = 0x81
+	eventV1      = 0x01
+	itemV1       = 0x81
+	impressionV1 = 0x41
+	outcomeV1    = 0xc1
 )
 
 // Item record flags, one bit each.
@@ -54,6 +68,21 @@ const (
 	flagHidden
 
 	knownFlags = flagOutOfStock | flagHidden
+)
+
+// Impression record model flags, one bit each.
+const (
+	modelCanary = 1 << iota
+
+	knownModelFlags = modelCanary
+)
+
+// Outcome record flags, one bit each.
+const (
+	outcomePurchase = 1 << iota
+	outcomeByID
+
+	knownOutcomeFlags = outcomePurchase | outcomeByID
 )
 
 // maxVarintLen is the most bytes a 64-bit varint takes.
@@ -78,6 +107,13 @@ func appendFloat(b []byte, f float64) []byte {
 	return binary.LittleEndian.AppendUint64(b, math.Float64bits(f))
 }
 
+// appendTime appends t as Seconds and Nanos: full precision, whatever its
+// location.
+func appendTime(b []byte, t time.Time) []byte {
+	b = binary.AppendVarint(b, t.Unix())
+	return binary.AppendUvarint(b, uint64(t.Nanosecond()))
+}
+
 // AppendEvent appends e's record, without its UserID, to b and returns the
 // extended buffer, so a backend can build a key and its value, or many
 // records, in one reused buffer. The output depends only on e (Context
@@ -88,8 +124,7 @@ func AppendEvent(b []byte, e *Event) []byte {
 	b = appendString(b, e.ItemID)
 	b = appendString(b, e.Type)
 	b = appendFloat(b, e.Value)
-	b = binary.AppendVarint(b, e.Time.Unix())
-	b = binary.AppendUvarint(b, uint64(e.Time.Nanosecond()))
+	b = appendTime(b, e.Time)
 	b = appendString(b, e.SessionID)
 	b = appendString(b, e.RecommendationID)
 	b = binary.AppendUvarint(b, uint64(len(e.Context)))
@@ -164,14 +199,7 @@ func DecodeEvent[R ~string | ~[]byte](userID string, rec R) (Event, int, error) 
 	e.ItemID = d.string("item ID")
 	e.Type = d.string("type")
 	e.Value = d.float("value")
-	sec := d.varint("time")
-	nsec := d.uvarint("time")
-	if nsec >= 1e9 {
-		d.corrupt("%d nanoseconds", nsec)
-	}
-	if d.err == nil {
-		e.Time = time.Unix(sec, int64(nsec)).UTC()
-	}
+	e.Time = d.time("time")
 	e.SessionID = d.string("session ID")
 	e.RecommendationID = d.string("recommendation ID")
 	if n := d.uvarint("context"); n > 0 && d.err == nil {
@@ -232,6 +260,140 @@ func DecodeItem[R ~string | ~[]byte](rec R) (dataset.Item, int, error) {
 		return dataset.Item{}, 0, d.err
 	}
 	return it, d.off, nil
+}
+
+// AppendImpression appends imp's record, without its UserID, to b and
+// returns the extended buffer. The record starts with the impression's ID
+// and holds every other field, so that Redis can keep a user's impressions
+// as a sorted set of records: two different impressions never share a
+// record, and the same impression stored twice is one member.
+func AppendImpression(b []byte, imp *Impression) []byte {
+	b = append(b, impressionV1)
+	b = appendString(b, imp.ID)
+	b = appendTime(b, imp.Time)
+	b = appendString(b, imp.Kind)
+	b = appendString(b, imp.SessionID)
+	b = appendString(b, imp.Route)
+	b = appendString(b, imp.Arm)
+	b = binary.AppendUvarint(b, uint64(len(imp.Models)))
+	for i := range imp.Models {
+		m := &imp.Models[i]
+		b = appendString(b, m.Name)
+		b = appendString(b, m.Version)
+		var flags byte
+		if m.Canary {
+			flags |= modelCanary
+		}
+		b = append(b, flags)
+	}
+	b = binary.AppendUvarint(b, uint64(len(imp.Items)))
+	for _, it := range imp.Items {
+		b = appendString(b, it)
+	}
+	return b
+}
+
+// DecodeImpression decodes the impression record at the start of rec,
+// giving it userID, and returns it with the number of bytes the record
+// took. rec is a string or a byte slice, with DecodeEvent's sharing and
+// error rules; Models and Items are nil when the record has none.
+func DecodeImpression[R ~string | ~[]byte](userID string, rec R) (Impression, int, error) {
+	d := decoder[R]{b: rec}
+	d.tag(impressionV1)
+	imp := Impression{UserID: userID}
+	imp.ID = d.string("ID")
+	imp.Time = d.time("time")
+	imp.Kind = d.string("kind")
+	imp.SessionID = d.string("session ID")
+	imp.Route = d.string("route")
+	imp.Arm = d.string("arm")
+	// Each model takes at least three bytes and each item one: a count
+	// beyond that is garbage, and must not size a slice.
+	if n := d.uvarint("models"); n > 0 && d.err == nil {
+		if n > uint64(len(d.b)-d.off)/3 {
+			d.corrupt("%d models in %d bytes", n, len(d.b)-d.off)
+		} else {
+			imp.Models = make([]ModelVersion, n)
+			for i := range imp.Models {
+				m := &imp.Models[i]
+				m.Name = d.string("model name")
+				m.Version = d.string("model version")
+				flags := d.byte("model flags")
+				if flags&^knownModelFlags != 0 {
+					d.corrupt("model flags %#x", flags)
+				}
+				m.Canary = flags&modelCanary != 0
+			}
+		}
+	}
+	if n := d.uvarint("items"); n > 0 && d.err == nil {
+		if n > uint64(len(d.b)-d.off) {
+			d.corrupt("%d items in %d bytes", n, len(d.b)-d.off)
+		} else {
+			imp.Items = make([]string, n)
+			for i := range imp.Items {
+				imp.Items[i] = d.string("item")
+			}
+		}
+	}
+	if d.err != nil {
+		return Impression{}, 0, d.err
+	}
+	return imp, d.off, nil
+}
+
+// AppendOutcome appends out's record, without its UserID, to b and returns
+// the extended buffer. The record starts with the ID of the impression the
+// outcome is attributed to and holds every other field, so that equal
+// outcomes (a retried AppendOutcomes) have equal records and are stored
+// once.
+func AppendOutcome(b []byte, out *Outcome) []byte {
+	b = append(b, outcomeV1)
+	b = appendString(b, out.ImpressionID)
+	b = appendString(b, out.EventID)
+	b = appendString(b, out.ItemID)
+	b = appendString(b, out.Type)
+	b = appendTime(b, out.Time)
+	b = binary.AppendVarint(b, int64(out.Position))
+	b = appendFloat(b, out.Revenue)
+	var flags byte
+	if out.Purchase {
+		flags |= outcomePurchase
+	}
+	if out.ByID {
+		flags |= outcomeByID
+	}
+	return append(b, flags)
+}
+
+// DecodeOutcome decodes the outcome record at the start of rec, giving it
+// userID, and returns it with the number of bytes the record took. rec is
+// a string or a byte slice, with DecodeEvent's sharing and error rules.
+func DecodeOutcome[R ~string | ~[]byte](userID string, rec R) (Outcome, int, error) {
+	d := decoder[R]{b: rec}
+	d.tag(outcomeV1)
+	out := Outcome{UserID: userID}
+	out.ImpressionID = d.string("impression ID")
+	out.EventID = d.string("event ID")
+	out.ItemID = d.string("item ID")
+	out.Type = d.string("type")
+	out.Time = d.time("time")
+	pos := d.varint("position")
+	if int64(int(pos)) != pos {
+		d.corrupt("position %d", pos)
+	}
+	out.Position = int(pos)
+	out.Revenue = d.float("revenue")
+	flags := d.byte("flags")
+	if flags&^knownOutcomeFlags != 0 {
+		d.corrupt("outcome flags %#x", flags)
+	}
+	out.Purchase = flags&outcomePurchase != 0
+	out.ByID = flags&outcomeByID != 0
+	if d.err != nil {
+		return Outcome{}, 0, d.err
+	}
+	return out, d.off, nil
 }
 
 // decoder reads a record field by field from b at off. The first failure
@@ -309,6 +471,19 @@ func (d *decoder[R]) float(what string) float64 {
 		uint64(p[4])<<32 | uint64(p[5])<<40 | uint64(p[6])<<48 | uint64(p[7])<<56
 	d.off += 8
 	return math.Float64frombits(u)
+}
+
+// time reads Seconds and Nanos, giving a time in UTC.
+func (d *decoder[R]) time(what string) time.Time {
+	sec := d.varint(what)
+	nsec := d.uvarint(what)
+	if nsec >= 1e9 {
+		d.corrupt("%d nanoseconds", nsec)
+	}
+	if d.err != nil {
+		return time.Time{}
+	}
+	return time.Unix(sec, int64(nsec)).UTC()
 }
 
 func (d *decoder[R]) byte(what string) byte {

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"maps"
 	"math"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -140,6 +141,152 @@ func TestItemRecord(t *testing.T) {
 	}
 }
 
+// impressionsMatch reports whether a and b are equal, times in other
+// locations and nil against empty slices included.
+func impressionsMatch(a, b Impression) bool {
+	return a.ID == b.ID && a.Time.Equal(b.Time) && a.Kind == b.Kind && a.UserID == b.UserID &&
+		a.SessionID == b.SessionID && a.Route == b.Route && a.Arm == b.Arm &&
+		slices.Equal(a.Models, b.Models) && slices.Equal(a.Items, b.Items)
+}
+
+// outcomesMatch is == with times compared by Equal and Revenue by its bits.
+func outcomesMatch(a, b Outcome) bool {
+	if !a.Time.Equal(b.Time) || math.Float64bits(a.Revenue) != math.Float64bits(b.Revenue) {
+		return false
+	}
+	a.Time, b.Time = time.Time{}, time.Time{}
+	a.Revenue, b.Revenue = 0, 0
+	return a == b
+}
+
+func TestImpressionRecord(t *testing.T) {
+	next := AppendImpression(nil, &Impression{ID: "next", Items: []string{"i"}})
+	tests := []struct {
+		name string
+		imp  Impression
+	}{
+		{"zero", Impression{}},
+		{"typical", Impression{
+			ID: "rec-9f1c2d3e-aaaa-bbbb-cccc-0123456789ab", Time: time.Date(2026, 5, 6, 7, 8, 9, 123456789, time.UTC),
+			Kind: "recommend", SessionID: "sess-42", Route: "home", Arm: "exp-1/b",
+			Models: []ModelVersion{{Name: "als", Version: "v7"}, {Name: "ranker", Version: "v8", Canary: true}},
+			Items:  []string{"item-1", "item-2", "item-3", "item-4", "item-5", "item-6", "item-7", "item-8", "item-9", "item-10"},
+		}},
+		{"empty strings in lists", Impression{ID: "x", Models: []ModelVersion{{}}, Items: []string{"", ""}}},
+		{"before 1970", Impression{ID: "old", Time: time.Date(1950, 1, 1, 0, 0, 0, 1, time.UTC)}},
+		{"other location", Impression{Time: time.Date(2026, 1, 2, 3, 4, 5, 999999999, time.FixedZone("x", 3600))}},
+		{"binary and unicode", Impression{ID: "ä\x00\xff", Kind: "\x80", Items: []string{strings.Repeat("x", 300)}}},
+		{"many items", Impression{ID: "m", Items: slices.Repeat([]string{"abc"}, 200)}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			rec := AppendImpression(nil, &tt.imp)
+			if got := AppendImpression([]byte("prefix"), &tt.imp); !bytes.Equal(got, append([]byte("prefix"), rec...)) {
+				t.Errorf("AppendImpression(prefix) = %q; want prefix then %q", got, rec)
+			}
+			want := tt.imp
+			want.UserID = "user"
+			in := append(rec[:len(rec):len(rec)], next...)
+			got, n, err := DecodeImpression("user", in)
+			gotS, nS, errS := DecodeImpression("user", string(in))
+			if err != nil || n != len(rec) || !impressionsMatch(got, want) {
+				t.Errorf("DecodeImpression([]byte(record, next)) = %+v, %d, %v; want %+v, %d, nil", got, n, err, want, len(rec))
+			}
+			if errS != nil || nS != len(rec) || !impressionsMatch(gotS, want) {
+				t.Errorf("DecodeImpression(string(record, next)) = %+v, %d, %v; want %+v, %d, nil", gotS, nS, errS, want, len(rec))
+			}
+			if !got.Time.IsZero() && got.Time.Location() != time.UTC {
+				t.Errorf("decoded time in %v; want UTC", got.Time.Location())
+			}
+			if again := AppendImpression(nil, &got); !bytes.Equal(again, rec) {
+				t.Errorf("AppendImpression(DecodeImpression(r)) = %q; want r = %q", again, rec)
+			}
+			for i := range len(rec) {
+				if _, _, err := DecodeImpression("user", rec[:i]); !errors.Is(err, ErrCorrupt) {
+					t.Errorf("DecodeImpression(%d of %d bytes) error = %v; want %v", i, len(rec), err, ErrCorrupt)
+				}
+			}
+		})
+	}
+}
+
+func TestOutcomeRecord(t *testing.T) {
+	next := AppendOutcome(nil, &Outcome{ImpressionID: "next"})
+	tests := []struct {
+		name string
+		out  Outcome
+	}{
+		{"zero", Outcome{}},
+		{"click", Outcome{ImpressionID: "rec-1", EventID: "ev-1", ItemID: "item-3", Type: "view", Position: 3,
+			Time: time.Date(2026, 5, 6, 7, 8, 9, 123456789, time.UTC), ByID: true}},
+		{"purchase", Outcome{ImpressionID: "rec-1", ItemID: "item-3", Type: "purchase", Purchase: true, Revenue: 59.97,
+			Time: time.Date(2026, 5, 7, 0, 0, 0, 1, time.FixedZone("y", -7200))}},
+		{"both flags", Outcome{Purchase: true, ByID: true}},
+		{"extreme values", Outcome{Position: math.MinInt64, Revenue: math.Float64frombits(0x7ff8_dead_beef_0001),
+			Time: time.Unix(math.MaxInt64, 999999999)}},
+		{"large position", Outcome{Position: math.MaxInt64, Revenue: math.Inf(-1)}},
+		{"binary IDs", Outcome{ImpressionID: "\x00\xff", EventID: "ä", ItemID: strings.Repeat("i", 200)}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			rec := AppendOutcome(nil, &tt.out)
+			if got := AppendOutcome([]byte("prefix"), &tt.out); !bytes.Equal(got, append([]byte("prefix"), rec...)) {
+				t.Errorf("AppendOutcome(prefix) = %q; want prefix then %q", got, rec)
+			}
+			want := tt.out
+			want.UserID = "user"
+			in := append(rec[:len(rec):len(rec)], next...)
+			got, n, err := DecodeOutcome("user", in)
+			gotS, nS, errS := DecodeOutcome("user", string(in))
+			if err != nil || n != len(rec) || !outcomesMatch(got, want) {
+				t.Errorf("DecodeOutcome([]byte(record, next)) = %+v, %d, %v; want %+v, %d, nil", got, n, err, want, len(rec))
+			}
+			if errS != nil || nS != len(rec) || !outcomesMatch(gotS, want) {
+				t.Errorf("DecodeOutcome(string(record, next)) = %+v, %d, %v; want %+v, %d, nil", gotS, nS, errS, want, len(rec))
+			}
+			if !got.Time.IsZero() && got.Time.Location() != time.UTC {
+				t.Errorf("decoded time in %v; want UTC", got.Time.Location())
+			}
+			if again := AppendOutcome(nil, &got); !bytes.Equal(again, rec) {
+				t.Errorf("AppendOutcome(DecodeOutcome(r)) = %q; want r = %q", again, rec)
+			}
+			for i := range len(rec) {
+				if _, _, err := DecodeOutcome("user", rec[:i]); !errors.Is(err, ErrCorrupt) {
+					t.Errorf("DecodeOutcome(%d of %d bytes) error = %v; want %v", i, len(rec), err, ErrCorrupt)
+				}
+			}
+		})
+	}
+}
+
+// TestRecordKinds checks that no decoder accepts a record of another
+// kind: the tags differ in their kind bits, whatever the fields.
+func TestRecordKinds(t *testing.T) {
+	recs := map[string][]byte{
+		"event":      AppendEvent(nil, &Event{ID: "x"}),
+		"item":       AppendItem(nil, &dataset.Item{ID: "x"}),
+		"impression": AppendImpression(nil, &Impression{ID: "x"}),
+		"outcome":    AppendOutcome(nil, &Outcome{ImpressionID: "x"}),
+	}
+	decoders := map[string]func([]byte) error{
+		"event":      func(b []byte) error { _, _, err := DecodeEvent("u", b); return err },
+		"item":       func(b []byte) error { _, _, err := DecodeItem(b); return err },
+		"impression": func(b []byte) error { _, _, err := DecodeImpression("u", b); return err },
+		"outcome":    func(b []byte) error { _, _, err := DecodeOutcome("u", b); return err },
+	}
+	for kind, rec := range recs {
+		for dk, decode := range decoders {
+			err := decode(rec)
+			if dk == kind && err != nil {
+				t.Errorf("decode %s record as %s: %v; want nil", kind, dk, err)
+			}
+			if dk != kind && (!errors.Is(err, ErrCorrupt) || !strings.Contains(err.Error(), "tag")) {
+				t.Errorf("decode %s record as %s: %v; want %v naming the tag", kind, dk, err, ErrCorrupt)
+			}
+		}
+	}
+}
+
 // TestDecodeCorrupt feeds records no encoder writes: each must fail with
 // ErrCorrupt, naming the fault.
 func TestDecodeCorrupt(t *testing.T) {
@@ -152,35 +299,58 @@ func TestDecodeCorrupt(t *testing.T) {
 	if z := ev(Event{}); !strings.HasPrefix(z, zeroEvent) {
 		t.Fatalf("zero event record %q does not start with %q", z, zeroEvent)
 	}
+	imp := func(i Impression) string { return string(AppendImpression(nil, &i)) }
+	out := func(o Outcome) string { return string(AppendOutcome(nil, &o)) }
+	// zeroImp is a zero impression's record up to its nanoseconds included.
+	zeroImp := "\x41\x00\xff\xdb\x8f\xf9\xce\x03\x00"
+	if z := imp(Impression{}); z != zeroImp+"\x00\x00\x00\x00\x00\x00" {
+		t.Fatalf("zero impression record %q does not start with %q", z, zeroImp)
+	}
+	zeroOut := out(Outcome{})
 	tests := []struct {
 		name   string
-		item   bool // decode as an item
+		kind   string // "", "item", "impression" or "outcome"; "" is an event
 		in     string
 		reason string // in the error
 	}{
-		{"empty", false, "", "truncated or malformed tag"},
-		{"truncated", false, good[:len(good)-1], "context value"},
-		{"unknown version", false, "\x02" + good[1:], "tag 0x2"},
-		{"item as event", false, it(dataset.Item{ID: "id"}), "tag 0x81"},
-		{"event as item", true, good, "tag 0x1"},
-		{"length past end", false, "\x01\x7fab", "malformed ID at byte 2"},
-		{"length of 2^64-1", false, "\x01\xff\xff\xff\xff\xff\xff\xff\xff\xff\x01", "malformed ID at byte 11"},
-		{"varint over 64 bits", false, "\x01\xff\xff\xff\xff\xff\xff\xff\xff\xff\x02", "malformed ID at byte 1"},
-		{"varint with a redundant zero group", false, "\x01\x80" + zeroEvent[1:] + "\x00\x00\x00", "malformed ID at byte 1"},
-		{"unterminated varint", false, "\x01\x80\x80", "malformed ID at byte 1"},
-		{"nanoseconds of 1e9", false, "\x01\x00\x00\x00" + strings.Repeat("\x00", 8) + "\x00\x80\x94\xeb\xdc\x03\x00\x00\x00", "1000000000 nanoseconds"},
-		{"context count past the bytes", false, zeroEvent + "\x00\x00\x05\x00\x00\x00\x00", "5 context pairs in 4 bytes"},
-		{"duplicate context key", false, zeroEvent + "\x00\x00\x02\x01k\x00\x01k\x00", `context key "k" after "k"`},
-		{"unsorted context keys", false, zeroEvent + "\x00\x00\x02\x01b\x00\x01a\x00", `context key "a" after "b"`},
-		{"unknown item flag", true, it(dataset.Item{})[:len(it(dataset.Item{}))-1] + "\x04", "flags 0x4"},
-		{"truncated item", true, "\x81\x00", "title"},
+		{"empty", "", "", "truncated or malformed tag"},
+		{"truncated", "", good[:len(good)-1], "context value"},
+		{"unknown version", "", "\x02" + good[1:], "tag 0x2"},
+		{"item as event", "", it(dataset.Item{ID: "id"}), "tag 0x81"},
+		{"event as item", "item", good, "tag 0x1"},
+		{"length past end", "", "\x01\x7fab", "malformed ID at byte 2"},
+		{"length of 2^64-1", "", "\x01\xff\xff\xff\xff\xff\xff\xff\xff\xff\x01", "malformed ID at byte 11"},
+		{"varint over 64 bits", "", "\x01\xff\xff\xff\xff\xff\xff\xff\xff\xff\x02", "malformed ID at byte 1"},
+		{"varint with a redundant zero group", "", "\x01\x80" + zeroEvent[1:] + "\x00\x00\x00", "malformed ID at byte 1"},
+		{"unterminated varint", "", "\x01\x80\x80", "malformed ID at byte 1"},
+		{"nanoseconds of 1e9", "", "\x01\x00\x00\x00" + strings.Repeat("\x00", 8) + "\x00\x80\x94\xeb\xdc\x03\x00\x00\x00", "1000000000 nanoseconds"},
+		{"context count past the bytes", "", zeroEvent + "\x00\x00\x05\x00\x00\x00\x00", "5 context pairs in 4 bytes"},
+		{"duplicate context key", "", zeroEvent + "\x00\x00\x02\x01k\x00\x01k\x00", `context key "k" after "k"`},
+		{"unsorted context keys", "", zeroEvent + "\x00\x00\x02\x01b\x00\x01a\x00", `context key "a" after "b"`},
+		{"unknown item flag", "item", it(dataset.Item{})[:len(it(dataset.Item{}))-1] + "\x04", "flags 0x4"},
+		{"truncated item", "item", "\x81\x00", "title"},
+		{"event as impression", "impression", good, "tag 0x1"},
+		{"outcome as impression", "impression", zeroOut, "tag 0xc1"},
+		{"impression as outcome", "outcome", imp(Impression{}), "tag 0x41"},
+		{"impression version 2", "impression", "\x42" + imp(Impression{})[1:], "tag 0x42"},
+		{"model count past the bytes", "impression", zeroImp + "\x00\x00\x00\x00\x02\x00\x00\x00\x00", "2 models in 4 bytes"},
+		{"item count past the bytes", "impression", zeroImp + "\x00\x00\x00\x00\x00\x03\x00\x00", "3 items in 2 bytes"},
+		{"unknown model flag", "impression", zeroImp + "\x00\x00\x00\x00\x01\x00\x00\x02\x00", "model flags 0x2"},
+		{"truncated model", "impression", zeroImp + "\x00\x00\x00\x00\x01\x01a\x00", "malformed model flags"},
+		{"unknown outcome flag", "outcome", zeroOut[:len(zeroOut)-1] + "\x04", "outcome flags 0x4"},
+		{"outcome nanoseconds of 1e9", "outcome", "\xc1\x00\x00\x00\x00\x00\x80\x94\xeb\xdc\x03\x00" + strings.Repeat("\x00", 9), "1000000000 nanoseconds"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			var err error
-			if tt.item {
+			switch tt.kind {
+			case "item":
 				_, _, err = DecodeItem(tt.in)
-			} else {
+			case "impression":
+				_, _, err = DecodeImpression("u", tt.in)
+			case "outcome":
+				_, _, err = DecodeOutcome("u", tt.in)
+			default:
 				_, _, err = DecodeEvent("u", tt.in)
 			}
 			if !errors.Is(err, ErrCorrupt) || !strings.Contains(err.Error(), tt.reason) {
@@ -211,14 +381,19 @@ func TestDecodeAllocs(t *testing.T) {
 	}
 }
 
-// FuzzDecodeEvent checks that no input panics a decoder and that whatever
-// decodes is canonical: it encodes back to exactly the bytes it came from.
+// FuzzDecodeEvent checks that no input panics a decoder (of any record
+// kind) and that whatever decodes is canonical: it encodes back to exactly
+// the bytes it came from.
 func FuzzDecodeEvent(f *testing.F) {
 	f.Add(AppendEvent(nil, &Event{}))
 	f.Add(AppendEvent(nil, &Event{ID: "e", ItemID: "i", Type: "view", Value: 2, Time: time.Unix(1e9, 5),
 		SessionID: "s", RecommendationID: "r", Context: map[string]string{"a": "1", "b": ""}}))
 	f.Add(AppendItem(nil, &dataset.Item{ID: "i", Title: "t", Price: 1, Hidden: true}))
 	f.Add([]byte("\x01\xff\xff\xff\xff\xff\xff\xff\xff\xff\x01"))
+	f.Add(AppendImpression(nil, &Impression{ID: "r", Time: time.Unix(1e9, 5), Kind: "recommend", Route: "home",
+		Arm: "e/a", Models: []ModelVersion{{Name: "m", Version: "1", Canary: true}}, Items: []string{"a", "b"}}))
+	f.Add(AppendOutcome(nil, &Outcome{ImpressionID: "r", EventID: "e", ItemID: "a", Type: "purchase",
+		Purchase: true, Position: 2, Revenue: 9.5, Time: time.Unix(1e9, 7), ByID: true}))
 	f.Fuzz(func(t *testing.T, in []byte) {
 		if e, n, err := DecodeEvent("u", in); err == nil {
 			if n <= 0 || n > len(in) {
@@ -239,6 +414,26 @@ func FuzzDecodeEvent(f *testing.F) {
 			}
 		} else if !errors.Is(err, ErrCorrupt) {
 			t.Fatalf("DecodeItem() error = %v; want %v", err, ErrCorrupt)
+		}
+		if imp, n, err := DecodeImpression("u", in); err == nil {
+			if n <= 0 || n > len(in) {
+				t.Fatalf("DecodeImpression() took %d of %d bytes", n, len(in))
+			}
+			if again := AppendImpression(nil, &imp); !bytes.Equal(again, in[:n]) {
+				t.Fatalf("AppendImpression(DecodeImpression(%q)) = %q; want the input", in[:n], again)
+			}
+		} else if !errors.Is(err, ErrCorrupt) {
+			t.Fatalf("DecodeImpression() error = %v; want %v", err, ErrCorrupt)
+		}
+		if out, n, err := DecodeOutcome("u", in); err == nil {
+			if n <= 0 || n > len(in) {
+				t.Fatalf("DecodeOutcome() took %d of %d bytes", n, len(in))
+			}
+			if again := AppendOutcome(nil, &out); !bytes.Equal(again, in[:n]) {
+				t.Fatalf("AppendOutcome(DecodeOutcome(%q)) = %q; want the input", in[:n], again)
+			}
+		} else if !errors.Is(err, ErrCorrupt) {
+			t.Fatalf("DecodeOutcome() error = %v; want %v", err, ErrCorrupt)
 		}
 	})
 }

@@ -72,7 +72,7 @@ func dbContains(t *testing.T, db *pebble.DB, b []byte) bool {
 }
 
 // TestDeleteUserLeavesNoBytes checks that after DeleteUser no read sees
-// the user, and that once compacted, no table file on disk holds the
+// the user (events, impressions, outcomes), and that once compacted, no table file on disk holds the
 // user's ID either. The same search before the deletion is the control:
 // it must find the ID, or the test could not fail. (Write-ahead log
 // segments and the MANIFEST are not searched: see the package doc.)
@@ -91,11 +91,30 @@ func TestDeleteUserLeavesNoBytes(t *testing.T) {
 	if _, err := s.Append(ctx, events); err != nil {
 		t.Fatal(err)
 	}
+	// Impressions and outcomes, whose records hold IDs only the deleted
+	// user's keys carry.
+	var imps []store.Impression
+	var outs []store.Outcome
+	for i := range 20 {
+		for _, u := range []struct{ user, tag string }{{user, "gone-imp"}, {"other", "kept-imp"}} {
+			id := fmt.Sprintf("%s-%d", u.tag, i)
+			imps = append(imps, store.Impression{ID: id, UserID: u.user, Time: time.Now(), Items: []string{"i1"}})
+			outs = append(outs, store.Outcome{ImpressionID: id, UserID: u.user, EventID: u.tag + "-out", Time: time.Now()})
+		}
+	}
+	if err := s.AppendImpressions(ctx, imps); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.AppendOutcomes(ctx, outs); err != nil {
+		t.Fatal(err)
+	}
 	if err := s.db.Flush(); err != nil {
 		t.Fatal(err)
 	}
-	if !dbContains(t, s.db, []byte(user)) || !sstContains(t, dir, []byte(user)) {
-		t.Fatalf("before DeleteUser: user ID not found in the database or its table files; the search cannot work")
+	for _, probe := range []string{user, "gone-imp"} {
+		if !dbContains(t, s.db, []byte(probe)) || !sstContains(t, dir, []byte(probe)) {
+			t.Fatalf("before DeleteUser: %q not found in the database or its table files; the search cannot work", probe)
+		}
 	}
 
 	if n, err := s.DeleteUser(ctx, user); err != nil || n != 50 {
@@ -121,6 +140,11 @@ func TestDeleteUserLeavesNoBytes(t *testing.T) {
 	}
 	if !sstContains(t, dir, []byte("kept-")) {
 		t.Errorf("after a full compaction: no table file holds the other user's events; want them kept")
+	}
+	// (The other user's impression IDs are not searched for: compression
+	// may leave no literal copy of them. Reading them is the check.)
+	if got, err := s.UserImpressions(ctx, "other", time.Time{}); err != nil || len(got) != 20 {
+		t.Errorf("UserImpressions(other) after DeleteUser = %d impressions, %v; want 20, nil", len(got), err)
 	}
 }
 
@@ -437,4 +461,242 @@ func scanEvents(t *testing.T, s *Store) []store.Event {
 		t.Fatalf("Scan() error = %v; want nil", err)
 	}
 	return out
+}
+
+// countKeys returns how many keys of kind the database holds.
+func countKeys(t *testing.T, db *pebble.DB, kind byte) int {
+	t.Helper()
+	it, err := db.NewIter(&pebble.IterOptions{LowerBound: []byte{kind}, UpperBound: []byte{kind + 1}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer it.Close()
+	n := 0
+	for ok := it.First(); ok; ok = it.Next() {
+		n++
+	}
+	return n
+}
+
+// agedFixture writes, for users old-0 … old-(nOld-1), an impression and an
+// outcome two hours old, and for fresh-0 … fresh-(nFresh-1) an impression
+// and an outcome of now, plus an old impression and outcome of each fresh
+// user, and one event; under an hour's retention the old ones are to go.
+func agedFixture(t *testing.T, s *Store, nOld, nFresh int) {
+	t.Helper()
+	ctx := t.Context()
+	now := time.Now()
+	old := now.Add(-2 * time.Hour)
+	var imps []store.Impression
+	var outs []store.Outcome
+	add := func(user, id string, at time.Time) {
+		imps = append(imps, store.Impression{ID: id, UserID: user, Time: at, Items: []string{"i1", "i2"}})
+		outs = append(outs, store.Outcome{ImpressionID: id, UserID: user, EventID: "e-" + id, ItemID: "i1", Time: at.Add(time.Minute)})
+		if len(imps) == 1000 {
+			if err := s.AppendImpressions(ctx, imps); err != nil {
+				t.Fatal(err)
+			}
+			if err := s.AppendOutcomes(ctx, outs); err != nil {
+				t.Fatal(err)
+			}
+			imps, outs = imps[:0], outs[:0]
+		}
+	}
+	for i := range nOld {
+		add(fmt.Sprintf("old-%d", i), fmt.Sprintf("r-old-%d", i), old)
+	}
+	for i := range nFresh {
+		u := fmt.Sprintf("fresh-%d", i)
+		add(u, "r-"+u, now)
+		add(u, "r-old-"+u, old)
+	}
+	if err := s.AppendImpressions(ctx, imps); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.AppendOutcomes(ctx, outs); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Append(ctx, []store.Event{{ID: "e1", UserID: "old-0", ItemID: "i1", Type: "view", Time: old}}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestSweepAtOpen checks that Open removes the impressions and outcomes
+// past the retention, however many users hold them (more than one sweep
+// batch), and nothing else.
+func TestSweepAtOpen(t *testing.T) {
+	dir := t.TempDir()
+	// Batches of 1 KiB hold about 30 range deletions: the sweep of 500
+	// users commits many.
+	opts := Options{ImpressionRetention: time.Hour, sweepInterval: time.Hour, sweepBatchBytes: 1 << 10}
+	s := openT(t, dir, opts)
+	const nOld, nFresh = 500, 3
+	agedFixture(t, s, nOld, nFresh)
+	for _, kind := range []byte{prefixImpression, prefixOutcome} {
+		if got, want := countKeys(t, s.db, kind), nOld+2*nFresh; got != want {
+			t.Fatalf("before the sweep: %d keys of kind %q; want %d", got, kind, want)
+		}
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	s = openT(t, dir, opts)
+	for _, kind := range []byte{prefixImpression, prefixOutcome} {
+		if got := countKeys(t, s.db, kind); got != nFresh {
+			t.Errorf("after Open: %d keys of kind %q; want the %d fresh ones", got, kind, nFresh)
+		}
+	}
+	if es, n, err := s.UserEvents(t.Context(), "old-0", 10); err != nil || n != 1 || len(es) != 1 {
+		t.Errorf("UserEvents(old-0) after the sweep = %d of %d, %v; want the event kept", len(es), n, err)
+	}
+	got, err := s.UserImpressions(t.Context(), "fresh-1", time.Time{})
+	if err != nil || len(got) != 1 || got[0].ID != "r-fresh-1" {
+		t.Errorf("UserImpressions(fresh-1) after the sweep = %+v, %v; want r-fresh-1 alone", got, err)
+	}
+
+	// A damaged key does not stop the sweep, nor Open: the reads report it.
+	damaged := append(userSpace(nil, prefixImpression, "old-1"), 0xff)
+	if err := s.db.Set(damaged, nil, pebble.Sync); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.AppendImpressions(t.Context(), []store.Impression{{ID: "late-old", UserID: "zz", Time: time.Now().Add(-2 * time.Hour)}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	var logged bytes.Buffer
+	opts.Logger = slog.New(slog.NewTextHandler(&logged, nil))
+	s = openT(t, dir, opts)
+	if got := countKeys(t, s.db, prefixImpression); got != nFresh+1 {
+		t.Errorf("after Open over a damaged key: %d impression keys; want the %d fresh ones and the damaged one", got, nFresh)
+	}
+	if !strings.Contains(logged.String(), "damaged key") {
+		t.Errorf("log = %q; want the damaged key reported", logged.String())
+	}
+}
+
+// TestSweepInBackground checks that the sweep runs again while the store
+// is open, and that Close stops it.
+func TestSweepInBackground(t *testing.T) {
+	s := openT(t, t.TempDir(), Options{ImpressionRetention: time.Hour, sweepInterval: 5 * time.Millisecond})
+	const nOld, nFresh = 500, 3
+	agedFixture(t, s, nOld, nFresh)
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		imps, outs := countKeys(t, s.db, prefixImpression), countKeys(t, s.db, prefixOutcome)
+		if imps == nFresh && outs == nFresh {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("after 10 s: %d impression keys and %d outcome keys; want the %d fresh ones", imps, outs, nFresh)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	done := make(chan error)
+	go func() { done <- s.Close() }()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Errorf("Close() error = %v; want nil", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("Close() did not return: the sweep was not stopped")
+	}
+}
+
+// TestImpressionKeys checks that key times sort as the times do (before
+// 1970 and beyond the nanosecond range included, the latter clamped), and
+// that users' impression and outcome ranges are disjoint whatever the IDs.
+func TestImpressionKeys(t *testing.T) {
+	times := []time.Time{
+		{},
+		time.Unix(math.MinInt64/int64(time.Second)-1, 0),
+		time.Unix(0, math.MinInt64),
+		time.Date(1950, 1, 1, 0, 0, 0, 0, time.UTC),
+		time.Unix(-1, 999999999),
+		time.Unix(0, 0),
+		time.Unix(0, 1),
+		time.Date(2026, 5, 1, 12, 0, 0, 1, time.FixedZone("x", 3600)),
+		time.Unix(0, math.MaxInt64),
+		time.Unix(math.MaxInt64/int64(time.Second)+10, 0),
+	}
+	for i := 1; i < len(times); i++ {
+		a, b := appendKeyTime(nil, times[i-1]), appendKeyTime(nil, times[i])
+		if len(a) != timeLen || bytes.Compare(a, b) > 0 {
+			t.Errorf("key time of %v = %x, of %v = %x; want %d bytes in time order", times[i-1], a, times[i], b, timeLen)
+		}
+	}
+	if a, b := appendKeyTime(nil, time.Unix(0, 5)), appendKeyTime(nil, time.Unix(0, 6)); bytes.Equal(a, b) {
+		t.Errorf("key times a nanosecond apart are equal (%x); want them distinct", a)
+	}
+
+	users := []string{"", "a", "ab", "a\x00", "a\xff", string(bytes.Repeat([]byte{0xff}, 200))}
+	at := time.Unix(1700000000, 5)
+	for _, u := range users {
+		for _, kind := range []byte{prefixImpression, prefixOutcome} {
+			var k []byte
+			if kind == prefixImpression {
+				k = impressionKey(nil, u, at, "id\x00")
+			} else {
+				k = outcomeKey(nil, u, at, store.AppendOutcome(nil, &store.Outcome{ImpressionID: "id"}))
+			}
+			prefix, user, rest, err := splitUserKey(k, kind, timeLen)
+			if err != nil || string(user) != u || !bytes.Equal(prefix, userSpace(nil, kind, u)) || !bytes.Equal(rest[:timeLen], appendKeyTime(nil, at)) {
+				t.Errorf("splitUserKey(key %q of user %q) = %q, %q, %q, %v", k, u, prefix, user, rest, err)
+			}
+			for _, other := range users {
+				p := userSpace(nil, kind, other)
+				in := bytes.Compare(k, p) >= 0 && bytes.Compare(k, prefixEnd(p)) < 0
+				if in != (other == u) {
+					t.Errorf("key %q of user %q in the range of user %q = %v; want %v", k, u, other, in, other == u)
+				}
+			}
+		}
+	}
+	for _, k := range []string{"", "u\x01a", "p\x05ab", "p\x01a1234567"} {
+		if _, _, _, err := splitUserKey([]byte(k), prefixImpression, timeLen); !errors.Is(err, store.ErrCorrupt) {
+			t.Errorf("splitUserKey(%q) error = %v; want %v", k, err, store.ErrCorrupt)
+		}
+	}
+}
+
+// TestCorruptImpressionsFail checks that an impression value no encoder
+// wrote, or one under the key of another ID, and an outcome key with a
+// damaged record fail the reads with store.ErrCorrupt.
+func TestCorruptImpressionsFail(t *testing.T) {
+	at := time.Now()
+	rec := store.AppendImpression(nil, &store.Impression{ID: "r1", Time: at})
+	tests := []struct {
+		name string
+		k, v []byte
+	}{
+		{"garbage impression", impressionKey(nil, "u", at, "r1"), []byte("\x41garbage")},
+		{"impression under another ID", impressionKey(nil, "u", at, "r2"), rec},
+		{"impression under an ID it ends", impressionKey(nil, "u", at, "xr1"), rec},
+		{"impression with a trailing byte", impressionKey(nil, "u", at, "r1"), append(rec[:len(rec):len(rec)], 0)},
+		{"garbage outcome", outcomeKey(nil, "u", at, []byte("\xc1\x05")), nil},
+		{"impression key without its time", append(userSpace(nil, prefixImpression, "u"), 0xff), rec},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ctx := t.Context()
+			s := openT(t, t.TempDir(), Options{})
+			if err := s.AppendImpressions(ctx, []store.Impression{{ID: "r1", UserID: "u", Time: at}}); err != nil {
+				t.Fatal(err)
+			}
+			if err := s.db.Set(tt.k, tt.v, pebble.Sync); err != nil {
+				t.Fatal(err)
+			}
+			if tt.k[0] == prefixImpression {
+				if _, err := s.UserImpressions(ctx, "u", time.Time{}); !errors.Is(err, store.ErrCorrupt) {
+					t.Errorf("UserImpressions() error = %v; want %v", err, store.ErrCorrupt)
+				}
+			}
+			err := s.ScanImpressions(ctx, time.Time{}, at.Add(time.Hour), func(string, []store.Impression, []store.Outcome) error { return nil })
+			if !errors.Is(err, store.ErrCorrupt) {
+				t.Errorf("ScanImpressions() error = %v; want %v", err, store.ErrCorrupt)
+			}
+		})
+	}
 }

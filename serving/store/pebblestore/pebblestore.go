@@ -1,18 +1,32 @@
 // Package pebblestore is the embedded store.Backend: the event log, the
-// catalogue and the idempotency keys in a Pebble database in one
+// catalogue, the idempotency keys and the impressions with their
+// attributed outcomes (store.ImpressionStore) in a Pebble database in one
 // directory, for a server that runs as a single replica and needs no
 // service beside it.
 //
 // # Durability and atomicity
 //
-// Every write (Append, UpsertItems, DeleteItems, DeleteUser, MarkSeeded)
-// is one pebble.Batch committed with pebble.Sync: it is applied whole or
-// not at all, and once the call returns it is in the synced write-ahead
-// log and survives a crash of the process or the machine. Writes are
-// serialised by one mutex, which makes the idempotency check and the write
-// one step; a batch costs one fsync whatever its size, so callers batch.
-// A read failing half way through building a batch (the idempotency
-// lookups read tables) abandons the batch uncommitted: nothing is stored.
+// Every write (Append, UpsertItems, DeleteItems, DeleteUser, MarkSeeded,
+// AppendOutcomes) is one pebble.Batch committed with pebble.Sync: it is
+// applied whole or not at all, and once the call returns it is in the
+// synced write-ahead log and survives a crash of the process or the
+// machine. Writes of the event log and catalogue are serialised by one
+// mutex, which makes the idempotency check and the write one step; a batch
+// costs one fsync whatever its size, so callers batch. A read failing half
+// way through building a batch (the idempotency lookups read tables)
+// abandons the batch uncommitted: nothing is stored.
+//
+// AppendImpressions is the exception: its batch is committed with
+// pebble.NoSync. An impression is written for every answer the server
+// gives, on the request path, and an fsync there would cost each answer
+// about a millisecond and the disk a write per answer; an impression lost
+// in a crash only costs the attribution of the few events that would have
+// named it, and no caller was promised it (store.ImpressionStore says
+// so). The batch is still atomic and goes to the write-ahead log, which is
+// synced by the next synced write (any Append) or Pebble's own flushes.
+// Outcomes are synced like events, because they are derived from
+// acknowledged events and report revenue; concurrent AppendOutcomes calls
+// share fsyncs through Pebble's commit pipeline, and take no mutex.
 //
 // # Key layout
 //
@@ -25,6 +39,20 @@
 //	d <event id>                              → the event's u key
 //	m seeded                                  → empty: seeding finished
 //	m seq                                     → last sequence assigned, 8 bytes big-endian
+//	p <uvarint len(user)> <user> <time: 8 bytes> <impression id> → impression record (no user)
+//	o <uvarint len(user)> <user> <time: 8 bytes> <outcome record> → empty
+//
+// time is the impression's (or the outcome's event's) Unix nanoseconds,
+// clamped to an int64 (years 1678 to 2262), with the sign bit flipped and
+// written big-endian, so a user's impressions and outcomes sort by time
+// under their prefix: UserImpressions reads one user's p range backwards
+// from the end to since, ScanImpressions seeks each user's p range to the
+// start of the scanned interval and then reads that user's o range, and
+// the retention sweep deletes the old part of each user's range with one
+// range deletion. The outcome's record (store.AppendOutcome, without the
+// user) is the last part of its key rather than its value, so an outcome
+// stored twice is one key: a retried AppendOutcomes counts nothing twice,
+// as Redis's sorted sets of records behave.
 //
 // seq is global and grows by one per stored event, so a user's events sort
 // in arrival order under their prefix, and Scan reads items then events,
@@ -36,10 +64,21 @@
 // the event ID, which DeleteUser reads alone (store.DecodeEventID) to find
 // the d keys to delete.
 //
+// # Retention
+//
+// Impressions and outcomes older than Options.ImpressionRetention (default
+// store.DefaultImpressionRetention) are never returned: every read starts
+// at the retention's cutoff. They are removed by a sweep that Open runs
+// before it returns and a background goroutine repeats hourly until Close:
+// for each user whose p or o range starts before the cutoff, one range
+// deletion of that part, committed without sync (a sweep lost in a crash
+// is run again). The sweep reads one key per user, not every impression.
+//
 // # Deleting a user
 //
 // DeleteUser deletes the user's u range with one range deletion and the d
-// key of each of the user's events, in one synced batch. From then on no
+// key of each of the user's events, and the user's p and o ranges, in one
+// synced batch. From then on no
 // read sees anything of the user, but deletions only hide the bytes: they
 // leave the table files when compactions rewrite the files that hold
 // them, which Pebble does in the background and a full compaction
@@ -51,9 +90,10 @@
 // # Concurrency
 //
 // A Store is safe for concurrent use. Reads run in parallel with each
-// other and with writes. Close waits for calls in progress, including a
-// Scan and its callbacks, and every call after it fails with an error
-// wrapping store.ErrUnavailable. Scan callbacks must not call the Store.
+// other and with writes. Close stops the retention sweep, waits for calls
+// in progress, including a Scan or ScanImpressions and its callbacks, and
+// every call after it fails with an error wrapping store.ErrUnavailable.
+// Scan and ScanImpressions callbacks must not call the Store.
 package pebblestore
 
 import (
@@ -64,6 +104,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"time"
 
 	"github.com/cockroachdb/pebble/v2"
 	"github.com/cockroachdb/pebble/v2/bloom"
@@ -75,7 +116,9 @@ import (
 // Options configure a Store.
 type Options struct {
 	// Logger receives Pebble's own messages (flushes, compactions, errors
-	// it recovers from) at info and error level. Nil discards them.
+	// it recovers from) at info and error level, and the store's failures
+	// in the background (a retention sweep that failed), which no caller
+	// would otherwise see. Nil discards them.
 	Logger *slog.Logger
 	// CacheSize is the block cache in bytes; 0 means DefaultCacheSize.
 	// Pebble reserves the memtables' memory out of it, so it must be at
@@ -87,7 +130,26 @@ type Options struct {
 	// DefaultMemTableSize. Larger memtables mean fewer flushes and fewer
 	// level-0 tables for each lookup to check.
 	MemTableSize uint64
+	// ImpressionRetention is how long impressions and outcomes are kept
+	// (by their times); 0 or less means store.DefaultImpressionRetention.
+	// It must exceed the longest attribution window: see
+	// store.DefaultImpressionRetention.
+	ImpressionRetention time.Duration
+
+	// sweepInterval is how often the background sweep removes impressions
+	// and outcomes past the retention; 0 means defaultSweepInterval. Tests
+	// shorten it.
+	sweepInterval time.Duration
+	// sweepBatchBytes is the batch size at which a sweep commits and
+	// starts another batch; 0 means defaultSweepBatchBytes. Tests shrink
+	// it, to sweep in several batches without a large store.
+	sweepBatchBytes int
 }
+
+// defaultSweepInterval is how often the retention sweep runs: expired
+// impressions are already hidden from reads, so the sweep only bounds the
+// disk they take, and an hour's worth is small against thirty days.
+const defaultSweepInterval = time.Hour
 
 // Defaults for Options, chosen with BenchmarkAppend. With Pebble's own
 // (8 MiB cache, 4 MiB memtables) the memtables' reservation leaves the
@@ -115,9 +177,23 @@ type Store struct {
 	// buf, dbuf and seen are scratch space reused by every write.
 	buf, dbuf []byte
 	seen      map[string]struct{}
+
+	// retention is Options.ImpressionRetention with its default,
+	// sweepBatchBytes Options.sweepBatchBytes with its.
+	retention       time.Duration
+	sweepBatchBytes int
+	// log receives the background sweep's failures.
+	log *slog.Logger
+	// stopSweep ends the background sweep, which closes sweepDone when it
+	// has returned.
+	stopSweep context.CancelFunc
+	sweepDone chan struct{}
 }
 
-var _ store.Backend = (*Store)(nil)
+var (
+	_ store.Backend         = (*Store)(nil)
+	_ store.ImpressionStore = (*Store)(nil)
+)
 
 // Open opens the store in dir, creating it if needed. Only one Store may
 // have a directory open at a time; Pebble's lock file enforces it.
@@ -150,7 +226,20 @@ func open(dir string, opts Options, tune func(*pebble.Options)) (*Store, error) 
 	if err != nil {
 		return nil, fmt.Errorf("pebblestore: open %s: %w: %w", dir, store.ErrUnavailable, err)
 	}
-	s := &Store{db: db, seen: map[string]struct{}{}}
+	s := &Store{
+		db:              db,
+		seen:            map[string]struct{}{},
+		retention:       opts.ImpressionRetention,
+		sweepBatchBytes: cmp.Or(opts.sweepBatchBytes, defaultSweepBatchBytes),
+		log:             opts.Logger,
+	}
+	if s.retention <= 0 {
+		s.retention = store.DefaultImpressionRetention
+	}
+	if s.log == nil {
+		s.log = slog.New(slog.DiscardHandler)
+	}
+	s.log = s.log.With("component", "pebblestore")
 	v, ok, err := get(db, []byte(keySeq))
 	if err == nil && ok && len(v) != seqLen {
 		err = fmt.Errorf("%w: sequence of %d bytes", store.ErrCorrupt, len(v))
@@ -162,6 +251,15 @@ func open(dir string, opts Options, tune func(*pebble.Options)) (*Store, error) 
 	if ok {
 		s.seq = binary.BigEndian.Uint64(v)
 	}
+	// Sweep before serving: a store closed for long holds impressions that
+	// expired meanwhile.
+	if err := s.sweep(context.Background(), db); err != nil {
+		_ = db.Close()
+		return nil, fmt.Errorf("pebblestore: open %s: %w", dir, err)
+	}
+	ctx, stop := context.WithCancel(context.Background())
+	s.stopSweep, s.sweepDone = stop, make(chan struct{})
+	go s.sweepLoop(ctx, cmp.Or(opts.sweepInterval, defaultSweepInterval))
 	return s, nil
 }
 
@@ -391,8 +489,9 @@ func (s *Store) DeleteItems(ctx context.Context, ids []string) (int, error) {
 }
 
 // DeleteUser implements store.Backend: one range deletion of the user's
-// events and a deletion of each one's idempotency key, in one synced
-// batch. See the package doc for when the bytes leave the disk.
+// events, a deletion of each one's idempotency key, and range deletions
+// of the user's impressions and outcomes, in one synced batch. See the
+// package doc for when the bytes leave the disk.
 func (s *Store) DeleteUser(ctx context.Context, userID string) (int, error) {
 	db, unlock, err := s.lockWrite(ctx, "delete user")
 	if err != nil {
@@ -429,18 +528,47 @@ func (s *Store) DeleteUser(ctx context.Context, userID string) (int, error) {
 		b.Close()
 		return 0, unavailable("delete user", err)
 	}
-	if n == 0 {
-		b.Close()
-		return 0, nil
+	if n > 0 {
+		err = b.DeleteRange(lower, upper, nil)
 	}
-	if err := b.DeleteRange(lower, upper, nil); err != nil {
+	// The impression and outcome ranges are deleted only when they hold
+	// keys, so deleting an unknown user writes nothing.
+	for _, kind := range []byte{prefixImpression, prefixOutcome} {
+		if err != nil {
+			break
+		}
+		lo := userSpace(nil, kind, userID)
+		hi := prefixEnd(lo)
+		var held bool
+		if held, err = anyKey(db, lo, hi); err == nil && held {
+			err = b.DeleteRange(lo, hi, nil)
+		}
+	}
+	if err != nil {
 		b.Close()
 		return 0, unavailable("delete user", err)
+	}
+	if b.Empty() {
+		b.Close()
+		return 0, nil
 	}
 	if err := commit("delete user", b); err != nil {
 		return 0, err
 	}
 	return n, nil
+}
+
+// anyKey reports whether db holds a key in [lower, upper).
+func anyKey(db *pebble.DB, lower, upper []byte) (bool, error) {
+	it, err := db.NewIter(&pebble.IterOptions{LowerBound: lower, UpperBound: upper})
+	if err != nil {
+		return false, err
+	}
+	found := it.First()
+	if err := it.Close(); err != nil {
+		return false, err
+	}
+	return found, nil
 }
 
 // UserEvents implements store.Backend by iterating the user's prefix
@@ -572,10 +700,14 @@ func (s *Store) MarkSeeded(ctx context.Context) error {
 	return nil
 }
 
-// Close waits for calls in progress and closes the database. Later calls,
-// Close included, do nothing and fail with store.ErrUnavailable (Close
-// returns nil).
+// Close stops the retention sweep, waits for calls in progress and closes
+// the database. Later calls fail with store.ErrUnavailable; a later Close
+// does nothing and returns nil.
 func (s *Store) Close() error {
+	// The sweep holds mu shared while it runs: stop it first, so Close
+	// waits for a sweep's next context check, not for the whole sweep.
+	s.stopSweep()
+	<-s.sweepDone
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.db == nil {

@@ -2,6 +2,7 @@ package pebblestore_test
 
 import (
 	"testing"
+	"time"
 
 	"github.com/recserve/recserve/serving/store"
 	"github.com/recserve/recserve/serving/store/pebblestore"
@@ -20,6 +21,17 @@ func open(t *testing.T, dir string) *pebblestore.Store {
 
 func TestConformance(t *testing.T) {
 	storetest.Run(t, func(t *testing.T) store.Backend { return open(t, t.TempDir()) })
+}
+
+func TestConformanceImpressions(t *testing.T) {
+	storetest.RunImpressions(t, func(t *testing.T, retention time.Duration) storetest.ImpressionBackend {
+		s, err := pebblestore.Open(t.TempDir(), pebblestore.Options{ImpressionRetention: retention})
+		if err != nil {
+			t.Fatalf("Open() error = %v; want nil", err)
+		}
+		t.Cleanup(func() { s.Close() })
+		return s
+	})
 }
 
 func TestDurable(t *testing.T) {

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/recserve/recserve/internal/redistest"
 	"github.com/recserve/recserve/serving/store"
@@ -18,6 +19,16 @@ func TestConformance(t *testing.T) {
 	var n atomic.Int64
 	storetest.Run(t, func(t *testing.T) store.Backend {
 		return open(t, srv, Options{Prefix: fmt.Sprintf("conf%d:", n.Add(1))})
+	})
+}
+
+// TestConformanceImpressions opens stores with short retentions, each on
+// a fresh key prefix of one Redis.
+func TestConformanceImpressions(t *testing.T) {
+	srv := redistest.Start(t)
+	var n atomic.Int64
+	storetest.RunImpressions(t, func(t *testing.T, retention time.Duration) storetest.ImpressionBackend {
+		return open(t, srv, Options{Prefix: fmt.Sprintf("imp%d:", n.Add(1)), ImpressionRetention: retention})
 	})
 }
 

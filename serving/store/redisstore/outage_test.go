@@ -79,7 +79,8 @@ func TestCrashKeepsAcknowledgedEvents(t *testing.T) {
 	t.Logf("%d events acknowledged before SIGKILL, %d found after restart", len(acked), len(events))
 }
 
-// TestRedisDown stops Redis: every call fails fast with ErrUnavailable, and
+// TestRedisDown stops Redis: every call (impressions' included) fails
+// fast with ErrUnavailable, and
 // after a restart calls work again and a running Follow resumes.
 func TestRedisDown(t *testing.T) {
 	srv := redistest.Start(t)
@@ -113,6 +114,16 @@ func TestRedisDown(t *testing.T) {
 		}},
 		{"Seeded", func(ctx context.Context) error { _, err := a.Seeded(ctx); return err }},
 		{"MarkSeeded", func(ctx context.Context) error { return a.MarkSeeded(ctx) }},
+		{"AppendImpressions", func(ctx context.Context) error {
+			return a.AppendImpressions(ctx, []store.Impression{{ID: "r", UserID: "u", Time: time.Now()}})
+		}},
+		{"AppendOutcomes", func(ctx context.Context) error {
+			return a.AppendOutcomes(ctx, []store.Outcome{{ImpressionID: "r", UserID: "u", Time: time.Now()}})
+		}},
+		{"UserImpressions", func(ctx context.Context) error { _, err := a.UserImpressions(ctx, "u", time.Time{}); return err }},
+		{"ScanImpressions", func(ctx context.Context) error {
+			return a.ScanImpressions(ctx, time.Time{}, time.Now(), func(string, []store.Impression, []store.Outcome) error { return nil })
+		}},
 	}
 	for _, c := range calls {
 		start := time.Now()

@@ -1,6 +1,6 @@
-// Package redisstore keeps the state store (store.Backend) in Redis, so that
-// several server replicas share one event log, catalogue and set of
-// idempotency keys, and each replica follows the others' writes
+// Package redisstore keeps the state store (store.Backend and
+// store.ImpressionStore) in Redis, so that several server replicas share
+// one event log, catalogue, set of idempotency keys and impression log, and each replica follows the others' writes
 // (store.Follower) through a Redis stream.
 //
 // # Key layout
@@ -24,6 +24,15 @@
 //	deletions      list of "{seq}:{due ms}:{seq},{seq}...": user deletions
 //	               to purge from the stream when due (the deletion entry and
 //	               the entries that carried the user's events)
+//	imp:{userID}   sorted set: the user's impressions, each member an
+//	               impression record (no user), scored by its time in Unix
+//	               milliseconds
+//	out:{userID}   sorted set: the user's attributed outcomes, each member
+//	               an outcome record (no user), scored by the event's time
+//	               in Unix milliseconds
+//	impusers       sorted set: the IDs of the users with impressions, each
+//	               scored by the user's latest impression's time in Unix
+//	               milliseconds
 //
 // Records are the store package's compact versioned binary records
 // (store.AppendEvent, store.AppendItem; Pebble stores the same), framed as
@@ -83,6 +92,27 @@
 // (The AOF keeps the history until Redis rewrites it; run BGREWRITEAOF, or
 // rely on auto-aof-rewrite, to erase it from disk.)
 //
+// # Impressions and retention
+//
+// Impressions and outcomes (store.ImpressionStore) are kept per user in
+// the imp: and out: sorted sets. A member is the whole record, which
+// starts with the impression's ID and is canonical, so members are unique
+// and an impression or outcome written twice is one member. Each
+// AppendImpressions or AppendOutcomes is one script for all the call's
+// users (atomic, like every write); they are not announced on the change
+// stream, since no replica holds them in memory.
+//
+// Options.ImpressionRetention (default store.DefaultImpressionRetention)
+// bounds them three ways: every write removes the members of the sets it
+// writes that are scored before the cutoff (ZREMRANGEBYSCORE) and sets the
+// sets to expire a retention later (PEXPIRE, refreshed by each write), so
+// a user who stops being shown answers leaves nothing behind; impusers
+// loses the users whose latest impression is past the retention; and
+// reads skip what is older than the retention but still stored. Scores
+// are milliseconds, so reads select by score and then check each
+// record's exact time. ScanImpressions finds its users in impusers (with
+// ZSCAN, in pages), never by scanning the keyspace.
+//
 // The store assumes one Redis primary (not Redis Cluster): the scripts touch
 // keys of several users at once.
 package redisstore
@@ -136,6 +166,11 @@ type Options struct {
 	// that one script does not stall Redis for long. (Append is never
 	// split: it is atomic.)
 	BatchSize int
+	// ImpressionRetention is how long impressions and outcomes are kept
+	// (by their times; default store.DefaultImpressionRetention). It must
+	// exceed the longest attribution window: see
+	// store.DefaultImpressionRetention.
+	ImpressionRetention time.Duration
 }
 
 func (o Options) withDefaults() Options {
@@ -159,6 +194,9 @@ func (o Options) withDefaults() Options {
 	if o.BatchSize <= 0 {
 		o.BatchSize = 1000
 	}
+	if o.ImpressionRetention <= 0 {
+		o.ImpressionRetention = store.DefaultImpressionRetention
+	}
 	return o
 }
 
@@ -177,6 +215,9 @@ type Store struct {
 	changes  string
 	maxlen   string
 	retainMS string
+	// impPfx and outPfx start the users' impression and outcome sets;
+	// impUsers is the set of users with impressions.
+	impPfx, outPfx, impUsers string
 
 	mu sync.Mutex
 	// pos is where the next Follow starts: the last change sequence number
@@ -192,8 +233,9 @@ type Store struct {
 }
 
 var (
-	_ store.Backend  = (*Store)(nil)
-	_ store.Follower = (*Store)(nil)
+	_ store.Backend         = (*Store)(nil)
+	_ store.Follower        = (*Store)(nil)
+	_ store.ImpressionStore = (*Store)(nil)
 )
 
 // Open connects to the Redis at url (redis://[user:password@]host:port/db,
@@ -231,6 +273,9 @@ func Open(ctx context.Context, url string, opts Options) (*Store, error) {
 		changes:  p + "changes",
 		maxlen:   fmt.Sprint(opts.MaxChanges),
 		retainMS: fmt.Sprint(opts.DeletionRetention.Milliseconds()),
+		impPfx:   p + "imp:",
+		outPfx:   p + "out:",
+		impUsers: p + "impusers",
 	}
 	seq, _, err := s.position(ctx)
 	if err != nil {
@@ -442,12 +487,14 @@ func (s *Store) DeleteItems(ctx context.Context, ids []string) (int, error) {
 }
 
 // DeleteUser removes, in one script, the user's events, their idempotency
-// keys and the user's entry in the user set, announces the deletion to
-// followers and returns the number of events removed. The change entries
-// that carried the user's events go with the deletion entry after
+// keys, the user's entry in the user set, and the user's impressions,
+// outcomes and entry in impusers, announces the deletion to followers
+// and returns the number of events removed. The change entries that
+// carried the user's events go with the deletion entry after
 // Options.DeletionRetention.
 func (s *Store) DeleteUser(ctx context.Context, userID string) (int, error) {
-	n, err := deleteUserScript.Run(ctx, s.rdb, s.keys(s.userKey(userID)), s.replica, s.maxlen, userID, s.retainMS).Int()
+	keys := s.keys(s.userKey(userID), s.impKey(userID), s.outKey(userID), s.impUsers)
+	n, err := deleteUserScript.Run(ctx, s.rdb, keys, s.replica, s.maxlen, userID, s.retainMS).Int()
 	if err != nil {
 		return 0, fmt.Errorf("redisstore: delete user: %w", wrap(err))
 	}

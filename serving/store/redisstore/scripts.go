@@ -2,7 +2,8 @@ package redisstore
 
 import "github.com/redis/go-redis/v9"
 
-// The Lua scripts below are every write the store makes. Redis runs a script
+// The Lua scripts below are every write the store makes (with those of
+// impressions.go). Redis runs a script
 // alone (no other command interleaves) and propagates its effects to the AOF
 // and to replicas wrapped in MULTI/EXEC, so a script's writes reach the disk
 // all together or, for a truncated AOF tail, not at all. Redis does not roll
@@ -173,14 +174,17 @@ end
 return n
 `)
 
-// deleteUserScript removes a user's events, their idempotency keys and the
-// user's membership of the user set, and announces the deletion. The change
-// entries that carried the user's events stay, so that followers see the
-// user's writes and then the deletion in order, until the deletion's
-// retention passes: then finish removes them with the deletion entry, and
-// nothing of the user remains. KEYS[7] is the user's list. ARGV[3] is the
-// user ID, ARGV[4] the retention in milliseconds. It returns the number of
-// events removed.
+// deleteUserScript removes a user's events, their idempotency keys, the
+// user's membership of the user set, and the user's impressions, outcomes
+// and impusers member, and announces the deletion. The change entries that
+// carried the user's events stay, so that followers see the user's writes
+// and then the deletion in order, until the deletion's retention passes:
+// then finish removes them with the deletion entry, and nothing of the
+// user remains. KEYS[7] is the user's list, KEYS[8] and KEYS[9] its
+// impression and outcome sets, KEYS[10] impusers. ARGV[3] is the user ID,
+// ARGV[4] the retention in milliseconds. It returns the number of events
+// removed. (A user with impressions but no events is not announced:
+// followers hold no impressions.)
 var deleteUserScript = redis.NewScript(luaPrelude + `
 local els = redis.call('LRANGE', KEYS[7], 0, -1)
 local carried, last = {}, -1
@@ -189,7 +193,8 @@ for _, v in ipairs(els) do
   if seq ~= last then carried[#carried + 1] = string.format('%d', seq); last = seq end
   if id ~= '' then redis.call('HDEL', K_IDS, id) end
 end
-redis.call('DEL', KEYS[7])
+redis.call('DEL', KEYS[7], KEYS[8], KEYS[9])
+redis.call('ZREM', KEYS[10], ARGV[3])
 local was = redis.call('SREM', K_USERS, ARGV[3])
 if #els > 0 or was == 1 then
   local seq = redis.call('INCR', K_SEQ)

@@ -2,14 +2,16 @@ package storetest
 
 import (
 	"testing"
+	"time"
 
 	"github.com/recserve/recserve/dataset"
 	"github.com/recserve/recserve/serving/store"
 )
 
 // RunDurable checks that a backend keeps its whole state across Close and
-// a new open: items, events in arrival order, idempotency keys, deletions
-// and the seeded flag, and that events appended after a reopen still come
+// a new open: items, events in arrival order, idempotency keys, deletions,
+// the seeded flag and, for a store.ImpressionStore, impressions and
+// outcomes, and that events appended after a reopen still come
 // after the old ones.
 //
 // newStore creates one empty underlying store (a directory, a key prefix on
@@ -54,6 +56,15 @@ func RunDurable(t *testing.T, newStore func(t *testing.T) (open func() (store.Ba
 	if err := b.MarkSeeded(t.Context()); err != nil {
 		t.Fatalf("MarkSeeded() error = %v; want nil", err)
 	}
+	// Impressions need not be synced, but a clean Close keeps them.
+	base := impBase()
+	imps := []store.Impression{imp("r1", "u1", base, 1), imp("r2", "u1", base, 2)}
+	outs := []store.Outcome{outcome("r1", "e1", "u1", base, 3)}
+	is, hasImps := b.(store.ImpressionStore)
+	if hasImps {
+		mustAppendImps(t, is, imps...)
+		mustAppendOutcomes(t, is, outs...)
+	}
 	closeBackend("first life", b)
 
 	// Second life: the state is back; idempotency keys held and freed as
@@ -62,6 +73,10 @@ func RunDurable(t *testing.T, newStore func(t *testing.T) (open func() (store.Ba
 	check(t, scan(t, b), want(items, u1))
 	if seeded, err := b.Seeded(t.Context()); err != nil || !seeded {
 		t.Errorf("Seeded() after reopen = %v, %v; want true, nil", seeded, err)
+	}
+	if hasImps {
+		checkScan(t, scanImps(t, b.(store.ImpressionStore), time.Time{}, base.Add(time.Hour)),
+			map[string][]store.Impression{"u1": imps}, map[string][]store.Outcome{"u1": outs})
 	}
 	later := []store.Event{ev("e1", "u1", "i9", 9), ev("e3", "u2", "i1", 10), ev("e5", "u1", "i2", -50)}
 	stored := mustAppend(t, b, later...)

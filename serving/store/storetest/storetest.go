@@ -6,7 +6,9 @@
 //
 // Every backend's tests call Run; backends that keep state across a
 // reopen call RunDurable; shared backends (store.Follower) call
-// RunFollower.
+// RunFollower. Run checks store.ImpressionStore too, for a backend that
+// implements it (at the default retention); such a backend's tests also
+// call RunImpressions, which opens it with short retentions.
 //
 // What the suite cannot check portably: that a batch failing half way
 // (disk full, connection lost after some writes) leaves nothing behind.
@@ -50,6 +52,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Backend) {
 		{"ScanCallbackError", testScanCallbackError},
 		{"ConcurrentAppend", testConcurrentAppend},
 		{"Closed", testClosed},
+		{"Impressions", testImpressions},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) { tt.run(t, open) })

@@ -1,11 +1,15 @@
 package storetest_test
 
 import (
+	"cmp"
 	"context"
 	"fmt"
+	"maps"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/recserve/recserve/dataset"
 	"github.com/recserve/recserve/serving/store"
@@ -23,6 +27,10 @@ type shared struct {
 	ids     map[string]bool
 	seeded  bool
 	log     []logged
+	// impressions and outcomes are kept for retention.
+	impressions []store.Impression
+	outcomes    []store.Outcome
+	retention   time.Duration
 }
 
 type logged struct {
@@ -31,7 +39,7 @@ type logged struct {
 }
 
 func newShared() *shared {
-	s := &shared{items: map[string]dataset.Item{}, ids: map[string]bool{}}
+	s := &shared{items: map[string]dataset.Item{}, ids: map[string]bool{}, retention: store.DefaultImpressionRetention}
 	s.changed = sync.NewCond(&s.mu)
 	return s
 }
@@ -129,6 +137,8 @@ func (r *replica) DeleteUser(ctx context.Context, userID string) (int, error) {
 		}
 		return false
 	})
+	r.s.impressions = slices.DeleteFunc(r.s.impressions, func(m store.Impression) bool { return m.UserID == userID })
+	r.s.outcomes = slices.DeleteFunc(r.s.outcomes, func(o store.Outcome) bool { return o.UserID == userID })
 	r.publishLocked(store.Change{DeletedUser: userID})
 	return n - len(r.s.events), nil
 }
@@ -224,14 +234,109 @@ func (r *replica) Follow(ctx context.Context, apply func(store.Change)) error {
 	}
 }
 
+// AppendImpressions keeps impressions of identified users, an impression
+// of the same ID and time replacing the one held.
+func (r *replica) AppendImpressions(ctx context.Context, imps []store.Impression) error {
+	if err := r.begin(ctx); err != nil {
+		return err
+	}
+	defer r.s.mu.Unlock()
+	for _, m := range imps {
+		if m.UserID == "" {
+			continue
+		}
+		m.Models, m.Items = slices.Clone(m.Models), slices.Clone(m.Items)
+		r.s.impressions = slices.DeleteFunc(r.s.impressions, func(h store.Impression) bool {
+			return h.UserID == m.UserID && h.ID == m.ID && h.Time.Equal(m.Time)
+		})
+		r.s.impressions = append(r.s.impressions, m)
+	}
+	return nil
+}
+
+// AppendOutcomes keeps outcomes of identified users, an equal one once.
+func (r *replica) AppendOutcomes(ctx context.Context, outs []store.Outcome) error {
+	if err := r.begin(ctx); err != nil {
+		return err
+	}
+	defer r.s.mu.Unlock()
+	for _, o := range outs {
+		if o.UserID != "" && !slices.ContainsFunc(r.s.outcomes, func(h store.Outcome) bool { return h == o }) {
+			r.s.outcomes = append(r.s.outcomes, o)
+		}
+	}
+	return nil
+}
+
+// byTime orders impressions oldest first, then by ID.
+func byTime(a, b store.Impression) int {
+	return cmp.Or(a.Time.Compare(b.Time), strings.Compare(a.ID, b.ID))
+}
+
+func (r *replica) UserImpressions(ctx context.Context, userID string, since time.Time) ([]store.Impression, error) {
+	if err := r.begin(ctx); err != nil {
+		return nil, err
+	}
+	defer r.s.mu.Unlock()
+	cutoff := time.Now().Add(-r.s.retention)
+	var out []store.Impression
+	for _, m := range r.s.impressions {
+		if m.UserID == userID && !m.Time.Before(since) && !m.Time.Before(cutoff) {
+			out = append(out, m)
+		}
+	}
+	slices.SortFunc(out, func(a, b store.Impression) int { return byTime(b, a) })
+	return out, nil
+}
+
+func (r *replica) ScanImpressions(ctx context.Context, since, until time.Time, fn func(string, []store.Impression, []store.Outcome) error) error {
+	if err := r.begin(ctx); err != nil {
+		return err
+	}
+	defer r.s.mu.Unlock()
+	cutoff := time.Now().Add(-r.s.retention)
+	byUser := map[string][]store.Impression{}
+	for _, m := range r.s.impressions {
+		if !m.Time.Before(since) && m.Time.Before(until) && !m.Time.Before(cutoff) {
+			byUser[m.UserID] = append(byUser[m.UserID], m)
+		}
+	}
+	for _, u := range slices.Sorted(maps.Keys(byUser)) {
+		imps := byUser[u]
+		slices.SortFunc(imps, byTime)
+		var outs []store.Outcome
+		for _, o := range r.s.outcomes {
+			if o.UserID == u && !o.Time.Before(cutoff) &&
+				slices.ContainsFunc(imps, func(m store.Impression) bool { return m.ID == o.ImpressionID }) {
+				outs = append(outs, o)
+			}
+		}
+		if err := fn(u, imps, outs); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 var (
-	_ store.Backend  = (*replica)(nil)
-	_ store.Follower = (*replica)(nil)
+	_ store.Backend         = (*replica)(nil)
+	_ store.Follower        = (*replica)(nil)
+	_ store.ImpressionStore = (*replica)(nil)
 )
 
 func TestReference(t *testing.T) {
 	storetest.Run(t, func(t *testing.T) store.Backend {
 		r := newShared().open()
+		t.Cleanup(func() { r.Close() })
+		return r
+	})
+}
+
+func TestReferenceImpressions(t *testing.T) {
+	storetest.RunImpressions(t, func(t *testing.T, retention time.Duration) storetest.ImpressionBackend {
+		s := newShared()
+		s.retention = retention
+		r := s.open()
 		t.Cleanup(func() { r.Close() })
 		return r
 	})
