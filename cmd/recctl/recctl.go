@@ -54,6 +54,7 @@ func commands() map[string]command {
 		"unload":    {"stop serving a model; its versions stay on disk (NAME)", runUnload},
 		"predict":   {"score a CSV of feature rows offline with a model version directory", runPredict},
 		"features":  {"export the purchase-propensity training matrix of a data set (one row per sampled user-item pair)", runFeatures},
+		"simulate":  {"play simulated shoppers against a running server and print each experiment arm's ground truth (--users, --requests, --route)", runSimulate},
 		"replay":    {"send a data set's interactions to a running server through TrackStream (--rate, --events, --duration)", runReplay},
 		"export":    {"write the canonical data set of a live state store (--state DIR | --store URL, --out DIR)", runExport},
 		"datainfo":  {"summarise a data set and say which trainers it can feed (purchases, item text, categories, histories)", runDatainfo},
