@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"strings"
@@ -56,7 +57,8 @@ func runSimulate(ctx context.Context, e *env, args []string) error {
 	var kv repeated
 	fs.Var(&kv, "context", "request context key=value for routing rules (repeatable)")
 	noRecID := fs.Bool("no-recommendation-id", false, "send events without the answer's recommendation_id, to test the server's window attribution")
-	simSeed := fs.Int64("sim-seed", 1, "seed of the shoppers' clicks and purchases; a rerun with the same seed sends the same event ids (deduplicated)")
+	simSeed := fs.Int64("sim-seed", 0, "seed of the shoppers' clicks and purchases (0: a fresh random seed, printed). A seed repeats a run exactly, event ids\n"+
+		"included, against the server state it first met; against a server that has its events it biases the realised counts")
 	maxAttraction := fs.Float64("max-attraction", simulate.DefaultMaxAttraction, "click probability of a perfectly fitting item at position 1, in (0, 1]")
 	batch := fs.Int("batch", simulate.DefaultBatchSize, fmt.Sprintf("events per Track call, 1..%d", store.MaxBatch))
 	if err := parse(fs, args); err != nil {
@@ -119,6 +121,11 @@ func runSimulate(ctx context.Context, e *env, args []string) error {
 	if err := checkServing(ctx, conn, cf.addr, cf.timeout); err != nil {
 		return err
 	}
+	if *simSeed == 0 {
+		// A fresh seed per run: the same draws replayed against a server
+		// that learnt from them are biased (see training/simulate).
+		*simSeed = 1 + rand.Int64N(1_000_000_000)
+	}
 	srv := &grpcSimServer{
 		rec: pb.NewRecommendServiceClient(conn), ev: pb.NewEventServiceClient(conn),
 		route: *route, context: reqCtx, timeout: cf.timeout,
@@ -134,17 +141,30 @@ func runSimulate(ctx context.Context, e *env, args []string) error {
 		}
 		return err
 	}
+	stored := srv.duplicates.Load()
 	if cf.json {
-		b, err := json.MarshalIndent(res, "", "  ")
+		b, err := json.MarshalIndent(struct {
+			*simulate.Result
+			// AlreadyStored counts events the server already held.
+			AlreadyStored int64 `json:"already_stored"`
+			SimSeed       int64 `json:"sim_seed"`
+		}{res, stored, *simSeed}, "", "  ")
 		if err != nil {
 			return err
 		}
 		_, err = fmt.Fprintln(e.stdout, string(b))
 		return err
 	}
-	fmt.Fprintf(e.stdout, "simulated %d users × %d requests (k %d) against %s in %s: %d answers, %d events in %d Track calls (%d already stored)\n",
-		res.Users, *requests, *k, cf.addr, time.Since(start).Round(time.Millisecond), res.Requests, res.Events, res.Batches, srv.duplicates.Load())
-	return printSimulation(e, res)
+	fmt.Fprintf(e.stdout, "simulated %d users × %d requests (k %d, --sim-seed %d) against %s in %s: %d answers, %d events in %d Track calls (%d already stored)\n",
+		res.Users, *requests, *k, *simSeed, cf.addr, time.Since(start).Round(time.Millisecond), res.Requests, res.Events, res.Batches, stored)
+	if err := printSimulation(e, res); err != nil {
+		return err
+	}
+	if stored > 0 {
+		fmt.Fprintf(e.stdout, "\nnote: the server already held %d of these events: --sim-seed %d was played against it before, and a rerun\n"+
+			"  against a server that has a seed's events is biased (training/simulate); leave --sim-seed unset for a fresh seed\n", stored, *simSeed)
+	}
+	return nil
 }
 
 // parseContext turns repeated --context key=value flags into a map.

@@ -90,9 +90,15 @@ func TestSimulate(t *testing.T) {
 	if err != nil {
 		t.Fatalf("recctl %s: %v", strings.Join(args, " "), err)
 	}
-	var res simulate.Result
+	var res struct {
+		simulate.Result
+		SimSeed int64 `json:"sim_seed"`
+	}
 	if err := json.Unmarshal([]byte(out), &res); err != nil {
 		t.Fatalf("recctl simulate --json = %q: %v", out, err)
+	}
+	if res.SimSeed == 0 {
+		t.Errorf("recctl simulate --json sim_seed = 0; want the random seed it drew")
 	}
 	if res.Users != 120 || res.Requests != 240 || len(res.Arms) != 1 || res.Events == 0 || res.UnknownItems != 0 {
 		t.Fatalf("recctl simulate --json = %+v; want 120 users, 240 answers, one arm, some events, no unknown items", res)
@@ -108,7 +114,7 @@ func TestSimulate(t *testing.T) {
 	if err != nil {
 		t.Fatalf("recctl %s: %v", strings.Join(args, " "), err)
 	}
-	for _, want := range []string{"simulated 10 users", "CTR truth", "realised", "default"} {
+	for _, want := range []string{"simulated 10 users", "--sim-seed ", "CTR truth", "realised", "default"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("recctl simulate = %q; want it to contain %q", out, want)
 		}
