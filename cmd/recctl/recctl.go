@@ -58,6 +58,7 @@ func commands() map[string]command {
 		"export":     {"write the canonical data set of a live state store (--state DIR | --store URL, --out DIR)", runExport},
 		"experiment": {"report an experiment's arms, a route's or a model's versions: users, CTR, conversion, revenue, lift, verdict (report NAME | --route R | --model M)", runExperiment},
 		"datainfo":   {"summarise a data set and say which trainers it can feed (purchases, item text, categories, histories)", runDatainfo},
+		"simulate":   {"play simulated shoppers against a running server and print each experiment arm's ground truth (--users, --requests, --route)", runSimulate},
 	}
 }
 

@@ -76,6 +76,15 @@
 // rating one to fourteen days later (event rating, no session id), higher
 // for better fit and quality. Views, carts and purchases have value 1.
 //
+// # Ground truth
+//
+// NewShoppers rebuilds, from the same Config, the latent tastes of every
+// user without generating the events: Shopper.Fit gives a shopper's
+// attraction to an item and its probability of buying it after a view, from
+// the very code and coefficients that generated the data. The behaviour
+// simulator (training/simulate) plays these shoppers against a live server,
+// so the true effect of an experiment is known.
+//
 // # Output
 //
 // Items are in id order ("i00001", zero-padded to the digits of the count,
@@ -145,6 +154,9 @@ type world struct {
 	cats       []category
 	brands     []brand
 	items      []item
+	// traffic is every category's traffic weight and trafficCDF its running
+	// sum: favourite categories are drawn from it.
+	traffic, trafficCDF []float64
 }
 
 type category struct {
@@ -198,12 +210,15 @@ func newWorld(cfg Config) (*world, error) {
 
 func (w *world) buildCategories() {
 	w.cats = make([]category, w.cfg.Categories)
+	w.traffic = make([]float64, len(w.cats))
 	index := make(map[string]int, len(w.cats))
 	for i := range w.cats {
 		spec := &catalog[i]
 		w.cats[i] = category{spec: spec, logMedian: math.Log(spec.median)}
+		w.traffic[i] = spec.traffic
 		index[spec.slug] = i
 	}
+	w.trafficCDF = cumulative(w.traffic)
 	for i := range w.cats {
 		for _, slug := range w.cats[i].spec.complements {
 			if j, ok := index[slug]; ok {

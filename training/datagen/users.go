@@ -49,15 +49,8 @@ type userGen struct {
 	src *rand.PCG
 	r   *rand.Rand
 
-	trafficCDF []float64
-	traffic    []float64
-
-	// The latent preferences of the current user.
-	catW, catAff, catCDF []float64
-	favBrands            []int32
-	nonFavBrand          float64 // acceptance of a brand that is not a favourite
-	priceZ, priceTol     float64
-	propensity           float64
+	// tastes are the latent preferences of the current user.
+	tastes
 
 	intentCat int     // the category of the session's first item
 	intent    int     // its noun: the kind of product the session is about
@@ -72,21 +65,13 @@ type userGen struct {
 
 func newUserGen(w *world) *userGen {
 	src := rand.NewPCG(0, 0)
-	g := &userGen{
-		w:       w,
-		src:     src,
-		r:       rand.New(src),
-		traffic: make([]float64, len(w.cats)),
-		catW:    make([]float64, len(w.cats)),
-		catAff:  make([]float64, len(w.cats)),
-		catCDF:  make([]float64, len(w.cats)),
-		end:     w.end,
+	return &userGen{
+		w:      w,
+		src:    src,
+		r:      rand.New(src),
+		tastes: newTastes(len(w.cats)),
+		end:    w.end,
 	}
-	for c := range w.cats {
-		g.traffic[c] = w.cats[c].spec.traffic
-	}
-	g.trafficCDF = cumulative(g.traffic)
-	return g
 }
 
 // splitmix64 scrambles a user index into a PCG stream selector.
@@ -108,7 +93,7 @@ func (g *userGen) user(u, width int) (dataset.User, []event, int32) {
 	g.evs = g.evs[:0]
 	g.abandoned = g.abandoned[:0]
 
-	g.preferences()
+	g.draw(w, r)
 
 	// Activity: log-normal number of sessions and session length.
 	mean := w.cfg.SessionsPerUser
@@ -150,86 +135,14 @@ func (g *userGen) user(u, width int) (dataset.User, []event, int32) {
 		evs[i].ord = int32(i)
 	}
 
-	segment := "mainstream"
-	switch {
-	case g.priceZ < -0.35:
-		segment = "budget"
-	case g.priceZ > 0.35:
-		segment = "premium"
-	}
 	row := dataset.User{
 		ID: fmt.Sprintf("u%0*d", width, u+1),
 		Attrs: map[string]string{
 			"signup":  time.Unix(signup, 0).UTC().Format(time.DateOnly),
-			"segment": segment,
+			"segment": g.segment(),
 		},
 	}
 	return row, evs, g.sess
-}
-
-// preferences draws the current user's latent tastes.
-func (g *userGen) preferences() {
-	w, r := g.w, g.r
-	nc := len(w.cats)
-	clear(g.catW)
-	k := 1
-	switch u := r.Float64(); {
-	case u < 0.35:
-	case u < 0.75:
-		k = 2
-	default:
-		k = 3
-	}
-	k = min(k, nc)
-	favTotal := 0.0
-	for picked := 0; picked < k; {
-		c := sample(g.trafficCDF, r.Float64())
-		if g.catW[c] > 0 {
-			continue
-		}
-		g.catW[c] = r.ExpFloat64() + r.ExpFloat64() // Gamma(2)
-		favTotal += g.catW[c]
-		picked++
-	}
-	trafficTotal := g.trafficCDF[nc-1]
-	maxW := 0.0
-	for c := range g.catW {
-		g.catW[c] = 0.9*g.catW[c]/favTotal + 0.1*g.traffic[c]/trafficTotal
-		maxW = max(maxW, g.catW[c])
-	}
-	s := 0.0
-	for c, v := range g.catW {
-		g.catAff[c] = v / maxW
-		s += v
-		g.catCDF[c] = s
-	}
-
-	g.favBrands = g.favBrands[:0]
-	for range 1 + r.IntN(3) {
-		cat := &w.cats[sample(g.catCDF, r.Float64())]
-		b := cat.brands[sample(cat.brandCDF, r.Float64())]
-		if !slices.Contains(g.favBrands, b) {
-			g.favBrands = append(g.favBrands, b)
-		}
-	}
-	g.nonFavBrand = 0.15 + 0.55*r.Float64()
-	g.priceZ = 0.6 * r.NormFloat64()
-	g.priceTol = 0.4 + 0.4*r.Float64()
-	g.propensity = 0.7 * r.NormFloat64()
-}
-
-// priceFit is in (0, 1]: 1 at the user's preferred price level for the
-// item's category, 0.5 when the price is unknown.
-func (g *userGen) priceFit(it *item) float64 {
-	if math.IsNaN(it.logPrice) {
-		return 0.5
-	}
-	d := it.logPrice - (g.w.cats[it.cat].logMedian + g.priceZ)
-	return math.Exp(-d * d / (2 * g.priceTol * g.priceTol))
-}
-
-func (g *userGen) favBrand(it *item) bool {
-	return slices.Contains(g.favBrands, it.brand)
 }
 
 // session generates one session from time t and returns the time of its
@@ -301,19 +214,7 @@ func (g *userGen) session(t int64, viewsMean float64) int64 {
 // returns the time after them and updates last to the latest event time.
 func (g *userGen) funnel(t int64, i int32, it *item, returning bool, last *int64) int64 {
 	r := g.r
-	aff := g.catAff[it.cat]
-	pf := g.priceFit(it)
-	bf := 0.0
-	if g.favBrand(it) {
-		bf = 1
-	}
-	ret := 0.0
-	if returning {
-		ret = 1
-	}
-	cart := cartBase + cartCategory*aff + cartBrand*bf + cartPrice*pf +
-		it.quality + g.propensity + cartReturn*ret
-	if r.Float64() >= sigmoid(cart) {
+	if r.Float64() >= sigmoid(g.cartLogit(g.w, it, returning)) {
 		return t
 	}
 	t += 5 + int64(20*r.ExpFloat64())
@@ -323,9 +224,7 @@ func (g *userGen) funnel(t int64, i int32, it *item, returning bool, last *int64
 	g.emit(t, i, dataset.Cart, 1)
 	*last = t
 
-	buy := buyBase + buyPrice*pf + buyBrand*bf + buyQuality*it.quality +
-		buyPropens*g.propensity + buyReturn*ret
-	if r.Float64() >= sigmoid(buy) {
+	if r.Float64() >= sigmoid(g.buyLogit(g.w, it, returning)) {
 		if len(g.abandoned) == maxAbandoned {
 			g.abandoned = slices.Delete(g.abandoned, 0, 1)
 		}
@@ -346,6 +245,7 @@ func (g *userGen) funnel(t int64, i int32, it *item, returning bool, last *int64
 
 	if r.Float64() < g.w.cfg.RatingProb {
 		rt := t + day + int64(r.IntN(13*day))
+		pf, bf := g.priceFit(g.w, it), g.brandFit(it)
 		score := math.Round(3.3 + 0.8*pf + 0.5*bf + 1.2*it.quality + 0.8*r.NormFloat64())
 		score = min(max(score, 1), 5)
 		if rt < g.end {
@@ -372,7 +272,7 @@ func (g *userGen) fresh(c int, t int64) int32 {
 			continue
 		}
 		fallback = i
-		acc := g.priceFit(it)
+		acc := g.priceFit(w, it)
 		if c == g.intentCat && it.noun != g.intent {
 			acc *= intentOther
 		}
