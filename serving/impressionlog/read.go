@@ -48,23 +48,27 @@ type userLog struct {
 	outs []store.Outcome
 }
 
-// Stats describe what Read read.
+// Stats describe what Read read (its JSON is part of `recctl eval
+// --impressions --json`).
 type Stats struct {
 	// Files are the files read, in the order read: each log's rotated
 	// backups, oldest first, then the log.
-	Files []string
+	Files []string `json:"files"`
 	// Impressions and Outcomes count the lines of each kind.
-	Impressions, Outcomes int
+	Impressions int `json:"impressions"`
+	Outcomes    int `json:"outcomes"`
 	// Anonymous counts impressions without a user id: experiment reports
 	// count users, so these are not scanned (the live store does not keep
 	// them either).
-	Anonymous int
+	Anonymous int `json:"anonymous"`
 	// Orphans counts outcomes whose impression is not among the lines read
 	// (answered by a replica whose log was not read, or rotated away); no
 	// report counts them.
-	Orphans int
-	// First and Last are the times of the earliest and latest impression.
-	First, Last time.Time
+	Orphans int `json:"orphans"`
+	// First and Last are the times of the earliest and latest impression
+	// (zero when there is none).
+	First time.Time `json:"first"`
+	Last  time.Time `json:"last"`
 }
 
 // Stats returns what the log holds.
