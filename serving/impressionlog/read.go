@@ -74,9 +74,6 @@ type Stats struct {
 // Stats returns what the log holds.
 func (l *Log) Stats() Stats { return l.stats }
 
-// Users returns the ids of the users with impressions, sorted.
-func (l *Log) Users() []string { return slices.Clone(l.users) }
-
 // Read reads impression logs (File's output) into a Log. Each argument is a
 // file path or a filepath.Glob pattern ("var/impressions/*.jsonl",
 // "replica-*/impressions.jsonl"); each file is read together with its
