@@ -194,4 +194,3 @@ func TestExperimentWithoutStateStore(t *testing.T) {
 		t.Errorf("Report without a state store: %v; want FailedPrecondition", err)
 	}
 }
-

@@ -31,28 +31,10 @@ type impressionSink struct {
 
 // Log implements router.ImpressionLog.
 func (s impressionSink) Log(imp router.Impression) {
-	s.live.LogImpression(StoreImpression(imp))
+	s.live.LogImpression(imp.Stored())
 	if s.next != nil {
 		s.next.Log(imp)
 	}
-}
-
-// StoreImpression returns the part of a router impression the state store
-// keeps.
-func StoreImpression(imp router.Impression) store.Impression {
-	out := store.Impression{
-		ID: imp.ID, Time: imp.Time, Kind: imp.Kind, UserID: imp.UserID, SessionID: imp.SessionID,
-		Route: imp.Route, Arm: imp.Arm,
-		Models: make([]store.ModelVersion, len(imp.Models)),
-		Items:  make([]string, len(imp.Items)),
-	}
-	for i, mv := range imp.Models {
-		out.Models[i] = store.ModelVersion{Name: mv.Name, Version: mv.Version, Canary: mv.Canary}
-	}
-	for i, it := range imp.Items {
-		out.Items[i] = it.ItemID
-	}
-	return out
 }
 
 // outcomes counts attributed events per route and arm and per model version

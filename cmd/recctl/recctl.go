@@ -43,7 +43,7 @@ func commands() map[string]command {
 		"import":     {"convert MovieLens, RetailRocket or generic CSV data to the canonical format", runImport},
 		"split":      {"split a data set into train/ and test/ (per user, by time or at random)", runSplit},
 		"train":      {"train a Go-native model into a repository version directory", runTrain},
-		"eval":       {"evaluate every model (and route) of a repository offline", runEval},
+		"eval":       {"evaluate every model (and route) of a repository offline; --impressions LOG: logged arms' click-through beside their routes' offline metrics", runEval},
 		"recommend":  {"ask a running server for recommendations", runRecommend},
 		"score":      {"ask a running server to score items for a user", runScore},
 		"similar":    {"ask a running server for items similar to an item", runSimilar},

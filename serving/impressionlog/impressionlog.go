@@ -1,10 +1,45 @@
-// Package impressionlog writes every answer's impression as one JSON line to
-// a file rotated by size, the append-only feed a data warehouse loads
-// (lumberjack rotates: FILE, then FILE's timestamped backups, the oldest
-// removed beyond Options.Backups). Log never blocks a request: impressions
-// queue in a bounded buffer a writer goroutine drains, and when the writer
-// falls behind (a stalled disk) the newest are dropped and counted rather
-// than slowing answers down.
+// Package impressionlog writes every answer's impression, and every tracked
+// event attributed to one, as JSON lines to a file rotated by size: the
+// append-only feed a data warehouse loads, and that `recctl eval
+// --impressions` reads back (Read) to replay experiments offline.
+// lumberjack rotates: FILE, then FILE's timestamped backups, the oldest
+// removed beyond Options.Backups. Log and LogOutcome never block a request
+// or a Track: lines queue in one bounded buffer (so they are written in the
+// order they were logged) that a writer goroutine drains, and when the
+// writer falls behind (a stalled disk) the newest are dropped and counted
+// rather than slowing answers down.
+//
+// # Line formats
+//
+// Every line is one JSON object; its "kind" tells the two apart.
+//
+// An impression (router.Impression) has kind "recommend" or "similar":
+//
+//	{"recommendation_id":"0193…","time":"2026-12-01T10:00:00.123Z","kind":"recommend",
+//	 "user_id":"u1","session_id":"s1","route":"main","arm":"homepage/b",
+//	 "models":[{"name":"itemknn","version":"3"},{"name":"rnn","version":"7","canary":true}],
+//	 "items":[{"item_id":"i9","position":1,"score":0.91,"sources":["itemknn","rnn"]}]}
+//
+// item_id (the query item of a "similar" answer), user_id, session_id,
+// route, arm ("experiment/arm") and an item's sources are left out when
+// empty, a model's canary when false.
+//
+// An outcome (store.Outcome: a tracked event attributed to an impression)
+// has kind "outcome" and every field, always:
+//
+//	{"kind":"outcome","recommendation_id":"0193…","user_id":"u1","event_id":"e42",
+//	 "item_id":"i9","event":"purchase","purchase":true,"position":1,"revenue":59.8,
+//	 "time":"2026-12-01T10:03:00Z","by_id":true}
+//
+// recommendation_id is the impression the event is attributed to; event the
+// event's type as tracked; purchase marks a conversion, whose revenue is
+// price × quantity; position is the item's 1-based position in the answer (0
+// when an event naming the answer is for an item it did not show); by_id
+// tells an event that named the recommendation_id from one matched by the
+// attribution window. An outcome line follows its impression's line in the
+// same log, unless the impression was answered by another replica (each
+// writes its own log: read them together) or fell out of the log's
+// retention.
 package impressionlog
 
 import (
@@ -17,10 +52,12 @@ import (
 	"path/filepath"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"gopkg.in/natefinch/lumberjack.v2"
 
 	"github.com/recserve/recserve/serving/router"
+	"github.com/recserve/recserve/serving/store"
 )
 
 // Defaults of Options.
@@ -38,17 +75,18 @@ type Options struct {
 	// DefaultMaxMB); Backups how many rotated files are kept (0:
 	// DefaultBackups).
 	MaxMB, Backups int
-	// Buffer is how many impressions may wait for the writer (0:
-	// DefaultBuffer).
+	// Buffer is how many lines (impressions and outcomes) may wait for the
+	// writer (0: DefaultBuffer).
 	Buffer int
 	// Logger receives write errors (once per error streak); nil discards.
 	Logger *slog.Logger
 }
 
-// File is an impression log. It implements router.ImpressionLog and is safe
-// for concurrent use.
+// File is an impression log. It implements router.ImpressionLog and, with
+// LogOutcome, the serving core's outcome log, so one file holds the answers
+// and what followed from them. It is safe for concurrent use.
 type File struct {
-	queue   chan router.Impression
+	queue   chan entry
 	out     *lumberjack.Logger
 	log     *slog.Logger
 	dropped atomic.Int64
@@ -83,7 +121,7 @@ func Open(o Options) (*File, error) {
 		log = slog.New(slog.DiscardHandler)
 	}
 	l := &File{
-		queue: make(chan router.Impression, orDefault(o.Buffer, DefaultBuffer)),
+		queue: make(chan entry, orDefault(o.Buffer, DefaultBuffer)),
 		out:   &lumberjack.Logger{Filename: o.Path, MaxSize: orDefault(o.MaxMB, DefaultMaxMB), MaxBackups: orDefault(o.Backups, DefaultBackups)},
 		log:   log,
 		done:  make(chan struct{}),
@@ -99,9 +137,55 @@ func orDefault(v, def int) int {
 	return v
 }
 
+// entry is one queued line: an impression, or an outcome when out is set.
+type entry struct {
+	imp router.Impression
+	out *outcomeLine
+}
+
+// outcomeLine is the JSON line of an outcome (see the package doc).
+type outcomeLine struct {
+	Kind         string    `json:"kind"`
+	ImpressionID string    `json:"recommendation_id"`
+	UserID       string    `json:"user_id"`
+	EventID      string    `json:"event_id"`
+	ItemID       string    `json:"item_id"`
+	Event        string    `json:"event"`
+	Purchase     bool      `json:"purchase"`
+	Position     int       `json:"position"`
+	Revenue      float64   `json:"revenue"`
+	Time         time.Time `json:"time"`
+	ByID         bool      `json:"by_id"`
+}
+
+// kindOutcome is the kind of an outcome line.
+const kindOutcome = "outcome"
+
+func newOutcomeLine(o *store.Outcome) *outcomeLine {
+	return &outcomeLine{
+		Kind: kindOutcome, ImpressionID: o.ImpressionID, UserID: o.UserID, EventID: o.EventID, ItemID: o.ItemID,
+		Event: o.Type, Purchase: o.Purchase, Position: o.Position, Revenue: o.Revenue, Time: o.Time, ByID: o.ByID,
+	}
+}
+
+func (ol *outcomeLine) outcome() store.Outcome {
+	return store.Outcome{
+		ImpressionID: ol.ImpressionID, UserID: ol.UserID, EventID: ol.EventID, ItemID: ol.ItemID,
+		Type: ol.Event, Purchase: ol.Purchase, Position: ol.Position, Revenue: ol.Revenue, Time: ol.Time, ByID: ol.ByID,
+	}
+}
+
 // Log queues an impression; when the queue is full it is dropped and
 // counted (Dropped).
-func (l *File) Log(imp router.Impression) {
+func (l *File) Log(imp router.Impression) { l.enqueue(entry{imp: imp}) }
+
+// LogOutcome queues an attributed outcome as an "outcome" line, behind the
+// lines logged before it; like Log it never blocks, and when the queue is
+// full the outcome is dropped and counted (Dropped). The serving core calls
+// it for every event it attributes (serving.OutcomeLog).
+func (l *File) LogOutcome(o store.Outcome) { l.enqueue(entry{out: newOutcomeLine(&o)}) }
+
+func (l *File) enqueue(e entry) {
 	l.mu.RLock()
 	defer l.mu.RUnlock()
 	if l.closed {
@@ -109,18 +193,18 @@ func (l *File) Log(imp router.Impression) {
 		return
 	}
 	select {
-	case l.queue <- imp:
+	case l.queue <- e:
 	default:
 		l.dropped.Add(1)
 	}
 }
 
-// Dropped returns how many impressions were dropped because the writer was
-// behind or the log closed.
+// Dropped returns how many lines (impressions and outcomes) were dropped
+// because the writer was behind or the log closed.
 func (l *File) Dropped() int64 { return l.dropped.Load() }
 
-// Written returns how many impressions were encoded and handed to the file
-// (a write error after that is logged, not counted).
+// Written returns how many lines (impressions and outcomes) were encoded
+// and handed to the file (a write error after that is logged, not counted).
 func (l *File) Written() int64 { return l.written.Load() }
 
 // flushAt is the size of the buffered lines at which they are written.
@@ -145,8 +229,12 @@ func (l *File) write() {
 		}
 		failing = err != nil
 	}
-	for imp := range l.queue {
-		if err := enc.Encode(imp); err != nil {
+	for e := range l.queue {
+		var v any = &e.imp
+		if e.out != nil {
+			v = e.out
+		}
+		if err := enc.Encode(v); err != nil {
 			l.log.Error("impression log: encode", "err", err)
 			continue
 		}

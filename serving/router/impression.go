@@ -4,6 +4,8 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+
+	"github.com/recserve/recserve/serving/store"
 )
 
 // Impression is one answer as the shopper was shown it: what the
@@ -26,6 +28,27 @@ type Impression struct {
 	Models []ModelVersion `json:"models"`
 	// Items are the answer's items, Position 1 first.
 	Items []ImpressedItem `json:"items"`
+}
+
+// Stored returns the part of the impression the state store keeps for
+// attribution and experiment reports (store.Impression): its items as ids
+// in position order, without scores and sources. It is the one conversion
+// the live store and a log read back (impressionlog.Read) share, so both
+// report the same numbers.
+func (imp Impression) Stored() store.Impression {
+	out := store.Impression{
+		ID: imp.ID, Time: imp.Time, Kind: imp.Kind, UserID: imp.UserID, SessionID: imp.SessionID,
+		Route: imp.Route, Arm: imp.Arm,
+		Models: make([]store.ModelVersion, len(imp.Models)),
+		Items:  make([]string, len(imp.Items)),
+	}
+	for i, mv := range imp.Models {
+		out.Models[i] = store.ModelVersion{Name: mv.Name, Version: mv.Version, Canary: mv.Canary}
+	}
+	for i, it := range imp.Items {
+		out.Items[i] = it.ItemID
+	}
+	return out
 }
 
 // ImpressedItem is one item of an impression.

@@ -229,39 +229,17 @@ type Report struct {
 // exactly as the server does, and evaluates every recommender model (and
 // every route with Options.Routes) on the test data.
 func Run(ctx context.Context, o Options) (Report, error) {
-	if o.K == 0 {
-		o.K = 10
-	}
-	train, err := dataset.Read(o.Train)
-	if err != nil {
-		return Report{}, fmt.Errorf("train: %w", err)
-	}
-	test, err := dataset.Read(o.Test)
-	if err != nil {
-		return Report{}, fmt.Errorf("test: %w", err)
-	}
-	// The very assembly the server runs: store, features, kinds, repository
-	// and router over the train data.
-	stack, err := serving.Open(ctx, serving.Options{Repo: o.Repo, Data: o.Train, Dataset: train})
+	sess, err := openSession(ctx, o)
 	if err != nil {
 		return Report{}, err
 	}
-	defer stack.Close()
-	st, repo, rt := stack.Store, stack.Repository, stack.Router
-	cfg := rt.Config()
-	if o.NextItem && o.ColdItems {
-		return Report{}, errors.New("eval: next-item and cold-items cannot be combined")
-	}
-	cases := Cases(train, test, o.ColdItems)
-	if o.NextItem {
-		cases = NextItemCases(train, test)
-	}
-	rep := Report{K: o.K, Skipped: map[string]string{}}
+	defer sess.close()
+	rep := Report{K: sess.o.K, Skipped: map[string]string{}}
+	repo, rt := sess.stack.Repository, sess.stack.Router
 	names := o.Models
 	if len(names) == 0 {
 		names = repo.Names()
 	}
-	catalog := len(st.ItemIDs())
 	for _, name := range names {
 		l, err := repo.Get(name)
 		if err != nil {
@@ -274,29 +252,22 @@ func Run(ctx context.Context, o Options) (Report, error) {
 			}
 			continue // a scorer is evaluated below
 		}
-		res, err := Evaluate(ctx, rt, router.Request{Model: name}, cases, o.K, catalog, o.Workers)
+		res, err := sess.evaluate(ctx, router.Request{Model: name})
 		if err != nil {
 			return Report{}, fmt.Errorf("model %s: %w", name, err)
 		}
 		rep.Results = append(rep.Results, res)
 	}
 	if !o.ColdItems {
-		if err := evalScorers(ctx, &rep, rt, repo, names, train, test, st, o.Workers); err != nil {
+		if err := evalScorers(ctx, &rep, rt, repo, names, sess.train, sess.test, sess.stack.Store, o.Workers); err != nil {
 			return Report{}, err
 		}
 	}
 	if o.Routes {
-		for _, r := range cfg.Routes {
-			// As the server does, the router drops a source it cannot
-			// acquire and the route answers from the rest; say so.
-			for _, m := range routeModels(r) {
-				if _, err := repo.Get(m); err != nil {
-					rep.Skipped[fmt.Sprintf("%s (in route %s)", m, r.Name)] = fmt.Sprintf("%v: the route was evaluated without it", err)
-				}
-			}
-			res, err := Evaluate(ctx, rt, router.Request{Route: r.Name}, cases, o.K, catalog, o.Workers)
+		for _, r := range rt.Config().Routes {
+			res, err := sess.evaluateRoute(ctx, r, rep.Skipped)
 			if err != nil {
-				return Report{}, fmt.Errorf("route %s: %w", r.Name, err)
+				return Report{}, err
 			}
 			rep.Results = append(rep.Results, res)
 		}
@@ -305,6 +276,70 @@ func Run(ctx context.Context, o Options) (Report, error) {
 		rep.Skipped = nil
 	}
 	return rep, nil
+}
+
+// session is an evaluation's setup, shared by Run and Online: the serving
+// stack over the train data and the test cases.
+type session struct {
+	o           Options
+	train, test *dataset.Dataset
+	stack       *serving.Stack
+	cases       []Case
+	// catalog is the catalogue size, for coverage.
+	catalog int
+}
+
+// openSession reads o's data sets and assembles the stack over the train
+// data; close releases it.
+func openSession(ctx context.Context, o Options) (*session, error) {
+	if o.K == 0 {
+		o.K = 10
+	}
+	if o.NextItem && o.ColdItems {
+		return nil, errors.New("eval: next-item and cold-items cannot be combined")
+	}
+	train, err := dataset.Read(o.Train)
+	if err != nil {
+		return nil, fmt.Errorf("train: %w", err)
+	}
+	test, err := dataset.Read(o.Test)
+	if err != nil {
+		return nil, fmt.Errorf("test: %w", err)
+	}
+	// The very assembly the server runs: store, features, kinds, repository
+	// and router over the train data.
+	stack, err := serving.Open(ctx, serving.Options{Repo: o.Repo, Data: o.Train, Dataset: train})
+	if err != nil {
+		return nil, err
+	}
+	cases := Cases(train, test, o.ColdItems)
+	if o.NextItem {
+		cases = NextItemCases(train, test)
+	}
+	return &session{o: o, train: train, test: test, stack: stack, cases: cases, catalog: len(stack.Store.ItemIDs())}, nil
+}
+
+func (s *session) close() { s.stack.Close() }
+
+// evaluate evaluates what base selects (a model or a route) on the cases.
+func (s *session) evaluate(ctx context.Context, base router.Request) (Result, error) {
+	return Evaluate(ctx, s.stack.Router, base, s.cases, s.o.K, s.catalog, s.o.Workers)
+}
+
+// evaluateRoute evaluates route r and notes in skipped the models it names
+// that the repository lacks: as the server does, the router drops a source
+// it cannot acquire and the route answers from the rest.
+func (s *session) evaluateRoute(ctx context.Context, r router.Route, skipped map[string]string) (Result, error) {
+	for _, m := range routeModels(r) {
+		if _, err := s.stack.Repository.Get(m); err != nil {
+			skipped[fmt.Sprintf("%s (in route %s)", m, r.Name)] = fmt.Sprintf("%v: the route was evaluated without it", err)
+		}
+	}
+	res, err := s.evaluate(ctx, router.Request{Route: r.Name})
+	if err != nil {
+		return Result{}, fmt.Errorf("route %s: %w", r.Name, err)
+	}
+	return res, nil
 }
 
 // routeModels lists the models route r names: its sources, its reranker and
