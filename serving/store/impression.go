@@ -98,3 +98,11 @@ type ImpressionStore interface {
 	// user's outcomes attributed to them.
 	ScanImpressions(ctx context.Context, since, until time.Time, fn func(userID string, imps []Impression, outs []Outcome) error) error
 }
+
+// ImpressionBatchReader is implemented by an ImpressionStore that reads many
+// users' impressions at once cheaper than one by one (Redis: one round
+// trip). UsersImpressions returns, for each users[i], what
+// UserImpressions(users[i], since[i]) would.
+type ImpressionBatchReader interface {
+	UsersImpressions(ctx context.Context, users []string, since []time.Time) ([][]Impression, error)
+}

@@ -45,6 +45,13 @@ func (l *Live) ScanImpressions(ctx context.Context, since, until time.Time, fn f
 	return l.impressions.ScanImpressions(ctx, since, until, fn)
 }
 
+// span is where a user's events start in a Track batch and how far back
+// their impressions are read.
+type span struct {
+	since time.Time
+	first int
+}
+
 // attribute matches the stored events to the impressions they follow from
 // and stores the outcomes. It runs after the events were acknowledged by
 // the backend, so a failure here loses attributions (logged), never
@@ -55,10 +62,6 @@ func (l *Live) attribute(ctx context.Context, events []Event) {
 	}
 	// The user's impressions are read once per user of the batch, from
 	// the earliest time any of its events may reach back to.
-	type span struct {
-		since time.Time
-		first int
-	}
 	users := map[string]*span{}
 	var order []string
 	for i := range events {
@@ -87,15 +90,15 @@ func (l *Live) attribute(ctx context.Context, events []Event) {
 	if err := l.writer.flush(ctx); err != nil {
 		l.log.Warn("attribution: waiting for queued impressions", "err", err)
 	}
+	lists, err := l.usersImpressions(ctx, order, users)
+	if err != nil {
+		l.log.Error("attribution: reading impressions failed; the events are stored but not attributed", "users", len(order), "err", err)
+		return
+	}
 	var outs []Outcome
 	var imps []*Impression
-	for _, user := range order {
-		s := users[user]
-		list, err := l.impressions.UserImpressions(ctx, user, s.since)
-		if err != nil {
-			l.log.Error("attribution: reading impressions failed; the events are stored but not attributed", "user", user, "err", err)
-			continue
-		}
+	for u, user := range order {
+		s, list := users[user], lists[u]
 		if len(list) == 0 {
 			continue
 		}
@@ -127,6 +130,27 @@ func (l *Live) attribute(ctx context.Context, events []Event) {
 	if ao, ok := l.observer.(AttributionObserver); ok {
 		ao.Attributed(outs, imps)
 	}
+}
+
+// usersImpressions reads the impressions of each user of order since its
+// span's start: in one call when the store can batch, else one by one.
+func (l *Live) usersImpressions(ctx context.Context, order []string, spans map[string]*span) ([][]Impression, error) {
+	if br, ok := l.impressions.(ImpressionBatchReader); ok {
+		since := make([]time.Time, len(order))
+		for i, u := range order {
+			since[i] = spans[u].since
+		}
+		return br.UsersImpressions(ctx, order, since)
+	}
+	lists := make([][]Impression, len(order))
+	for i, u := range order {
+		list, err := l.impressions.UserImpressions(ctx, u, spans[u].since)
+		if err != nil {
+			return nil, err
+		}
+		lists[i] = list
+	}
+	return lists, nil
 }
 
 // price is an item's catalogue price, NaN when unknown.

@@ -254,3 +254,40 @@ func TestCorruptImpressionMembers(t *testing.T) {
 		})
 	}
 }
+
+// TestUsersImpressions: the pipelined read of many users equals their
+// UserImpressions one by one, users without impressions included.
+func TestUsersImpressions(t *testing.T) {
+	srv := redistest.Start(t)
+	s := open(t, srv, Options{})
+	ctx := context.Background()
+	now := time.Now().UTC()
+	var imps []store.Impression
+	for u := range 3 {
+		for i := range 4 {
+			imps = append(imps, store.Impression{ID: fmt.Sprintf("u%d-r%d", u, i), UserID: fmt.Sprintf("u%d", u),
+				Time: now.Add(time.Duration(i-4) * time.Minute), Items: []string{"a", "b"}})
+		}
+	}
+	if err := s.AppendImpressions(ctx, imps); err != nil {
+		t.Fatal(err)
+	}
+	users := []string{"u0", "nobody", "u1", "u2"}
+	since := []time.Time{{}, {}, now.Add(-150 * time.Second), now}
+	got, err := s.UsersImpressions(ctx, users, since)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, u := range users {
+		want, err := s.UserImpressions(ctx, u, since[i])
+		if err != nil {
+			t.Fatal(err)
+		}
+		if fmt.Sprint(got[i]) != fmt.Sprint(want) {
+			t.Errorf("%s since %v: %v; UserImpressions gives %v", u, since[i], got[i], want)
+		}
+	}
+	if len(got[0]) != 4 || len(got[1]) != 0 || len(got[2]) != 2 || len(got[3]) != 0 {
+		t.Errorf("counts %d %d %d %d; want 4 0 2 0", len(got[0]), len(got[1]), len(got[2]), len(got[3]))
+	}
+}
