@@ -13,6 +13,7 @@ import (
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
+	"github.com/recserve/recserve/internal/redistest"
 	pb "github.com/recserve/recserve/proto/recserve/v1"
 	"github.com/recserve/recserve/server"
 )
@@ -52,15 +53,32 @@ func writeExperimentRepo(t *testing.T, data string) string {
 	return repo
 }
 
-// TestExperimentAttribution follows answers through the real server: events
-// naming the recommendation_id, events matched by the window, another
-// user's event and a purchase after a click, then the report by experiment
-// and by model version (a canary's row), and the bad queries.
+// TestExperimentAttribution follows answers through the real server, on
+// Pebble and on Redis: events naming the recommendation_id, events matched
+// by the window, another user's event and a purchase after a click, then
+// the report by experiment and by model version (a canary's row), and the
+// bad queries.
 func TestExperimentAttribution(t *testing.T) {
+	stores := []struct {
+		name string
+		opt  func(t *testing.T) func(*server.Config)
+	}{
+		{"pebble", func(t *testing.T) func(*server.Config) { return withState(filepath.Join(t.TempDir(), "state")) }},
+		{"redis", func(t *testing.T) func(*server.Config) {
+			url := redistest.Start(t).URL()
+			return func(c *server.Config) { c.State, c.StoreURL = "", url }
+		}},
+	}
+	for _, st := range stores {
+		t.Run(st.name, func(t *testing.T) { testExperimentAttribution(t, st.opt(t)) })
+	}
+}
+
+func testExperimentAttribution(t *testing.T, withStore func(*server.Config)) {
 	data := writeLiveData(t)
 	repo := writeExperimentRepo(t, data)
 	const tok = "experiment-token"
-	conn := runServer(t, data, repo, withState(filepath.Join(t.TempDir(), "state")), withToken(tok))
+	conn := runServer(t, data, repo, withStore, withToken(tok))
 	ctx := t.Context()
 	rc, ec, xc := pb.NewRecommendServiceClient(conn), pb.NewEventServiceClient(conn), pb.NewExperimentServiceClient(conn)
 	if _, err := pb.NewModelServiceClient(conn).ActivateVersion(bearerCtx(ctx, tok), &pb.ActivateVersionRequest{Name: "itemknn", Version: "1", CanaryPercent: 50}); err != nil {

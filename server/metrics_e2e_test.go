@@ -102,8 +102,10 @@ func TestMetricsScrape(t *testing.T) {
 
 	before := scrape(t, debug)
 	const routed, direct = 3, 2
+	var last *pb.RecommendResponse
 	for range routed {
-		if _, err := rec.Recommend(t.Context(), &pb.RecommendRequest{UserId: "u1", K: 3}); err != nil {
+		var err error
+		if last, err = rec.Recommend(t.Context(), &pb.RecommendRequest{UserId: "u1", K: 3}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -118,11 +120,17 @@ func TestMetricsScrape(t *testing.T) {
 	if err == nil {
 		t.Fatal("Recommend(k=-1) error = nil; want InvalidArgument")
 	}
-	// Three events, one of them a retry of an event already stored.
+	// Three events of a user without answers, one of them a retry of an
+	// event already stored.
 	for _, id := range []string{"m1", "m2", "m1"} {
 		if _, err := ev.Track(t.Context(), &pb.TrackRequest{Events: []*pb.Event{{EventId: id, UserId: "u9", ItemId: "i01", Event: "view"}}}); err != nil {
 			t.Fatal(err)
 		}
+	}
+	// A purchase from the last answer, attributed to it.
+	if _, err := ev.Track(t.Context(), &pb.TrackRequest{Events: []*pb.Event{{EventId: "m3", UserId: "u1",
+		ItemId: last.GetItems()[0].GetItemId(), Event: "purchase", RecommendationId: last.GetRecommendationId()}}}); err != nil {
+		t.Fatal(err)
 	}
 	after := scrape(t, debug)
 
@@ -155,7 +163,9 @@ func TestMetricsScrape(t *testing.T) {
 		{"recserve_model_call_duration_seconds", map[string]string{"model": "uv", "version": "1"}, onnxCalls},
 		// One row per request.
 		{"recserve_batch_queue_wait_seconds", map[string]string{"model": "uv", "version": "1"}, onnxCalls},
-		{"recserve_events_accepted_total", map[string]string{"method": "Track"}, 3},
+		{"recserve_events_accepted_total", map[string]string{"method": "Track"}, 4},
+		{"recserve_attributed_events_total", map[string]string{"route": "main", "arm": "", "outcome": "purchase"}, 1},
+		{"recserve_model_attributed_events_total", map[string]string{"model": "popcat", "version": "1", "outcome": "purchase"}, 1},
 		{"recserve_impressions_total", map[string]string{"route": "main", "arm": ""}, routed},
 		{"recserve_model_impressions_total", map[string]string{"model": "popcat", "version": "1"}, routed},
 		{"recserve_events_duplicates_total", map[string]string{"method": "Track"}, 1},
