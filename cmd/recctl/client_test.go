@@ -99,16 +99,17 @@ func startServer(t *testing.T, cfg server.Config) string {
 }
 
 // waitModels runs `recctl models ARGS` until it succeeds (the server answers
-// Unavailable until its repository has loaded), for up to 5s.
+// Unavailable until its repository has loaded), for up to a minute (a
+// state store seeded under the race detector takes seconds).
 func waitModels(t *testing.T, args ...string) (string, error) {
 	t.Helper()
 	var out string
 	var err error
-	for range 500 {
+	for deadline := time.Now().Add(time.Minute); time.Now().Before(deadline); {
 		if out, err = run(t, append([]string{"models"}, args...)...); err == nil {
 			break
 		}
-		time.Sleep(10 * time.Millisecond) // polling another goroutine's load; no event to wait on
+		time.Sleep(50 * time.Millisecond) // polling another goroutine's load; no event to wait on
 	}
 	return out, err
 }
