@@ -4,14 +4,15 @@
 # default: attribution and experiment reports), and stored plus the JSON-lines
 # log (--impression-log); ghz at concurrency 8 for 15 s each, interleaved
 # (off, store, store+log, twice), with the server's CPU time per request from
-# /proc. Env: REPO, DATA (the demo), ADDR, OUT.
+# /proc. Env: REPO, DATA (the demo), ADDR, OUT, ROUTE (of the requests; empty:
+# the default route; global, popularity alone, shows the cost at its largest).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/benchlib.sh
 REPO=${REPO:-var/demo/repo}; DATA=${DATA:-var/demo/data}; ADDR=${ADDR:-127.0.0.1:50784}; OUT=${OUT:-var/impressionbench}
 rm -rf "$OUT"; mkdir -p "$OUT"
 go build -o bin/recserve ./cmd/recserve
-go run ./scripts/ghzdata -kind recommend -data "$DATA" -users 1000 -k 10 -out "$OUT/rec.bin"
+go run ./scripts/ghzdata -kind recommend -data "$DATA" -users 1000 -k 10 -route "${ROUTE:-}" -out "$OUT/rec.bin"
 pid=
 trap 'kill $pid 2>/dev/null || true' EXIT
 for round in 1 2; do
