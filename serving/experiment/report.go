@@ -134,7 +134,7 @@ type Lift struct {
 
 // accum gathers one row's per-user numbers.
 type accum struct {
-	name, canaryName string
+	name             string
 	canary           bool
 	routes           map[string]int64
 	users            int64

@@ -225,9 +225,7 @@ func decodeImpressions(userID string, members []string, since, until time.Time) 
 // ZREVRANGEBYSCORE from since (or the retention's cutoff, if later).
 func (s *Store) UserImpressions(ctx context.Context, userID string, since time.Time) ([]store.Impression, error) {
 	since = later(since, s.cutoff())
-	members, err := s.rdb.ZRevRangeByScore(ctx, s.impKey(userID), &redis.ZRangeBy{
-		Min: strconv.FormatInt(score(since), 10), Max: "+inf",
-	}).Result()
+	members, err := s.rdb.ZRangeArgs(ctx, s.newestSince(userID, since)).Result()
 	if err != nil {
 		return nil, fmt.Errorf("redisstore: user impressions: %w", wrap(err))
 	}
@@ -237,6 +235,12 @@ func (s *Store) UserImpressions(ctx context.Context, userID string, since time.T
 	}
 	slices.Reverse(out)
 	return out, nil
+}
+
+// newestSince is the ZRANGE of a user's impressions from since on, newest
+// first.
+func (s *Store) newestSince(userID string, since time.Time) redis.ZRangeArgs {
+	return redis.ZRangeArgs{Key: s.impKey(userID), Start: "+inf", Stop: strconv.FormatInt(score(since), 10), ByScore: true, Rev: true}
 }
 
 // UsersImpressions implements store.ImpressionBatchReader: the
@@ -249,7 +253,7 @@ func (s *Store) UsersImpressions(ctx context.Context, users []string, since []ti
 	from := make([]time.Time, len(users))
 	for i, u := range users {
 		from[i] = later(since[i], cutoff)
-		cmds[i] = pipe.ZRevRangeByScore(ctx, s.impKey(u), &redis.ZRangeBy{Min: strconv.FormatInt(score(from[i]), 10), Max: "+inf"})
+		cmds[i] = pipe.ZRangeArgs(ctx, s.newestSince(u, from[i]))
 	}
 	if _, err := pipe.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
 		return nil, fmt.Errorf("redisstore: users' impressions: %w", wrap(err))
