@@ -207,11 +207,15 @@ func (l *File) Dropped() int64 { return l.dropped.Load() }
 // and handed to the file (a write error after that is logged, not counted).
 func (l *File) Written() int64 { return l.written.Load() }
 
+// flushAfter bounds how long a line waits in the buffer: what a crash of
+// the process may lose of the log.
+const flushAfter = 100 * time.Millisecond
+
 // flushAt is the size of the buffered lines at which they are written.
 const flushAt = 64 << 10
 
-// write drains the queue until Close, writing whenever the queue is empty or
-// the buffer full. Each write holds whole lines only, so a rotation (which
+// write drains the queue until Close, writing when the buffer is full or
+// its oldest line has waited flushAfter. Each write holds whole lines only, so a rotation (which
 // lumberjack does between writes) never splits a line across files.
 func (l *File) write() {
 	defer close(l.done)
@@ -229,21 +233,41 @@ func (l *File) write() {
 		}
 		failing = err != nil
 	}
-	for e := range l.queue {
-		var v any = &e.imp
-		if e.out != nil {
-			v = e.out
-		}
-		if err := enc.Encode(v); err != nil {
-			l.log.Error("impression log: encode", "err", err)
-			continue
-		}
-		l.written.Add(1)
-		if len(l.queue) == 0 || buf.Len() >= flushAt {
+	// Lines are buffered and written at flushAt bytes or flushAfter after
+	// the first unwritten one, not per line: a write system call per
+	// answer cost more than encoding it (PERFORMANCE.md).
+	linger := time.NewTimer(flushAfter)
+	linger.Stop()
+	armed := false
+	for {
+		select {
+		case e, ok := <-l.queue:
+			if !ok {
+				linger.Stop()
+				flush()
+				return
+			}
+			var v any = &e.imp
+			if e.out != nil {
+				v = e.out
+			}
+			if err := enc.Encode(v); err != nil {
+				l.log.Error("impression log: encode", "err", err)
+				continue
+			}
+			l.written.Add(1)
+			switch {
+			case buf.Len() >= flushAt:
+				flush()
+			case !armed:
+				linger.Reset(flushAfter)
+				armed = true
+			}
+		case <-linger.C:
+			armed = false
 			flush()
 		}
 	}
-	flush()
 }
 
 // Close writes what is queued and closes the file.
